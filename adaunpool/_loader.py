@@ -1,0 +1,141 @@
+"""Builds the compiled kernels on first use and picks the backend.
+
+The C++/CUDA sources in ``csrc/`` are compiled with ``torch.utils.cpp_extension`` and ninja into a
+cache folder keyed by a hash of the sources, the flags and the torch version, so a build happens once
+per machine and source change. ``ADAUNPOOL_BACKEND`` forces a backend: ``compiled`` (a failed build is
+an error), ``reference`` (never build); unset, a failed build falls back to the pure-PyTorch reference
+with one warning that says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+
+_LOCK = threading.Lock()
+_STATE: dict = {}
+
+CSRC = Path(__file__).resolve().parent.parent / "csrc"
+if not CSRC.is_dir():  # installed as a wheel: the sources ship inside the package
+    CSRC = Path(__file__).resolve().parent / "_csrc"
+
+
+def sources(with_cuda: bool) -> list[Path]:
+    files = [CSRC / "adaunpool.cpp", *sorted((CSRC / "cpu").glob("*.cpp"))]
+    if with_cuda:
+        files += sorted((CSRC / "cuda").glob("*.cu"))
+    return files
+
+
+def _cpu_flags() -> list[str]:
+    flags = ["-O3", "-std=c++17"]
+    # The build runs on the machine that uses it, so the widest vector unit torch itself uses here is
+    # safe; at::vec picks its AVX2 implementation from these macros (AVX512 gains little for our loops).
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        flags += ["-mavx2", "-mfma", "-mf16c", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
+    return flags
+
+
+def _cuda_flags() -> list[str]:
+    return ["-O3", "-std=c++17", "--use_fast_math", "-lineinfo"]
+
+
+def build_dir(with_cuda: bool) -> Path:
+    h = hashlib.sha256()
+    for f in sorted(CSRC.rglob("*")):
+        if f.is_file() and f.suffix in (".cpp", ".cu", ".h", ".cuh"):
+            h.update(f.relative_to(CSRC).as_posix().encode())
+            h.update(f.read_bytes())
+    h.update(" ".join(_cpu_flags() + (_cuda_flags() if with_cuda else [])).encode())
+    h.update(torch.__version__.encode())
+    h.update(os.environ.get("TORCH_CUDA_ARCH_LIST", "").encode())
+    root = Path(os.environ.get("ADAUNPOOL_BUILD_DIR", Path.home() / ".cache" / "adaunpool"))
+    return root / f"{'cuda' if with_cuda else 'cpu'}-{h.hexdigest()[:16]}"
+
+
+def build(with_cuda: bool, verbose: bool = False) -> Path:
+    """Compile (if needed) and return the path of the shared library. Does not load it."""
+    from torch.utils import cpp_extension
+
+    out = build_dir(with_cuda)
+    name = "adaunpool_cuda_ops" if with_cuda else "adaunpool_cpu_ops"
+    lib = out / f"{name}.so"
+    if not lib.exists():
+        print("building adaunpool kernels (one time)" + (" with CUDA" if with_cuda else ""),
+              f"into {out} ...", file=sys.stderr, flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    cpp_extension.load(
+        name=name,
+        sources=[str(s) for s in sources(with_cuda)],
+        extra_cflags=_cpu_flags() + (["-DADAUNPOOL_WITH_CUDA"] if with_cuda else []),
+        extra_cuda_cflags=_cuda_flags() if with_cuda else None,
+        extra_include_paths=[str(CSRC)],
+        build_directory=str(out),
+        with_cuda=with_cuda,
+        is_python_module=False,
+        verbose=verbose,
+    )
+    return lib
+
+
+def _load_compiled() -> None:
+    with_cuda = torch.cuda.is_available()
+    lib = build(with_cuda)
+    torch.ops.load_library(str(lib))
+    from . import _ops
+
+    _ops.register()
+    _STATE.update(library=str(lib), cuda_kernels=with_cuda)
+
+
+def backend() -> str:
+    """'compiled' or 'reference'; builds the kernels on the first call."""
+    if "backend" in _STATE:
+        return _STATE["backend"]
+    with _LOCK:
+        if "backend" in _STATE:
+            return _STATE["backend"]
+        forced = os.environ.get("ADAUNPOOL_BACKEND", "").strip().lower()
+        if forced not in ("", "compiled", "reference"):
+            raise ValueError(f"ADAUNPOOL_BACKEND must be 'compiled' or 'reference', got {forced!r}")
+        if forced == "reference":
+            _STATE.update(backend="reference", reason="forced by ADAUNPOOL_BACKEND=reference")
+        else:
+            try:
+                _load_compiled()
+                _STATE.update(backend="compiled", reason="compiled kernels loaded")
+            except Exception as exc:  # noqa: BLE001 - any build failure means: fall back
+                if forced == "compiled":
+                    raise RuntimeError(f"ADAUNPOOL_BACKEND=compiled but the kernels could not be built: {exc}") from exc
+                reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+                warnings.warn(
+                    f"adaunpool: compiled kernels unavailable ({reason}); using the pure-PyTorch reference, "
+                    "which is exact but slow. Set ADAUNPOOL_BACKEND=reference to silence this.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                _STATE.update(backend="reference", reason=reason)
+        return _STATE["backend"]
+
+
+def backend_info() -> dict:
+    """Which implementation runs, and why. Builds the kernels if they have not been tried yet."""
+    name = backend()
+    return {
+        "backend": name,
+        "reason": _STATE.get("reason", ""),
+        "library": _STATE.get("library"),
+        "cuda_kernels": bool(_STATE.get("cuda_kernels", False)),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "threads": torch.get_num_threads(),
+    }
