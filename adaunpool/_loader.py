@@ -34,7 +34,7 @@ def sources(with_cuda: bool) -> list[Path]:
 
 
 def _cpu_flags() -> list[str]:
-    flags = ["-O3", "-std=c++17"]
+    flags = ["-O3"]
     # The build runs on the machine that uses it, so the widest vector unit torch itself uses here is
     # safe; at::vec picks its AVX2 implementation from these macros (AVX512 gains little for our loops).
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
@@ -43,7 +43,7 @@ def _cpu_flags() -> list[str]:
 
 
 def _cuda_flags() -> list[str]:
-    return ["-O3", "-std=c++17", "--use_fast_math", "-lineinfo"]
+    return ["-O3", "-lineinfo"]
 
 
 def build_dir(with_cuda: bool) -> Path:
