@@ -96,7 +96,13 @@ AU_HD int64_t cover_count(const Geometry& g, int64_t z) {
 template <class T>
 struct ScalarMath {
   static AU_HD T c(double v) { return static_cast<T>(v); }
-  static AU_HD T exp(T v) { return ::exp(v); }
+  static AU_HD T exp(T v) {
+    if constexpr (sizeof(T) == sizeof(float)) {
+      return ::expf(v);
+    } else {
+      return ::exp(v);
+    }
+  }
   static AU_HD T max(T a, T b) { return a > b ? a : b; }
   static AU_HD T abs(T v) { return v < T(0) ? -v : v; }
   static AU_HD T sign(T v) { return static_cast<T>((v > T(0)) - (v < T(0))); }
@@ -172,13 +178,19 @@ AU_HD T adapool_window(int64_t K, const X& x, const WD& wd, T beta, bool want_w,
   return yM + beta * (yD - yM);
 }
 
-// Element mode eDSCW weights of one window, written through wd_out(i, wD_i); returns nothing.
+// Element mode: 1 / sum_j exp(d_j) of one window with mean m, so that wD_i = exp(d_i) * that.
+template <class T, class M, class X>
+AU_HD T dsc_element_inv_sum(int64_t K, const X& x, T m) {
+  T sum_e = M::c(0);
+  for (int64_t i = 0; i < K; ++i) sum_e = sum_e + M::exp(dsc_element<T, M>(x(i), m));
+  return M::c(1) / sum_e;
+}
+
+// Element mode eDSCW weights of one window, written through wd_out(i, wD_i).
 template <class T, class M, class X, class Out>
 AU_HD void dsc_element_weights(int64_t K, const X& x, const Out& wd_out) {
   const T m = window_mean<T, M>(K, x);
-  T sum_e = M::c(0);
-  for (int64_t i = 0; i < K; ++i) sum_e = sum_e + M::exp(dsc_element<T, M>(x(i), m));
-  const T inv = M::c(1) / sum_e;
+  const T inv = dsc_element_inv_sum<T, M>(K, x, m);
   for (int64_t i = 0; i < K; ++i) wd_out(i, M::exp(dsc_element<T, M>(x(i), m)) * inv);
 }
 
@@ -252,9 +264,7 @@ AU_HD T adapool_window_backward(int64_t K, const X& x, T gy, const GW& gw, T bet
 template <class T, class M, class X, class GW, class GOut>
 AU_HD T adapool_window_backward_element(int64_t K, const X& x, T gy, const GW& gw, T beta, const GOut& gout) {
   const T m = window_mean<T, M>(K, x);
-  T sD = M::c(0);
-  for (int64_t i = 0; i < K; ++i) sD = sD + M::exp(dsc_element<T, M>(x(i), m));
-  const T invD = M::c(1) / sD;
+  const T invD = dsc_element_inv_sum<T, M>(K, x, m);
   auto d = [&](int64_t i) { return dsc_element<T, M>(x(i), m); };
   auto wd = [&](int64_t i) { return M::exp(d(i)) * invD; };
   const T aD = weighted_grad<T, M>(K, x, wd, gy, gw);
