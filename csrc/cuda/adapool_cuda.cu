@@ -21,7 +21,7 @@ struct ItemReader {  // item i of the window whose first item is at `row`
 };
 
 template <class scalar_t, class acc_t>
-__global__ void window_means_kernel(Geometry g, const scalar_t* __restrict__ x, acc_t* __restrict__ mean) {
+__global__ void __launch_bounds__(kThreads) window_means_kernel(Geometry g, const scalar_t* __restrict__ x, acc_t* __restrict__ mean) {
   using M = ScalarMath<acc_t>;
   const int64_t P = g.P(), S = g.S(), n_items = g.N * g.C * P;
   AU_GRID_LOOP(j, n_items) {
@@ -33,7 +33,7 @@ __global__ void window_means_kernel(Geometry g, const scalar_t* __restrict__ x, 
 
 // chan: 4 planes of (N, K, P): wD, d, q, sgn.
 template <class scalar_t, class acc_t>
-__global__ void channel_dsc_kernel(Geometry g, const scalar_t* __restrict__ x, const acc_t* __restrict__ mean,
+__global__ void __launch_bounds__(kThreads) channel_dsc_kernel(Geometry g, const scalar_t* __restrict__ x, const acc_t* __restrict__ mean,
                                    acc_t* __restrict__ chan) {
   using M = ScalarMath<acc_t>;
   const int64_t K = g.K(), P = g.P(), S = g.S(), C = g.C, plane = g.N * K * P;
@@ -52,7 +52,7 @@ __global__ void channel_dsc_kernel(Geometry g, const scalar_t* __restrict__ x, c
 }
 
 template <class scalar_t, class acc_t>
-__global__ void forward_kernel(Geometry g, const scalar_t* __restrict__ x, BetaView<acc_t> beta,
+__global__ void __launch_bounds__(kThreads) forward_kernel(Geometry g, const scalar_t* __restrict__ x, BetaView<acc_t> beta,
                                const acc_t* __restrict__ wd_chan, scalar_t* __restrict__ y, scalar_t* __restrict__ w) {
   using M = ScalarMath<acc_t>;
   const int64_t K = g.K(), P = g.P(), S = g.S(), C = g.C;
@@ -78,7 +78,7 @@ __global__ void forward_kernel(Geometry g, const scalar_t* __restrict__ x, BetaV
 
 // sum_j wD_j G_j per (n, c, p), channel mode.
 template <class scalar_t, class acc_t>
-__global__ void weighted_grad_kernel(Geometry g, const scalar_t* __restrict__ x, const scalar_t* __restrict__ gy,
+__global__ void __launch_bounds__(kThreads) weighted_grad_kernel(Geometry g, const scalar_t* __restrict__ x, const scalar_t* __restrict__ gy,
                                      const scalar_t* __restrict__ gw, const acc_t* __restrict__ wd_chan,
                                      acc_t* __restrict__ ad) {
   using M = ScalarMath<acc_t>;
@@ -93,7 +93,7 @@ __global__ void weighted_grad_kernel(Geometry g, const scalar_t* __restrict__ x,
 }
 
 template <class scalar_t, class acc_t>
-__global__ void channel_rho_kernel(Geometry g, const scalar_t* __restrict__ x, BetaView<acc_t> beta,
+__global__ void __launch_bounds__(kThreads) channel_rho_kernel(Geometry g, const scalar_t* __restrict__ x, BetaView<acc_t> beta,
                                    const scalar_t* __restrict__ gy, const scalar_t* __restrict__ gw,
                                    const acc_t* __restrict__ ad, const acc_t* __restrict__ chan,
                                    acc_t* __restrict__ rho, acc_t* __restrict__ kappa) {
@@ -119,7 +119,7 @@ __global__ void channel_rho_kernel(Geometry g, const scalar_t* __restrict__ x, B
 // Item gradients of every window: into gx directly when windows are disjoint, else into
 // items (N, C, K, P) for the fold.
 template <class scalar_t, class acc_t>
-__global__ void backward_kernel(Geometry g, const scalar_t* __restrict__ x, BetaView<acc_t> beta,
+__global__ void __launch_bounds__(kThreads) backward_kernel(Geometry g, const scalar_t* __restrict__ x, BetaView<acc_t> beta,
                                 const scalar_t* __restrict__ gy, const scalar_t* __restrict__ gw,
                                 const acc_t* __restrict__ mean, const acc_t* __restrict__ chan,
                                 const acc_t* __restrict__ rho, const acc_t* __restrict__ kappa,
@@ -153,7 +153,7 @@ __global__ void backward_kernel(Geometry g, const scalar_t* __restrict__ x, Beta
 }
 
 template <class scalar_t, class acc_t>
-__global__ void fold_kernel(Geometry g, const acc_t* __restrict__ items, scalar_t* __restrict__ gx) {
+__global__ void __launch_bounds__(kThreads) fold_kernel(Geometry g, const acc_t* __restrict__ items, scalar_t* __restrict__ gx) {
   const int64_t K = g.K(), P = g.P(), S = g.S();
   AU_GRID_LOOP(j, g.N * g.C * S) {
     const int64_t nc = j / S, z = j % S;

@@ -13,7 +13,7 @@ namespace cuda {
 namespace detail {
 
 template <class scalar_t, class acc_t>
-__global__ void unpool_forward_kernel(Geometry g, int64_t Cw, int64_t mode, const scalar_t* __restrict__ y,
+__global__ void __launch_bounds__(kThreads) unpool_forward_kernel(Geometry g, int64_t Cw, int64_t mode, const scalar_t* __restrict__ y,
                                       const scalar_t* __restrict__ w, scalar_t* __restrict__ u) {
   const int64_t K = g.K(), P = g.P(), S = g.S(), C = g.C;
   AU_GRID_LOOP(j, g.N * C * S) {
@@ -29,7 +29,7 @@ __global__ void unpool_forward_kernel(Geometry g, int64_t Cw, int64_t mode, cons
 }
 
 template <class scalar_t, class acc_t>
-__global__ void unpool_grad_y_kernel(Geometry g, int64_t Cw, int64_t mode, const scalar_t* __restrict__ w,
+__global__ void __launch_bounds__(kThreads) unpool_grad_y_kernel(Geometry g, int64_t Cw, int64_t mode, const scalar_t* __restrict__ w,
                                      const scalar_t* __restrict__ gu, scalar_t* __restrict__ gy) {
   const int64_t K = g.K(), P = g.P(), S = g.S(), C = g.C;
   AU_GRID_LOOP(j, g.N * C * P) {
@@ -45,7 +45,7 @@ __global__ void unpool_grad_y_kernel(Geometry g, int64_t Cw, int64_t mode, const
 }
 
 template <class scalar_t, class acc_t>
-__global__ void unpool_grad_w_kernel(Geometry g, int64_t Cw, int64_t mode, const scalar_t* __restrict__ y,
+__global__ void __launch_bounds__(kThreads) unpool_grad_w_kernel(Geometry g, int64_t Cw, int64_t mode, const scalar_t* __restrict__ y,
                                      const scalar_t* __restrict__ gu, scalar_t* __restrict__ gw) {
   const int64_t K = g.K(), P = g.P(), S = g.S(), C = g.C;
   AU_GRID_LOOP(j, g.N * Cw * P * K) {
