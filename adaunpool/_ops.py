@@ -65,6 +65,17 @@ def _adaunpool_backward(ctx, grad_u):
     return gy, gw, None, None, None, None
 
 
+def _no_double_backward(ctx, *grads):
+    raise NotImplementedError(
+        "adaunpool: the compiled ops have exact first-order gradients only; double backward "
+        "(differentiating a gradient, create_graph=True) is not implemented. Use ADAUNPOOL_BACKEND=reference."
+    )
+
+
+def _no_setup(ctx, inputs, output):
+    pass
+
+
 def register() -> None:
     """Attach fake kernels and autograd to the ops; called once, after the library is loaded."""
     global _REGISTERED
@@ -77,4 +88,7 @@ def register() -> None:
     lib.register_fake("adaunpool::adaunpool_backward")(_adaunpool_backward_fake)
     lib.register_autograd("adaunpool::adapool_forward", _adapool_backward, setup_context=_adapool_setup)
     lib.register_autograd("adaunpool::adaunpool_forward", _adaunpool_backward, setup_context=_adaunpool_setup)
+    # The backward ops are not differentiable again: say so instead of returning silent zeros.
+    lib.register_autograd("adaunpool::adapool_backward", _no_double_backward, setup_context=_no_setup)
+    lib.register_autograd("adaunpool::adaunpool_backward", _no_double_backward, setup_context=_no_setup)
     _REGISTERED = True

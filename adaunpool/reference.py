@@ -65,7 +65,7 @@ def adaunpool(y: torch.Tensor, w: torch.Tensor, kernel: list[int], stride: list[
     n, c = y.shape[:2]
     K = w.shape[-1]
     idx = _scatter_index(size, kernel, stride, y.device).reshape(-1)
-    contrib = (w.to(acc) * y.to(acc).unsqueeze(-1)).reshape(n, c, -1)
+    contrib = (w.to(acc) * y.to(acc).unsqueeze(-1)).reshape(n, c, idx.numel())
     numel = size[0] * size[1] * size[2]
     u = torch.zeros(n, c, numel, dtype=acc, device=y.device).index_add(2, idx, contrib)
     if mode == "mean":
