@@ -22,6 +22,25 @@ from .functional import (
     empool2d,
     empool3d,
 )
+from .modules import (
+    AdaPool1d,
+    AdaPool2d,
+    AdaPool3d,
+    AdaUnPool1d,
+    AdaUnPool2d,
+    AdaUnPool3d,
+    EDSCWPool1d,
+    EDSCWPool2d,
+    EDSCWPool3d,
+    EMPool1d,
+    EMPool2d,
+    EMPool3d,
+    LazyAdaPool1d,
+    LazyAdaPool2d,
+    LazyAdaPool3d,
+)
+from .replace import replace_pooling
+from .upsample import AdaUnPoolUpsample
 
 __version__ = "0.1.0"
 
@@ -31,4 +50,11 @@ __all__ = [
     "empool1d", "empool2d", "empool3d",
     "adaunpool1d", "adaunpool2d", "adaunpool3d",
     "backend_info",
+    "AdaPool1d", "AdaPool2d", "AdaPool3d",
+    "LazyAdaPool1d", "LazyAdaPool2d", "LazyAdaPool3d",
+    "EDSCWPool1d", "EDSCWPool2d", "EDSCWPool3d",
+    "EMPool1d", "EMPool2d", "EMPool3d",
+    "AdaUnPool1d", "AdaUnPool2d", "AdaUnPool3d",
+    "AdaUnPoolUpsample",
+    "replace_pooling",
 ]
