@@ -1,0 +1,91 @@
+"""The ``inter4k`` entry point: builds the Typer app and maps known errors to exit codes.
+
+    inter4k doctor [--json]
+    inter4k --version
+
+Errors from our code become one red line on stderr and an exit code, without a traceback
+(``INTER4K_DEBUG=1`` shows it): bad input (ValueError, TypeError, FileNotFoundError) exits 2,
+other known failures (RuntimeError, OSError) exit 1, Ctrl-C exits 130. Anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Optional, Sequence
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from inter4k import __version__
+
+from ._options import typer_factory
+from .doctor import doctor
+
+BAD_INPUT = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+FAILURE = (RuntimeError, OSError)
+
+app = typer_factory(help="inter4k: video super-resolution and frame interpolation on Inter4K, built on adaunpool.")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"inter4k {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", "-V", callback=_version_callback, is_eager=True, help="Show the version and exit."),
+    ] = None,
+) -> None:
+    """inter4k: video super-resolution and frame interpolation on Inter4K, built on adaunpool."""
+
+
+app.command(name="doctor")(doctor)
+
+
+def _error(message: str, code: int) -> int:
+    line = " ".join(message.split()) or "(no message)"
+    if len(line) > 800:  # a compiler log: keep its start and its end
+        line = f"{line[:300]} ... {line[-400:]}"
+    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[bold red]Error:[/] [red]{escape(line)}[/]")
+    return code
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the CLI on ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    debug = os.environ.get("INTER4K_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="inter4k")
+    except SystemExit as exc:  # typer exits this way, also for --help, --version and usage errors
+        code = exc.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        print(code, file=sys.stderr)
+        return 1
+    except (typer.Exit, typer.Abort):  # RuntimeError subclasses; normally turned into SystemExit
+        raise
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        return _error("interrupted", 130)
+    except BAD_INPUT as exc:
+        if debug:
+            raise
+        return _error(str(exc), 2)
+    except FAILURE as exc:
+        if debug:
+            raise
+        return _error(str(exc) or type(exc).__name__, 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

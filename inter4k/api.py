@@ -1,0 +1,132 @@
+"""The functions behind the ``inter4k`` command line.
+
+Each verb of the CLI (SPEC §3) is one function here that takes plain Python arguments and returns
+plain data; the CLI only parses, calls and renders. Bad input raises ValueError / TypeError /
+FileNotFoundError (the CLI exits 2), other failures RuntimeError (exit 1).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+import warnings
+from typing import Any
+
+from . import __version__
+
+# module to import -> the name users know it by (the distribution that provides it)
+PACKAGES: dict[str, str] = {
+    "torch": "torch",
+    "numpy": "numpy",
+    "cv2": "opencv-python-headless",
+    "av": "av",
+    "skimage": "scikit-image",
+    "lpips": "lpips",
+    "typer": "typer",
+    "rich": "rich",
+}
+
+
+def _version_of(module: str) -> str | None:
+    """The module's version; None when it is not installed, "error: ..." when its import fails."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == module.split(".")[0]:
+            return None
+        return f"error: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a broken install must not break doctor
+        return f"error: {type(exc).__name__}: {exc}"
+    version = getattr(mod, "__version__", None)
+    if version is None:
+        try:
+            from importlib.metadata import version as dist_version
+
+            version = dist_version(PACKAGES.get(module, module))
+        except Exception:  # noqa: BLE001
+            version = "unknown"
+    return str(version)
+
+
+def _device_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "torch_cuda": None,
+        "cuda_available": False,
+        "device_count": 0,
+        "device_name": None,
+        "cpu_count": os.cpu_count(),
+        "cpu_threads": None,
+        "cpu_capability": None,
+    }
+    try:
+        import torch
+    except Exception as exc:  # noqa: BLE001
+        info["error"] = f"torch unavailable: {type(exc).__name__}: {exc}"
+        return info
+    info["torch_cuda"] = torch.version.cuda
+    info["cpu_threads"] = torch.get_num_threads()
+    try:
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        info["cuda_available"] = bool(torch.cuda.is_available())
+        if info["cuda_available"]:
+            info["device_count"] = torch.cuda.device_count()
+            info["device_name"] = torch.cuda.get_device_name(0)
+    except Exception as exc:  # noqa: BLE001 - a broken driver is something to report
+        info["error"] = f"{type(exc).__name__}: {exc}"
+    return info
+
+
+def _adaunpool_info() -> dict[str, Any]:
+    """``adaunpool.backend_info()`` (builds the kernels on the first call) plus which builds exist."""
+    info: dict[str, Any] = {"backend": None, "error": None, "warnings": []}
+    try:
+        import adaunpool
+        from adaunpool import _loader
+    except Exception as exc:  # noqa: BLE001
+        info["error"] = f"import adaunpool failed: {type(exc).__name__}: {exc}"
+        return info
+    info["version"] = getattr(adaunpool, "__version__", None)
+    info["sources"] = str(_loader.CSRC)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            info.update(adaunpool.backend_info())
+        info["warnings"] = [str(w.message) for w in caught]
+    except Exception as exc:  # noqa: BLE001 - report, never crash
+        info["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    # Which libraries are on disk for the current sources (built now or by an earlier run).
+    for kind, with_cuda, name in (("cpu", False, "adaunpool_cpu_ops"), ("cuda", True, "adaunpool_cuda_ops")):
+        try:
+            lib = _loader.build_dir(with_cuda) / f"{name}.so"
+            info[f"{kind}_kernels_built"] = lib.exists()
+            info[f"{kind}_library"] = str(lib)
+        except Exception as exc:  # noqa: BLE001
+            info[f"{kind}_kernels_built"] = False
+            info[f"{kind}_library"] = f"error: {type(exc).__name__}: {exc}"
+    info["build_root"] = os.environ.get("ADAUNPOOL_BUILD_DIR") or os.path.join("~", ".cache", "adaunpool")
+    info["forced_backend"] = os.environ.get("ADAUNPOOL_BACKEND") or None
+    return info
+
+
+def doctor() -> dict[str, Any]:
+    """Versions, the device, and which adaunpool kernels are built and used.
+
+    Never raises: anything that cannot be imported or queried is reported in the result (a missing
+    package as None, a failing one as ``"error: ..."``). Calling it builds the adaunpool kernels if
+    they are not built yet (one time, a minute or so).
+    """
+    return {
+        "inter4k": __version__,
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "packages": {module: _version_of(module) for module in PACKAGES},
+        "device": _device_info(),
+        "adaunpool": _adaunpool_info(),
+    }
