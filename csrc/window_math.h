@@ -130,10 +130,18 @@ AU_HD T dsc_q(T xi, T m) { return xi * xi + m * m + M::c(kDscEps); }
 template <class T, class M>
 AU_HD T dsc_element(T xi, T m) { return M::c(2) * M::abs(xi * m) / dsc_q<T, M>(xi, m); }
 
-// "channel" mode: one coefficient per item from C-dimensional vectors x_i and the mean m.
-// x(c, i), m(c) read the window; out(i, d_i, q_i, sgn(s_i)) receives what the weights and the
-// backward need. Returns 1 / sum_j exp(d_j), so that wD_i = exp(d_i) * that. d <= 1, so exp needs
-// no max subtraction.
+// "channel" mode: one coefficient per item from C-dimensional vectors x_i and the mean m, from
+// s_i = sum_c x_ic m_c, xx_i = sum_c x_ic^2 and mm = sum_c m_c^2.
+template <class T, class M>
+AU_HD void dsc_channel_item(T s, T xx, T mm, T& d, T& q, T& sg) {
+  q = xx + mm + M::c(kDscEps);
+  d = M::c(2) * M::abs(s) / q;
+  sg = M::sign(s);
+}
+
+// Item-outer evaluation, no scratch (the CUDA kernels): x(c, i), m(c) read the window;
+// out(i, d_i, q_i, sgn(s_i)) receives what the weights and the backward need. Returns
+// 1 / sum_j exp(d_j), so that wD_i = exp(d_i) * that. d <= 1, so exp needs no max subtraction.
 template <class T, class M, class XC, class MC, class Out>
 AU_HD T dsc_channel_window(int64_t C, int64_t K, const XC& x, const MC& m, const Out& out) {
   T mm = M::c(0);
@@ -146,25 +154,42 @@ AU_HD T dsc_channel_window(int64_t C, int64_t K, const XC& x, const MC& m, const
       s = s + v * m(c);
       xx = xx + v * v;
     }
-    const T q = xx + mm + M::c(kDscEps);
-    const T d = M::c(2) * M::abs(s) / q;
+    T d, q, sg;
+    dsc_channel_item<T, M>(s, xx, mm, d, q, sg);
     sum_e = sum_e + M::exp(d);
-    out(i, d, q, M::sign(s));
+    out(i, d, q, sg);
   }
   return M::c(1) / sum_e;
+}
+
+// Channel-outer evaluation (the CPU, which streams one channel at a time): adds channel x's share
+// to s[i], xx[i] and *mm; returns the channel's window mean.
+template <class T, class M, class X>
+AU_HD T dsc_channel_accumulate(int64_t K, const X& x, T* s, T* xx, T* mm) {
+  const T m = window_mean<T, M>(K, x);
+  *mm = *mm + m * m;
+  for (int64_t i = 0; i < K; ++i) {
+    const T v = x(i);
+    s[i] = s[i] + v * m;
+    xx[i] = xx[i] + v * v;
+  }
+  return m;
 }
 
 // ------------------------------------------------------------------------------------- forward
 
 // adaPool of one window. x(i): item i; wd(i): the eDSCW weight of item i (exp(d_i)/sum_j exp(d_j)),
 // computed by the caller per mode. Returns y; when want_w, wout(i, W_i) receives the fused weights.
+// em: K values of scratch to keep exp(x_i - max) in, or nullptr to compute them again (CUDA threads
+// have no per-window scratch; the CPU's float64 path takes that branch too, so both are tested).
 template <class T, class M, class X, class WD, class WOut>
-AU_HD T adapool_window(int64_t K, const X& x, const WD& wd, T beta, bool want_w, const WOut& wout) {
+AU_HD T adapool_window(int64_t K, const X& x, const WD& wd, T beta, bool want_w, const WOut& wout, T* em = nullptr) {
   const T mx = window_max<T, M>(K, x);
   T sM = M::c(0), yM = M::c(0), yD = M::c(0);
   for (int64_t i = 0; i < K; ++i) {
     const T xi = x(i);
     const T e = M::exp(xi - mx);
+    if (em) em[i] = e;
     sM = sM + e;
     yM = yM + e * xi;
     yD = yD + wd(i) * xi;
@@ -173,7 +198,8 @@ AU_HD T adapool_window(int64_t K, const X& x, const WD& wd, T beta, bool want_w,
   yM = yM * invM;
   if (want_w) {
     const T one_minus = M::c(1) - beta;
-    for (int64_t i = 0; i < K; ++i) wout(i, beta * wd(i) + one_minus * M::exp(x(i) - mx) * invM);
+    for (int64_t i = 0; i < K; ++i)
+      wout(i, beta * wd(i) + one_minus * (em ? em[i] : M::exp(x(i) - mx)) * invM);
   }
   return yM + beta * (yD - yM);
 }
@@ -186,12 +212,26 @@ AU_HD T dsc_element_inv_sum(int64_t K, const X& x, T m) {
   return M::c(1) / sum_e;
 }
 
-// Element mode eDSCW weights of one window, written through wd_out(i, wD_i).
-template <class T, class M, class X, class Out>
-AU_HD void dsc_element_weights(int64_t K, const X& x, const Out& wd_out) {
+// Element mode adaPool of one window without scratch: exp(d_i) is computed again where needed.
+template <class T, class M, class X, class WOut>
+AU_HD T adapool_window_element(int64_t K, const X& x, T beta, bool want_w, const WOut& wout) {
   const T m = window_mean<T, M>(K, x);
   const T inv = dsc_element_inv_sum<T, M>(K, x, m);
-  for (int64_t i = 0; i < K; ++i) wd_out(i, M::exp(dsc_element<T, M>(x(i), m)) * inv);
+  auto wd = [&](int64_t i) { return M::exp(dsc_element<T, M>(x(i), m)) * inv; };
+  return adapool_window<T, M>(K, x, wd, beta, want_w, wout);
+}
+
+// Element mode eDSCW weights of one window into wd[0..K).
+template <class T, class M, class X>
+AU_HD void dsc_element_weights(int64_t K, const X& x, T* wd) {
+  const T m = window_mean<T, M>(K, x);
+  T sum_e = M::c(0);
+  for (int64_t i = 0; i < K; ++i) {
+    wd[i] = M::exp(dsc_element<T, M>(x(i), m));
+    sum_e = sum_e + wd[i];
+  }
+  const T inv = M::c(1) / sum_e;
+  for (int64_t i = 0; i < K; ++i) wd[i] = wd[i] * inv;
 }
 
 // ------------------------------------------------------------------------------------ backward
@@ -228,17 +268,25 @@ AU_HD T dsc_channel_rho(int64_t C, int64_t K, const XC& x, const B& beta, const 
   return kappa;
 }
 
+// Channel-outer twin of dsc_channel_rho: adds channel x's share beta (G_i - sum_j wD_j G_j) to r[i].
+template <class T, class M, class X, class WD, class GW>
+AU_HD void dsc_channel_rho_accumulate(int64_t K, const X& x, const WD& wd, T beta, T gy, const GW& gw, T* r) {
+  const T ad = weighted_grad<T, M>(K, x, wd, gy, gw);
+  for (int64_t i = 0; i < K; ++i) r[i] = r[i] + beta * (gw(i) + gy * x(i) - ad);
+}
+
 // The gradient of one window (one channel). wd, d, q, sg, rho describe the eDSCW part per item
 // (computed locally in element mode, read from the cross-channel pass in channel mode); kappa and m
 // likewise. gout(i, dL/dx_i) receives the item gradients; returns dL/dbeta of this window.
 template <class T, class M, class X, class GW, class WD, class DD, class SG, class RHO, class GOut>
 AU_HD T adapool_window_backward(int64_t K, const X& x, T gy, const GW& gw, T beta, T m, const WD& wd, const DD& d,
-                                const SG& sg, const RHO& rho, T kappa, const GOut& gout) {
+                                const SG& sg, const RHO& rho, T kappa, const GOut& gout, T* em = nullptr) {
   const T mx = window_max<T, M>(K, x);
   T sM = M::c(0), aM = M::c(0), tx = M::c(0);
   for (int64_t i = 0; i < K; ++i) {
     const T xi = x(i);
     const T e = M::exp(xi - mx);
+    if (em) em[i] = e;
     sM = sM + e;
     aM = aM + e * (gw(i) + gy * xi);
     tx = tx + M::c(2) * rho(i) * sg(i) * xi;
@@ -250,7 +298,7 @@ AU_HD T adapool_window_backward(int64_t K, const X& x, T gy, const GW& gw, T bet
   T gbeta = M::c(0);
   for (int64_t i = 0; i < K; ++i) {
     const T xi = x(i);
-    const T wM = M::exp(xi - mx) * invM;
+    const T wM = (em ? em[i] : M::exp(xi - mx)) * invM;
     const T wD = wd(i);
     const T G = gw(i) + gy * xi;
     const T W = beta * wD + one_minus * wM;
@@ -261,18 +309,35 @@ AU_HD T adapool_window_backward(int64_t K, const X& x, T gy, const GW& gw, T bet
 }
 
 // Element mode backward of one window: computes the local eDSCW terms, then the common formula.
+// scratch: 3K values (eDSCW weights, rho, exp cache), or nullptr to recompute them (CUDA).
 template <class T, class M, class X, class GW, class GOut>
-AU_HD T adapool_window_backward_element(int64_t K, const X& x, T gy, const GW& gw, T beta, const GOut& gout) {
+AU_HD T adapool_window_backward_element(int64_t K, const X& x, T gy, const GW& gw, T beta, const GOut& gout,
+                                        T* scratch = nullptr) {
   const T m = window_mean<T, M>(K, x);
-  const T invD = dsc_element_inv_sum<T, M>(K, x, m);
   auto d = [&](int64_t i) { return dsc_element<T, M>(x(i), m); };
+  auto sg = [&](int64_t i) { return M::sign(x(i) * m); };
+  if (scratch) {
+    T* wdb = scratch;
+    T* rhob = scratch + K;
+    dsc_element_weights<T, M>(K, x, wdb);
+    auto wd = [&](int64_t i) { return wdb[i]; };
+    const T aD = weighted_grad<T, M>(K, x, wd, gy, gw);
+    T kappa = M::c(0);
+    for (int64_t i = 0; i < K; ++i) {
+      const T xi = x(i);
+      rhob[i] = beta * wdb[i] * (gw(i) + gy * xi - aD) / dsc_q<T, M>(xi, m);
+      kappa = kappa + M::c(2) * rhob[i] * d(i);
+    }
+    auto rho = [&](int64_t i) { return rhob[i]; };
+    return adapool_window_backward<T, M>(K, x, gy, gw, beta, m, wd, d, sg, rho, kappa, gout, scratch + 2 * K);
+  }
+  const T invD = dsc_element_inv_sum<T, M>(K, x, m);
   auto wd = [&](int64_t i) { return M::exp(d(i)) * invD; };
   const T aD = weighted_grad<T, M>(K, x, wd, gy, gw);
   auto rho = [&](int64_t i) {
     const T xi = x(i);
     return beta * wd(i) * (gw(i) + gy * xi - aD) / dsc_q<T, M>(xi, m);
   };
-  auto sg = [&](int64_t i) { return M::sign(x(i) * m); };
   T kappa = M::c(0);
   for (int64_t i = 0; i < K; ++i) kappa = kappa + M::c(2) * rho(i) * d(i);
   return adapool_window_backward<T, M>(K, x, gy, gw, beta, m, wd, d, sg, rho, kappa, gout);

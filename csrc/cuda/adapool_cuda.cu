@@ -67,10 +67,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Geometry g, const sca
       auto wd = [&](int64_t i) { return wd_chan[(n * K + i) * P + p]; };
       out = adapool_window<acc_t, M>(K, xi, wd, b, wrow != nullptr, wout);
     } else {
-      const acc_t m = window_mean<acc_t, M>(K, xi);
-      const acc_t inv = dsc_element_inv_sum<acc_t, M>(K, xi, m);
-      auto wd = [&](int64_t i) { return M::exp(dsc_element<acc_t, M>(xi(i), m)) * inv; };
-      out = adapool_window<acc_t, M>(K, xi, wd, b, wrow != nullptr, wout);
+      out = adapool_window_element<acc_t, M>(K, xi, b, wrow != nullptr, wout);
     }
     y[j] = static_cast<scalar_t>(out);
   }
