@@ -1,0 +1,87 @@
+"""inter4k.video: probing, frame-exact seeking, the atomic writer."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from inter4k.video import VideoError, VideoWriter, count_frames, iter_frames, part_path, probe
+
+
+def _frames(n, size=(64, 48)):
+    """Frames whose mean encodes their index (robust to lossy coding)."""
+    w, h = size
+    return [np.full((h, w, 3), 8 + 6 * i, np.uint8) for i in range(n)]
+
+
+def _write(path, frames, fps=30, audio=False, **kw):
+    h, w = frames[0].shape[:2]
+    with VideoWriter(path, fps, (w, h), audio_rate=48000 if audio else None, crf=10, **kw) as vw:
+        for f in frames:
+            vw.write(f)
+        if audio:
+            vw.write_audio(np.zeros((2, int(48000 * len(frames) / fps)), np.float32))
+    return path
+
+
+def test_probe_reports_the_streams(tmp_path):
+    p = _write(tmp_path / "a.mp4", _frames(12), fps=Fraction(30000, 1001), audio=True)
+    info = probe(p)
+    assert (info.width, info.height) == (64, 48)
+    assert info.fps == Fraction(30000, 1001)
+    assert info.frames == 12 and info.codec == "h264" and info.has_audio
+    assert info.duration == pytest.approx(12 * 1001 / 30000, abs=0.05)
+
+
+def test_probe_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        probe(tmp_path / "missing.mp4")
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(VideoError, match="junk.mp4: not a readable video"):
+        probe(junk)
+
+
+@pytest.mark.parametrize("start,count", [(0, 3), (7, 4), (20, None), (29, 1)])
+def test_iter_frames_seeks_to_the_exact_frame(tmp_path, start, count):
+    frames = _frames(30)
+    # a keyframe every 8 frames, so seeking lands before `start` and must decode forward
+    p = _write(tmp_path / "b.mp4", frames, options={"g": "8", "keyint_min": "8"})
+    got = list(iter_frames(p, start=start, count=count))
+    want = frames[start:] if count is None else frames[start:start + count]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert abs(float(g.mean()) - float(w.mean())) < 2.5  # neighbours differ by 6
+
+
+def test_count_frames_decodes_and_truncation_is_reported(tmp_path):
+    p = _write(tmp_path / "c.mp4", _frames(30))
+    assert count_frames(p) == 30
+    data = p.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoError):
+        probe(cut)
+        count_frames(cut)
+
+
+def test_writer_is_atomic(tmp_path):
+    final = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError, match="boom"):
+        with VideoWriter(final, 30, (64, 48)) as vw:
+            for f in _frames(40) * 2:  # past the encoder's look-ahead, so packets reach the file
+                vw.write(f)
+            assert part_path(final).exists() and not final.exists()  # in progress under the temporary name
+            raise RuntimeError("boom")
+    assert not final.exists() and not part_path(final).exists()
+    _write(final, _frames(5))
+    assert final.exists() and not part_path(final).exists() and count_frames(final) == 5
+
+
+def test_write_audio_needs_an_audio_stream(tmp_path):
+    with VideoWriter(tmp_path / "x.mp4", 30, (64, 48)) as vw:
+        vw.write(_frames(1)[0])
+        with pytest.raises(RuntimeError, match="without an audio stream"):
+            vw.write_audio(np.zeros((2, 100), np.float32))
