@@ -83,3 +83,13 @@ def cuda_device():
 def device(request):
     """Every device this machine has: cpu, and cuda where a GPU is visible."""
     return torch.device(request.param)
+
+
+@pytest.fixture(scope="module")
+def sample_root(tmp_path_factory):
+    """A tiny synthetic Inter4K tree (3 clips of 0.5 s = 30 frames at 384x216, no audio), per module."""
+    from inter4k.data.sample import make_sample
+
+    root = tmp_path_factory.mktemp("inter4k")
+    make_sample(root, clips=3, seconds=0.5, audio=False)
+    return root
