@@ -1,6 +1,6 @@
 """The ``inter4k`` entry point: builds the Typer app and maps known errors to exit codes.
 
-    inter4k doctor [--json]
+    inter4k download | verify | derive | sample | prepare | doctor
     inter4k --version
 
 Errors from our code become one red line on stderr and an exit code, without a traceback
@@ -21,8 +21,11 @@ from rich.markup import escape
 
 from inter4k import __version__
 
+from . import dataset
 from ._options import typer_factory
 from .doctor import doctor
+from .download import download
+from .prepare import prepare
 
 BAD_INPUT = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
 FAILURE = (RuntimeError, OSError)
@@ -46,7 +49,12 @@ def _root(
     """inter4k: video super-resolution and frame interpolation on Inter4K, built on adaunpool."""
 
 
+app.command(name="download")(download)
 app.command(name="doctor")(doctor)
+app.command(name="verify")(dataset.verify)
+app.command(name="derive")(dataset.derive)
+app.command(name="sample")(dataset.sample)
+app.command(name="prepare")(prepare)
 
 
 def _error(message: str, code: int) -> int:

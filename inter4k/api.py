@@ -130,3 +130,51 @@ def doctor() -> dict[str, Any]:
         "device": _device_info(),
         "adaunpool": _adaunpool_info(),
     }
+
+
+# --- dataset: verify / derive / splits / sample (inter4k.data.*; imported lazily so that
+# `inter4k --help` and doctor do not pay for PyAV / OpenCV) ---
+
+def verify(root=None, **kwargs):
+    """Check every source clip: see :func:`inter4k.data.verify.verify` (returns a VerifyReport)."""
+    from .data.verify import verify as _verify
+
+    return _verify(root, **kwargs)
+
+
+def derive(root=None, **kwargs):
+    """Build the derived resolutions / frame rates tree: see :func:`inter4k.data.derive.derive`."""
+    from .data.derive import derive as _derive
+
+    return _derive(root, **kwargs)
+
+
+def make_sample(root, **kwargs):
+    """Write a small synthetic dataset in the Inter4K layout: see :func:`inter4k.data.sample.make_sample`."""
+    from .data.sample import make_sample as _make_sample
+
+    return _make_sample(root, **kwargs)
+
+
+def load_split(name: str, root=None) -> list[int]:
+    """Clip numbers of the train / val / test split: see :func:`inter4k.data.splits.load_split`."""
+    from .data.splits import load_split as _load_split
+
+    return _load_split(name, root)
+
+
+def download(root=None, url=None, **kwargs):
+    """Fetch Inter4K (resumable, verified) or unpack a zip on disk: see
+    :func:`inter4k.data.download.download` (returns a DownloadResult)."""
+    from .data.download import download as _download
+
+    return _download(root, url, **kwargs)
+
+
+# --- data loading: prepare (inter4k.data.prepare; imported lazily) ---
+
+def prepare(root=None, out=None, **kwargs) -> dict:
+    """Cut training patches into .npy shards: see :func:`inter4k.data.prepare.prepare` (returns a summary)."""
+    from .data.prepare import prepare as _prepare
+
+    return _prepare(root, out, **kwargs)
