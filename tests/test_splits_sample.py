@@ -94,3 +94,15 @@ def test_sample_cli(tmp_path):
     assert result.exit_code == 0, result.output
     assert main(["sample", "--root", str(root), "--clips", "0"]) == 2
     assert main(["sample"]) == 2  # --root is required
+
+
+def test_bundled_sample_verifies():
+    """data/sample/inter4k, the sample the README's commands use, is a valid Inter4K-layout tree."""
+    from pathlib import Path
+
+    from inter4k.data.verify import verify
+
+    root = Path(__file__).resolve().parent.parent / "data" / "sample" / "inter4k"
+    report = verify(root, workers=1)
+    assert report.ok, report.to_dict()
+    assert [c.clip for c in report.clips] == [1, 2, 3]
