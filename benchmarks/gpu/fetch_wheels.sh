@@ -3,7 +3,7 @@
 # lacks (PyAV, lpips) for its Python 3.12 into .whl/ (git-ignored), to travel with `carry: [".whl"]`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+mkdir -p .git/info && { grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude; }
 mkdir -p .whl
 for spec in "av==18.1.0" "lpips==0.1.4"; do
   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
