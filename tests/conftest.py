@@ -93,3 +93,12 @@ def sample_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("inter4k")
     make_sample(root, clips=3, seconds=0.5, audio=False)
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny convolutions run faster, and steadier on a busy 2-core machine, on one thread."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -126,6 +126,25 @@ def resolve_clips(root: Path, split: str, clips: Optional[Sequence[int]], res: s
     return clips
 
 
+def sample_rng(seed: Optional[int], epoch: int, index: int) -> np.random.Generator:
+    """The generator of sample ``index`` in ``epoch``: the same in every process and run for a given
+    seed (so DataLoader workers and resumed runs agree); drawn from torch's RNG when seed is None."""
+    if seed is None:
+        return np.random.default_rng(int(torch.randint(0, 2 ** 62, ()).item()))
+    return np.random.default_rng([int(seed), epoch, int(index)])
+
+
+def crop_window(h: int, w: int, patch: Optional[int], align: int, rng=None) -> tuple[int, int, int, int]:
+    """(y, x, height, width) of a crop of an h x w frame, corner aligned to ``align``: the whole
+    frame cut to a multiple of ``align`` when ``patch`` is None; a random square patch when ``rng``
+    is given (training); else the centre patch (validation and test)."""
+    if patch is None:
+        return 0, 0, h - h % align, w - w % align
+    if rng is not None:
+        return align * int(rng.integers((h - patch) // align + 1)), align * int(rng.integers((w - patch) // align + 1)), patch, patch
+    return (h - patch) // 2 // align * align, (w - patch) // 2 // align * align, patch, patch
+
+
 class _ClipDataset(Dataset):
     """What both datasets share: clip lists, probing, seeded plans, crops and decoding."""
 
@@ -204,9 +223,7 @@ class _ClipDataset(Dataset):
         return len(self.clips) * self.samples_per_clip
 
     def _rng(self, index: int) -> np.random.Generator:
-        if self.seed is None:
-            return np.random.default_rng(int(torch.randint(0, 2 ** 62, ()).item()))
-        return np.random.default_rng([int(self.seed), self.epoch, int(index)])
+        return sample_rng(self.seed, self.epoch, index)
 
     def plan(self, index: int) -> dict:
         """What sample ``index`` is: clip, first frame, crop corner (y, x) and size, flips, reversal."""
@@ -223,17 +240,7 @@ class _ClipDataset(Dataset):
             clip, start = self._eval_items[index]
         _, h, w = self.info(clip)
         a = self.align
-        if self.patch_size is None:
-            y, x, ph, pw = 0, 0, h - h % a, w - w % a
-        elif self.train:
-            p = self.patch_size
-            y = a * int(rng.integers((h - p) // a + 1))
-            x = a * int(rng.integers((w - p) // a + 1))
-            ph = pw = p
-        else:
-            p = self.patch_size
-            y, x = (h - p) // 2 // a * a, (w - p) // 2 // a * a
-            ph = pw = p
+        y, x, ph, pw = crop_window(h, w, self.patch_size, a, rng if self.train else None)
         hflip = vflip = reverse = False
         if self.augment:
             hflip, vflip, reverse = (bool(v) for v in rng.integers(0, 2, size=3))

@@ -1,0 +1,226 @@
+"""Super-resolution pairs from a folder of still images (PNG / JPEG), and a way to fill one.
+
+    write_skimage_images("photos")                    # scikit-image's RGB photographs as PNG
+    ds = ImageFolderSR("photos", scale=2, patch_size=96)          # train: (lr (3,48,48), hr (3,96,96))
+    val = ImageFolderSR("photos", scale=2, patch_size=None, split="val")  # full images
+
+The same rules as :class:`inter4k.data.datasets.Inter4KSR`:
+
+- **Train** (``augment`` defaults to True for split "train"): ``len = images x samples_per_image``
+  (default 32); sample ``i`` is a random crop of image ``i // samples_per_image`` whose top-left corner
+  is a multiple of ``scale``, then a horizontal and a vertical flip with probability 1/2 each.
+- **Val** (no augmentation by default): one sample per image, a centre crop (corner rounded down to
+  a multiple of ``scale``), or with ``patch_size=None`` the full image cropped at the bottom / right
+  to a multiple of ``scale``.
+- **LR** ``= imresize(hr, 1/scale).clamp(0, 1)`` (MATLAB's antialiased bicubic), float unless
+  ``quantize=True``. Values are float32 in [0, 1], channels first, RGB (a grey image is repeated to
+  three channels, an alpha channel dropped).
+- **Randomness**: sample ``i`` draws from ``numpy.random.default_rng([seed, epoch, i])``
+  (:meth:`set_epoch`), the same in every DataLoader worker and every run.
+- **Files**: ``files=[...]`` (names relative to the folder), else every ``.png / .jpg / .jpeg``
+  in it (sorted; not recursive). Images are decoded once per process and kept in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .datasets import bicubic_lr, crop_window, sample_rng, to_tensor
+
+EXTENSIONS = (".png", ".jpg", ".jpeg")
+SPLITS = ("train", "val", "test")
+DEFAULT_SAMPLES_PER_IMAGE = 32
+# scikit-image's bundled RGB photographs (no download needed); "cat" is "chelsea" again, "logo" and
+# "colorwheel" are drawings, so they are left out.
+SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
+
+
+def list_images(folder) -> list[str]:
+    """The image file names (PNG / JPEG) directly in ``folder``, sorted."""
+    folder = Path(folder)
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
+
+
+def read_rgb(path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB (grey repeated, alpha dropped, 16-bit scaled to 8)."""
+    import cv2
+
+    path = Path(path)
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError(f"cannot read the image {path}")
+    if img.dtype == np.uint16:
+        img = np.round(img.astype(np.float64) / 257.0).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ValueError(f"{path}: unsupported image type {img.dtype} (expected 8- or 16-bit)")
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    elif img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    else:
+        raise ValueError(f"{path}: unsupported number of channels {img.shape[2]}")
+    return np.ascontiguousarray(img)
+
+
+def write_skimage_images(folder, names: Optional[Sequence[str]] = None, overwrite: bool = False) -> list[Path]:
+    """Save scikit-image's RGB photographs (``skimage.data.<name>()``) as ``<folder>/<name>.png``.
+
+    ``names`` defaults to :data:`SKIMAGE_PHOTOS`. RGBA images lose their alpha; a greyscale one is
+    an error (SR is trained on RGB). Existing files are kept unless ``overwrite``. Files are written
+    under a temporary name and renamed. Returns the paths, in the order of ``names``.
+    """
+    import cv2
+    import skimage.data
+
+    names = list(SKIMAGE_PHOTOS if names is None else names)
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in names:
+        if name.startswith("_") or name not in getattr(skimage.data, "__all__", dir(skimage.data)):
+            raise ValueError(f"skimage.data has no image {name!r}; RGB photographs: {', '.join(SKIMAGE_PHOTOS)}")
+        path = folder / f"{name}.png"
+        paths.append(path)
+        if path.is_file() and not overwrite:
+            continue
+        try:
+            img = np.asarray(getattr(skimage.data, name)())
+        except Exception as exc:  # noqa: BLE001 - e.g. an image that needs the optional pooch download
+            raise ValueError(f"skimage.data.{name}() failed: {type(exc).__name__}: {exc}") from None
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):
+            raise ValueError(f"skimage.data.{name}() is not an RGB image (shape {img.shape}, {img.dtype})")
+        tmp = folder / f".{name}.{os.getpid()}.tmp.png"
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {tmp}")
+        os.replace(tmp, path)
+    return paths
+
+
+class ImageFolderSR(Dataset):
+    """SR pairs ``(lr, hr)`` cut from the images of a folder (see the module docstring).
+
+    Args:
+        root: the folder of images.
+        scale: integer SR factor (>= 1).
+        patch_size: HR patch side, a multiple of ``scale``; None for full images (val).
+        split: "train" (random crops, augmentation) or "val" / "test" (one centre crop or full image each).
+        files: image names relative to ``root`` (default: every PNG / JPEG in it).
+        augment: flips (default: for split "train" only).
+        seed: base seed of the per-sample generators (None: a fresh draw from torch's generator).
+        samples_per_image: samples per image and epoch (default 32 for train, 1 otherwise).
+        quantize: round the LR to 8 bits.
+    """
+
+    def __init__(self, root, scale: int = 4, patch_size: Optional[int] = 96, split: str = "train",
+                 files: Optional[Sequence[str]] = None, augment: Optional[bool] = None, seed: Optional[int] = 0,
+                 samples_per_image: Optional[int] = None, quantize: bool = False):
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+        if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
+            raise ValueError(f"scale must be a positive integer, got {scale!r}")
+        if patch_size is not None:
+            if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)) or patch_size < 1:
+                raise ValueError(f"patch_size must be a positive integer or None, got {patch_size!r}")
+            if patch_size % scale:
+                raise ValueError(f"patch_size {patch_size} is not a multiple of scale {scale}")
+        if split == "train" and patch_size is None:
+            raise ValueError("split 'train' needs a patch_size (full images are for validation)")
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"no such image folder: {self.root}")
+        names = list_images(self.root) if files is None else [str(f) for f in files]
+        if not names:
+            raise FileNotFoundError(f"no PNG / JPEG images in {self.root} "
+                                    f"(write some with inter4k.data.images.write_skimage_images)")
+        missing = [n for n in names if not (self.root / n).is_file()]
+        if missing:
+            raise FileNotFoundError(f"images missing from {self.root}: {', '.join(missing[:8])}")
+        self.files = names
+        self.scale = int(scale)
+        self.patch_size = None if patch_size is None else int(patch_size)
+        self.split = split
+        self.train = split == "train"
+        self.augment = self.train if augment is None else bool(augment)
+        if samples_per_image is None:
+            samples_per_image = DEFAULT_SAMPLES_PER_IMAGE if self.train else 1
+        if samples_per_image < 1:
+            raise ValueError(f"samples_per_image must be >= 1, got {samples_per_image}")
+        self.samples_per_image = int(samples_per_image)
+        self.seed = seed
+        self.quantize = bool(quantize)
+        self.epoch = 0
+        self._cache: dict[int, np.ndarray] = {}
+        self._sizes: dict[int, tuple[int, int]] = {}
+        if self.patch_size is not None:
+            for i in range(len(self.files)):  # fail early on an image smaller than the patch
+                self.size(i)
+
+    def __len__(self) -> int:
+        return len(self.files) * self.samples_per_image
+
+    def set_epoch(self, epoch: int) -> None:
+        """Mix ``epoch`` into the seed so each epoch draws new crops (reproducibly)."""
+        self.epoch = int(epoch)
+
+    def path(self, image: int) -> Path:
+        return self.root / self.files[image]
+
+    def image(self, image: int) -> np.ndarray:
+        """Image ``image`` (an index into :attr:`files`) as (H, W, 3) uint8, decoded once."""
+        img = self._cache.get(image)
+        if img is None:
+            img = read_rgb(self.path(image))
+            self._cache[image] = img
+            self._sizes[image] = img.shape[:2]
+        return img
+
+    def size(self, image: int) -> tuple[int, int]:
+        """(height, width) of an image (checked against the patch size)."""
+        hw = self._sizes.get(image)
+        if hw is None:
+            hw = self.image(image).shape[:2]
+        p = self.patch_size
+        if p is not None and (p > hw[0] or p > hw[1]):
+            raise ValueError(f"patch_size {p} is larger than {self.path(image)} ({hw[1]}x{hw[0]})")
+        return hw
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return sample_rng(self.seed, self.epoch, index)
+
+    def plan(self, index: int) -> dict:
+        """What sample ``index`` is: image, crop corner (y, x) and size, flips."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} samples")
+        index %= len(self)
+        image = index // self.samples_per_image
+        h, w = self.size(image)
+        a = self.scale
+        rng = self._rng(index) if (self.train or self.augment) else None
+        y, x, ph, pw = crop_window(h, w, self.patch_size, a, rng if self.train else None)
+        hflip = vflip = False
+        if self.augment:
+            hflip, vflip = (bool(v) for v in rng.integers(0, 2, size=2))
+        return dict(image=image, file=self.files[image], y=y, x=x, height=ph, width=pw, hflip=hflip, vflip=vflip)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        plan = self.plan(index)
+        img = self.image(plan["image"])
+        y, x = plan["y"], plan["x"]
+        hr = to_tensor(img[y:y + plan["height"], x:x + plan["width"]])
+        dims = [d for d, on in ((-2, plan["vflip"]), (-1, plan["hflip"])) if on]
+        if dims:
+            hr = hr.flip(dims).contiguous()
+        return bicubic_lr(hr, self.scale, self.quantize), hr
+
+    def __getstate__(self):  # do not pickle decoded images into DataLoader workers
+        state = self.__dict__.copy()
+        state["_cache"] = {}
+        return state

@@ -1,0 +1,269 @@
+"""Saving and loading SR models: the checkpoint format, bundled weights, the default model per scale.
+
+Bundled weights live in ``data/weights/<name>_x<scale>.pt`` of the repository (or in the folder named by
+``$INTER4K_WEIGHTS``), e.g. ``data/weights/sr-base_x4.pt``.
+
+Accepted checkpoint layouts (:func:`load_model`), read with ``torch.load(weights_only=True)`` (so only
+tensors and plain Python values: dict, list, tuple, str, int, float, bool, None):
+
+1. **model file** (written by :func:`save_model`)::
+
+       {"format": "inter4k-model/1", "name": "sr-small", "config": model.config,
+        "state_dict": {...}, "meta": {...}}
+
+   rebuilt as ``create_model(name, **config)``.
+2. **training checkpoint** of :mod:`inter4k.train` (``last.pt`` / ``best.pt``)::
+
+       {"model": state_dict, "model_name": "sr-small", "model_config": model.config,
+        "config": {training config}, "step": ..., "optimizer": ..., ...}
+
+   rebuilt as ``create_model(model_name, **model_config)``; or, without ``model_name`` /
+   ``model_config``::
+
+       {"model": state_dict, "config": {"model": "sr-small", "model_kwargs": {...}, "scale": 4, ...}, ...}
+
+   rebuilt as ``create_model(config["model"], scale=config["scale"], **config["model_kwargs"])`` (a
+   ``config["upsampler"]`` that is not None is passed as well). The checkpoint's other plain top-level
+   values (step, metrics, ...) and the training config (``meta["train_config"]``) become ``model.meta``.
+
+In both, state-dict keys prefixed by ``module.`` (DataParallel / DDP) or ``_orig_mod.`` (torch.compile)
+are accepted; the state dict must otherwise match the model exactly (``strict=True``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+from torch import nn
+
+from .baselines import is_baseline
+from .registry import create_model, list_models
+
+__all__ = [
+    "FORMAT", "DEFAULT_SR_MODELS", "weights_dir", "weights_path", "save_model", "load_model",
+    "load_checkpoint", "bundled_weights", "default_sr_model",
+]
+
+FORMAT = "inter4k-model/1"
+
+#: The names tried, in order, by :func:`default_sr_model` (the first with bundled weights wins).
+DEFAULT_SR_MODELS: tuple[str, ...] = ("sr-base", "sr-small")
+
+
+def weights_dir() -> Path:
+    """``$INTER4K_WEIGHTS`` if set, else ``<repo>/data/weights``."""
+    env = os.environ.get("INTER4K_WEIGHTS", "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[2] / "data" / "weights"
+
+
+def weights_path(name: str, scale: int) -> Path:
+    """Where the bundled weights of ``name`` at ``scale`` are (whether or not they exist)."""
+    return weights_dir() / f"{name}_x{int(scale)}.pt"
+
+
+def _plain(v: Any) -> Any:
+    """Make ``meta`` loadable with ``weights_only=True``: paths to str, NumPy scalars/arrays to Python."""
+    if isinstance(v, dict):
+        return {str(k) if isinstance(k, os.PathLike) else k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_plain(x) for x in v)
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
+    if type(v).__module__ == "numpy":
+        return v.tolist() if hasattr(v, "tolist") else v.item()
+    return v
+
+
+def save_model(model: nn.Module, path: Union[str, os.PathLike], meta: Optional[dict] = None,
+               name: Optional[str] = None) -> Path:
+    """Write ``model`` as an ``inter4k-model/1`` file at ``path``, atomically (temp file + os.replace).
+
+    ``name`` defaults to ``model.model_name`` (set by the registered factories); ``model.config`` must be
+    the keyword arguments that rebuild it: ``create_model(name, **config)``. Tensors are saved on the CPU.
+    """
+    name = name or getattr(model, "model_name", None)
+    config = getattr(model, "config", None)
+    if not name:
+        raise ValueError("save_model: the model has no model_name; pass name= (a registered model name)")
+    if name not in list_models():
+        raise ValueError(f"save_model: {name!r} is not a registered model; known: {', '.join(list_models())}")
+    if not isinstance(config, dict):
+        raise ValueError("save_model: the model has no .config dict to rebuild it from")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "name": name,
+        "config": _plain(dict(config)),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": _plain(dict(meta or {})),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _strip_prefixes(sd: dict) -> dict:
+    out = {}
+    for k, v in sd.items():
+        changed = True
+        while changed:
+            changed = False
+            for p in ("module.", "_orig_mod."):
+                if k.startswith(p):
+                    k, changed = k[len(p):], True
+        out[k] = v
+    return out
+
+
+_TRAIN_SKIP = ("model", "model_name", "model_config", "config", "optimizer", "scheduler", "scaler", "ema", "rng",
+               "data")
+
+
+def _describe(ckpt: Any) -> str:
+    if isinstance(ckpt, dict):
+        return f"a dict with keys {sorted(map(str, ckpt))[:12]}"
+    return f"a {type(ckpt).__name__}"
+
+
+def load_checkpoint(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu"
+                    ) -> tuple[str, dict, dict, dict]:
+    """Read a checkpoint of either layout; returns ``(name, kwargs, state_dict, meta)``."""
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any unpickling problem
+        raise ValueError(f"{path}: not a loadable checkpoint (read with torch.load(weights_only=True), so it "
+                         f"may hold only tensors and plain Python values): {e}") from e
+    if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
+        name, kwargs, sd, meta = ckpt["name"], dict(ckpt["config"]), ckpt["state_dict"], ckpt.get("meta") or {}
+    elif isinstance(ckpt, dict) and isinstance(ckpt.get("format"), str) and ckpt["format"].startswith("inter4k-model/"):
+        raise ValueError(f"{path}: format {ckpt['format']!r} is newer than this version reads ({FORMAT!r})")
+    elif (isinstance(ckpt, dict) and isinstance(ckpt.get("model"), dict) and isinstance(ckpt.get("model_name"), str)
+          and isinstance(ckpt.get("model_config"), dict)):
+        # the SR trainer's checkpoint (inter4k.train): model_name + model_config (= model.config)
+        name, kwargs, sd = ckpt["model_name"], dict(ckpt["model_config"]), ckpt["model"]
+        meta = {k: v for k, v in ckpt.items() if k not in _TRAIN_SKIP and not isinstance(v, torch.Tensor)
+                and (not isinstance(v, dict) or k in ("metrics",))}
+        if isinstance(ckpt.get("config"), dict):
+            meta["train_config"] = ckpt["config"]
+    elif (isinstance(ckpt, dict) and isinstance(ckpt.get("model"), dict) and isinstance(ckpt.get("config"), dict)
+          and "model" in ckpt["config"]):
+        cfg = ckpt["config"]
+        name = cfg["model"]
+        kwargs = dict(cfg.get("model_kwargs") or {})
+        if cfg.get("upsampler") is not None:
+            kwargs.setdefault("upsampler", cfg["upsampler"])
+        if cfg.get("scale") is not None:
+            if "scale" in kwargs and int(kwargs["scale"]) != int(cfg["scale"]):
+                raise ValueError(f"{path}: config scale {cfg['scale']} and model_kwargs scale {kwargs['scale']} differ")
+            kwargs["scale"] = int(cfg["scale"])
+        sd = ckpt["model"]
+        meta = {k: v for k, v in ckpt.items() if k not in _TRAIN_SKIP and not isinstance(v, (dict, torch.Tensor))}
+        meta["train_config"] = cfg
+    else:
+        raise ValueError(
+            f"{path}: not an inter4k model checkpoint ({_describe(ckpt)}); expected "
+            f"{{'format': {FORMAT!r}, 'name', 'config', 'state_dict', 'meta'}} (save_model) or a training "
+            "checkpoint {'model': state_dict, 'config': {'model': name, 'model_kwargs': {...}, 'scale': s}}")
+    if not isinstance(name, str) or not isinstance(sd, dict):
+        raise ValueError(f"{path}: malformed checkpoint (name {name!r}, state_dict {type(sd).__name__})")
+    return name, kwargs, _strip_prefixes(sd), meta
+
+
+def _from_file(path: Path, scale: Optional[int], device) -> nn.Module:
+    name, kwargs, sd, meta = load_checkpoint(path, device)
+    if name not in list_models():
+        raise ValueError(f"{path}: model {name!r} is not registered; known: {', '.join(list_models())}")
+    file_scale = kwargs.get("scale")
+    if scale is not None and file_scale is not None and int(scale) != int(file_scale):
+        raise ValueError(f"{path}: the checkpoint is x{file_scale}, but scale={scale} was asked for")
+    model = create_model(name, **kwargs)
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path}: the weights do not fit {name} {kwargs}: missing {list(missing)[:8]}, "
+                         f"unexpected {list(unexpected)[:8]}")
+    model.model_name = name
+    model.meta = meta
+    model.source = str(path)
+    return model.to(device).eval()
+
+
+def _looks_like_path(s: str) -> bool:
+    return os.sep in s or "/" in s or s.endswith((".pt", ".pth", ".ckpt")) or Path(s).is_file()
+
+
+def load_model(name_or_path: Union[str, os.PathLike], scale: Optional[int] = None,
+               device: Union[str, torch.device] = "cpu") -> nn.Module:
+    """An SR model in eval mode on ``device``, from a checkpoint file or a registered name.
+
+    * a path (either checkpoint layout, see the module docstring): ``scale``, if given, must match;
+    * a baseline name ("bicubic", "bilinear", "nearest"): built directly (``scale`` required);
+    * a learned name ("sr-small", ...): the bundled ``data/weights/<name>_x<scale>.pt``; a
+      FileNotFoundError naming that file when it is missing.
+    """
+    known = list_models()
+    if isinstance(name_or_path, os.PathLike) or (name_or_path not in known and _looks_like_path(str(name_or_path))):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no checkpoint file {path}")
+        return _from_file(path, scale, device)
+    name = str(name_or_path)
+    if name not in known:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(known)} (or pass a checkpoint path)")
+    if scale is None:
+        raise ValueError(f"load_model({name!r}): give scale= (2, 3 or 4)")
+    if is_baseline(name):
+        model = create_model(name, scale=int(scale))
+        model.model_name = name
+        return model.to(device).eval()
+    path = weights_path(name, scale)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no bundled weights for {name} x{scale}: {path} does not exist. Train them with "
+            f"`inter4k train-sr --model {name} --scale {scale}` (and save to that file, or point "
+            f"$INTER4K_WEIGHTS at a folder holding {path.name}), or pass a checkpoint path instead of a name")
+    return _from_file(path, int(scale), device)
+
+
+def bundled_weights() -> list[dict]:
+    """The bundled weight files: ``[{"name", "scale", "path"}]`` sorted by name and scale."""
+    d = weights_dir()
+    out = []
+    if d.is_dir():
+        for p in d.glob("*_x*.pt"):
+            stem, _, s = p.stem.rpartition("_x")
+            if stem and s.isdigit():
+                out.append({"name": stem, "scale": int(s), "path": p})
+    return sorted(out, key=lambda r: (r["name"], r["scale"]))
+
+
+def default_sr_model(scale: int) -> str:
+    """The bundled model for ``scale``: the first of :data:`DEFAULT_SR_MODELS` whose weights exist."""
+    for name in DEFAULT_SR_MODELS:
+        if weights_path(name, scale).is_file():
+            return name
+    tried = ", ".join(str(weights_path(n, scale)) for n in DEFAULT_SR_MODELS)
+    have = ", ".join(f"{r['name']} x{r['scale']}" for r in bundled_weights()) or "none"
+    raise FileNotFoundError(
+        f"no bundled SR weights for x{scale}: none of {tried} exists (bundled: {have}). Train with "
+        f"`inter4k train-sr --scale {scale}`, or use --model bicubic or a checkpoint path")
