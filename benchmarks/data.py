@@ -44,6 +44,9 @@ if str(ROOT) not in sys.path:
 
 import av  # noqa: E402
 import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_model, loadavg as load  # noqa: E402
 from torch.utils.data import DataLoader, RandomSampler  # noqa: E402
 
 from inter4k.data import layout  # noqa: E402
@@ -53,21 +56,8 @@ from inter4k.data.sample import make_sample  # noqa: E402
 from inter4k.video import iter_frames, probe  # noqa: E402
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
-def load() -> list[float]:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return []
 
 
 def ensure_sample(root: Path, clips: int, seconds: float, size: tuple[int, int]) -> Path:

@@ -56,6 +56,9 @@ if str(ROOT) not in sys.path:  # measure this checkout's adaunpool
     sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_model, loadavg as _loadavg  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import adaunpool as au  # noqa: E402
@@ -559,22 +562,8 @@ def markdown(title, head, body) -> str:
     return "\n".join(out)
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
-def _loadavg() -> Optional[list[float]]:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def command_line() -> str:

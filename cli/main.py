@@ -26,6 +26,8 @@ from ._options import typer_factory
 from .doctor import doctor
 from .download import download
 from .prepare import prepare
+from .train import train_sr
+from .upscale import upscale
 
 BAD_INPUT = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
 FAILURE = (RuntimeError, OSError)
@@ -55,6 +57,8 @@ app.command(name="verify")(dataset.verify)
 app.command(name="derive")(dataset.derive)
 app.command(name="sample")(dataset.sample)
 app.command(name="prepare")(prepare)
+app.command(name="train-sr")(train_sr)
+app.command(name="upscale")(upscale)
 
 
 def _error(message: str, code: int) -> int:

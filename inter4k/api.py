@@ -178,3 +178,26 @@ def prepare(root=None, out=None, **kwargs) -> dict:
     from .data.prepare import prepare as _prepare
 
     return _prepare(root, out, **kwargs)
+
+
+# --- training: train-sr (inter4k.train.sr; imported lazily) ---
+
+def train_sr(config=None, callback=None, **kwargs):
+    """Train a super-resolution model: see :func:`inter4k.train.sr.train_sr` (returns an SRTrainResult).
+
+    ``config`` is an ``SRTrainConfig`` or a dict; keyword arguments (scale=, data=, model=, steps=,
+    batch=, patch=, lr=, out=, resume=, ...) override it.
+    """
+    from .train.sr import train_sr as _train_sr
+
+    return _train_sr(config, callback=callback, **kwargs)
+
+
+# --- inference: upscale (inter4k.infer.upscale; imported lazily) ---
+
+def upscale(input, output=None, **kwargs):
+    """Upscale an image or a video with an SR model (timestamps, audio and subtitles kept; tiled and
+    out-of-memory safe): see :func:`inter4k.infer.upscale.upscale` (returns an UpscaleResult)."""
+    from .infer.upscale import upscale as _upscale
+
+    return _upscale(input, output, **kwargs)

@@ -1,0 +1,13 @@
+"""Inference: upscaling images and videos with an SR model (``inter4k upscale``).
+
+- :mod:`inter4k.infer.upscale`: :func:`upscale` (the entry point) and :class:`UpscaleResult`;
+- :mod:`inter4k.infer.tiling`: :class:`TileRunner` (tiles with blended overlaps, out-of-memory retries);
+- :mod:`inter4k.infer.video_pipeline`: threaded decode -> model -> encode with timestamps, audio and
+  subtitles kept.
+"""
+
+from .tiling import DEFAULT_OVERLAP, MIN_TILE, OOMAbove, TileRunner, is_oom
+from .upscale import OutputExistsError, UpscaleResult, upscale
+
+__all__ = ["upscale", "UpscaleResult", "OutputExistsError", "TileRunner", "OOMAbove", "is_oom", "MIN_TILE",
+           "DEFAULT_OVERLAP"]

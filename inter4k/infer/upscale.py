@@ -1,0 +1,293 @@
+"""``inter4k upscale``: super-resolve an image or a video with a trained (or baseline) SR model.
+
+    from inter4k.infer.upscale import upscale
+    r = upscale("clip.mp4", scale=4, model="sr-small", tile="auto")   # -> clip_x4.mp4 beside it
+    r.output, r.frames_out, r.fps, r.tile, r.oom_retries
+
+- **Input kind**: the suffixes .png .jpg .jpeg .webp .bmp .tif .tiff are images (OpenCV); anything else
+  is opened with PyAV as a video. A file that is neither is a ValueError naming it.
+- **Output**: ``<stem>_x<scale><suffix>`` beside the input by default. Images keep their suffix
+  (8-bit stays 8-bit, 16-bit PNG/TIFF stays 16-bit, an alpha channel is resized with bicubic
+  interpolation, greyscale stays greyscale). Videos keep .mp4 / .mkv / .mov / .m4v and any other
+  container (.avi, .webm, .ts, raw .h264, ...) becomes .mp4. An existing output is refused unless
+  ``overwrite=True``; the output is written under a temporary name (``.<stem>.part<suffix>``) and
+  renamed when complete, so an error or Ctrl-C leaves nothing behind.
+- **Model**: an ``nn.Module``, a registered name ("sr-small", "sr-base", "bicubic", ...) or a checkpoint
+  path, loaded with :func:`inter4k.models.weights.load_model`; None picks
+  :func:`inter4k.models.weights.default_sr_model` (the bundled weights for the scale).
+- **Device / precision**: ``device`` defaults to CUDA when available. ``dtype`` "fp32", "bf16" or
+  "fp16" converts the model and each tile (``model.to(dtype)``); fp16 is refused on the CPU (use bf16).
+- **Tiling / out of memory / video pipeline**: see :mod:`inter4k.infer.tiling` and
+  :mod:`inter4k.infer.video_pipeline`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..video import part_path
+from .tiling import DEFAULT_OVERLAP, MIN_TILE, TileRunner, parse_tile
+from .video_pipeline import EncodeSettings, check_encoder, default_video_suffix, run_video
+
+__all__ = ["IMAGE_SUFFIXES", "UpscaleResult", "OutputExistsError", "upscale", "resolve_model", "resolve_device",
+           "parse_dtype", "default_output", "is_image"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+          "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+ProgressFn = Callable[[int, Optional[int]], None]
+
+
+class OutputExistsError(FileExistsError, ValueError):
+    """The output file exists and ``overwrite`` was not given (a ValueError too: bad input, exit 2)."""
+
+
+@dataclass
+class UpscaleResult:
+    input: Path
+    output: Path
+    kind: str                       # "image" | "video"
+    scale: int
+    model: str
+    device: str
+    dtype: str
+    frames_in: int
+    frames_out: int
+    seconds: float
+    fps: float                      # frames out per second, end to end
+    size_in: tuple[int, int]        # (width, height)
+    size_out: tuple[int, int]
+    tile: Optional[int]             # the tile in use at the end (None: whole frames)
+    oom_retries: int
+    declared_frames: Optional[int] = None
+    streams: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["input"], d["output"] = str(self.input), str(self.output)
+        return d
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def default_output(path: Path, scale: int) -> Path:
+    """``<stem>_x<scale><suffix>`` beside ``path`` (videos in another container than mp4/mkv/mov/m4v -> .mp4)."""
+    suffix = path.suffix if is_image(path) else default_video_suffix(path)
+    return path.with_name(f"{path.stem}_x{scale}{suffix}")
+
+
+def parse_dtype(dtype: Union[str, torch.dtype]) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        if dtype not in DTYPES.values():
+            raise ValueError(f"dtype must be fp32, fp16 or bf16, got {dtype}")
+        return dtype
+    key = str(dtype).strip().lower()
+    if key not in DTYPES:
+        raise ValueError(f"dtype must be fp32, fp16 or bf16, got {dtype!r}")
+    return DTYPES[key]
+
+
+def resolve_device(device: Union[None, str, torch.device]) -> torch.device:
+    if device is None or str(device).strip() == "":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"not a torch device: {device!r} ({exc})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but CUDA is not available (torch "
+                             f"{torch.__version__}, CUDA build {torch.version.cuda})")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist ({torch.cuda.device_count()} CUDA devices)")
+    return dev
+
+
+def _model_name(model: nn.Module) -> str:
+    return getattr(model, "model_name", None) or type(model).__name__
+
+
+def resolve_model(model: Union[None, str, os.PathLike, nn.Module], scale: int,
+                  device: torch.device) -> tuple[nn.Module, str]:
+    """(module, name) for ``model``: a module as is; a name or checkpoint path through
+    :func:`inter4k.models.weights.load_model`; None: the bundled default for ``scale``."""
+    if isinstance(model, nn.Module):
+        return model, _model_name(model)
+    try:
+        from ..models.weights import default_sr_model, load_model
+    except ImportError:  # an older checkout without the weights module: registry names only
+        load_model = default_sr_model = None  # type: ignore[assignment]
+    if load_model is not None:
+        name = default_sr_model(scale) if model is None else model
+        m = load_model(name, scale, "cpu")
+        label = str(name) if not isinstance(name, os.PathLike) else os.fspath(name)
+        return m, label
+    from ..models.registry import create_model, list_models
+
+    name = "bicubic" if model is None else str(model)
+    if name not in list_models():
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models()) or '(none)'}")
+    return create_model(name, scale=scale), name
+
+
+# --- images ----------------------------------------------------------------------------------------
+
+def _read_image(path: Path) -> np.ndarray:
+    import cv2
+
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc})") from None
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise ValueError(f"{path}: cannot decode as an image (corrupt, empty or not a "
+                         f"{path.suffix.lstrip('.').upper()} file)")
+    if img.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"{path}: {img.dtype} images are not supported (8- or 16-bit only)")
+    return img
+
+
+def _upscale_image(src: Path, dst: Path, runner: TileRunner, scale: int,
+                   progress: Optional[ProgressFn]) -> tuple[tuple[int, int], tuple[int, int]]:
+    import cv2
+
+    img = _read_image(src)
+    h, w = img.shape[:2]
+    if progress:
+        progress(0, 1)
+    gray = img.ndim == 2 or img.shape[2] == 1
+    alpha = img[..., 3] if img.ndim == 3 and img.shape[2] == 4 else None
+    if gray:
+        rgb = cv2.cvtColor(img.reshape(h, w), cv2.COLOR_GRAY2RGB)
+    else:
+        rgb = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
+    if rgb.dtype == np.uint16:
+        y = runner(x.to(torch.float32).div_(65535.0), channels_last=True)[0].numpy()
+        out = np.round(y * 65535.0).astype(np.uint16)
+    else:
+        out = runner(x, channels_last=True)[0].numpy()
+    out = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY if gray else cv2.COLOR_RGB2BGR)
+    if alpha is not None:
+        a = cv2.resize(alpha, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
+        out = np.dstack([out, a])
+    params: list[int] = []
+    if dst.suffix.lower() in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, 95]
+        if out.dtype != np.uint8:
+            out = (out // 257).astype(np.uint8)
+    ok, buf = cv2.imencode(dst.suffix, out, params)
+    if not ok:
+        raise RuntimeError(f"{dst}: OpenCV could not encode the result as {dst.suffix}")
+    tmp = part_path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buf.tobytes())
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if progress:
+        progress(1, 1)
+    return (w, h), (out.shape[1], out.shape[0])
+
+
+# --- the entry point ------------------------------------------------------------------------------
+
+def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike] = None, *, scale: int = 4,
+            model: Union[None, str, os.PathLike, nn.Module] = None, tile: Union[str, int, None] = "auto",
+            tile_overlap: int = DEFAULT_OVERLAP, dtype: Union[str, torch.dtype] = "fp32",
+            device: Union[None, str, torch.device] = None, batch: int = 1, codec: str = "libx264",
+            crf: Optional[int] = 18, preset: Optional[str] = "medium", pix_fmt: str = "yuv420p",
+            overwrite: bool = False, progress: Optional[ProgressFn] = None, min_tile: int = MIN_TILE,
+            encoder_options: Optional[dict] = None) -> UpscaleResult:
+    """Upscale an image or a video by ``scale`` (see the module docstring).
+
+    Returns an :class:`UpscaleResult`. ``progress(done, total)`` is called with frames done (total is
+    None for a video that declares no frame count). Bad arguments or unreadable input raise
+    ValueError / FileNotFoundError (an existing output: :class:`OutputExistsError`); failures while
+    running raise RuntimeError. Nothing is left at the output path unless the call succeeds.
+    """
+    t0 = time.perf_counter()
+    src = Path(input)
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"scale must be a positive int (2, 3 or 4), got {scale!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be an int >= 1, got {batch!r}")
+    if tile_overlap < 0:
+        raise ValueError(f"tile overlap must be >= 0, got {tile_overlap}")
+    tile_spec = parse_tile(tile)
+    if isinstance(tile_spec, int) and tile_spec < min_tile:
+        raise ValueError(f"tile must be at least {min_tile} pixels (or 0 for no tiling, or 'auto'), got {tile_spec}")
+    torch_dtype = parse_dtype(dtype)
+    dev = resolve_device(device)
+    if torch_dtype == torch.float16 and dev.type == "cpu":
+        raise ValueError("fp16 is not supported on the CPU; use --dtype bf16 (or fp32)")
+    if not src.exists():
+        raise FileNotFoundError(f"no such file: {src}")
+    if src.is_dir():
+        raise IsADirectoryError(f"{src} is a folder; give an image or a video file")
+    kind = "image" if is_image(src) else "video"
+    dst = Path(output) if output is not None else default_output(src, scale)
+    if dst.is_dir():
+        raise IsADirectoryError(f"the output {dst} is a folder; give a file name")
+    if kind == "image" and not is_image(dst):
+        raise ValueError(f"{dst}: an image input needs an image output ({', '.join(IMAGE_SUFFIXES)})")
+    if kind == "video" and is_image(dst):
+        raise ValueError(f"{dst}: a video input needs a video output (e.g. .mp4 or .mkv), not an image")
+    try:
+        same = dst.exists() and os.path.samefile(src, dst)
+    except OSError:
+        same = False
+    if same or dst.resolve() == src.resolve():
+        raise ValueError(f"the output {dst} is the input; choose another output name")
+    if dst.exists() and not overwrite:
+        raise OutputExistsError(f"{dst} exists; pass --overwrite (overwrite=True) to replace it")
+    enc = EncodeSettings(codec=codec, crf=None if crf is None else int(crf), preset=preset, pix_fmt=pix_fmt,
+                         options=encoder_options)
+    if kind == "video":
+        check_encoder(enc)
+
+    net, name = resolve_model(model, scale, dev)
+    runner = TileRunner(net, scale, dev, torch_dtype, tile=tile_spec, overlap=tile_overlap, min_tile=min_tile)
+    if kind == "image":
+        size_in, size_out = _upscale_image(src, dst, runner, scale, progress)
+        frames_in = frames = 1
+        declared, streams, warns = 1, [], []
+    else:
+        def infer(x: torch.Tensor) -> torch.Tensor:
+            return runner(x, channels_last=True)
+
+        r = run_video(src, dst, infer, scale, enc, batch=batch, progress=progress,
+                      pin_memory=dev.type == "cuda")
+        size_in, size_out, frames_in, frames = r.size_in, r.size_out, r.frames_in, r.frames_out
+        declared, streams, warns = r.declared_frames, r.streams, r.warnings
+        if r.frames_in != r.frames_out:  # run_video checks this too; never report a short file as done
+            raise RuntimeError(f"{dst}: {r.frames_out} frames written of {r.frames_in}")
+    seconds = time.perf_counter() - t0
+    warns = list(warns)
+    for e in runner.events:
+        warns.append(f"out of memory with {'the whole frame' if e.failed_tile is None else f'{e.failed_tile}px tiles'}"
+                     f" (batch {e.batch}); retried the same frames with "
+                     f"{f'{e.new_tile}px tiles' if e.new_tile else 'whole frames'}, batch {e.new_batch}")
+    return UpscaleResult(
+        input=src, output=dst, kind=kind, scale=scale, model=name, device=str(dev),
+        dtype={torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[torch_dtype],
+        frames_in=frames_in, frames_out=frames, seconds=seconds, fps=frames / seconds if seconds > 0 else 0.0,
+        size_in=tuple(size_in), size_out=tuple(size_out), tile=runner.tile, oom_retries=runner.oom_retries,
+        declared_frames=declared, streams=list(streams), warnings=warns,
+    )
