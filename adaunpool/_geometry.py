@@ -64,16 +64,22 @@ def check_float(t: torch.Tensor, name: str, op: str) -> None:
         )
 
 
-def pool_windows(x: torch.Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, dims: int, op: str) -> Windows:
-    check_float(x, "x", op)
-    if x.dim() != dims + 2:
-        raise ValueError(f"{op}: x must be {dims + 2}-D {_LAYOUTS[dims]}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}")
+def _kernel_stride(kernel_size: IntOrTuple, stride: IntOrTuple | None, dims: int, op: str):
+    """Checked (kernel, stride) tuples; stride defaults to the kernel."""
     k = _tuple(kernel_size, dims, "kernel_size", op)
     s = k if stride is None else _tuple(stride, dims, "stride", op)
     if any(v < 1 for v in k):
         raise ValueError(f"{op}: kernel_size must be >= 1 in every dim, got {k}")
     if any(v < 1 for v in s):
         raise ValueError(f"{op}: stride must be >= 1 in every dim, got {s}")
+    return k, s
+
+
+def pool_windows(x: torch.Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, dims: int, op: str) -> Windows:
+    check_float(x, "x", op)
+    if x.dim() != dims + 2:
+        raise ValueError(f"{op}: x must be {dims + 2}-D {_LAYOUTS[dims]}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}")
+    k, s = _kernel_stride(kernel_size, stride, dims, op)
     spatial = tuple(x.shape[2:])
     if any(kv > xv for kv, xv in zip(k, spatial)):
         raise ValueError(f"{op}: kernel_size {k} is larger than the input's spatial size {spatial}")
@@ -94,12 +100,7 @@ def unpool_windows(
     check_float(w, "w", op)
     if y.dim() != dims + 2:
         raise ValueError(f"{op}: y must be {dims + 2}-D {_LAYOUTS[dims]}, got a {y.dim()}-D tensor of shape {tuple(y.shape)}")
-    k = _tuple(kernel_size, dims, "kernel_size", op)
-    s = k if stride is None else _tuple(stride, dims, "stride", op)
-    if any(v < 1 for v in k):
-        raise ValueError(f"{op}: kernel_size must be >= 1 in every dim, got {k}")
-    if any(v < 1 for v in s):
-        raise ValueError(f"{op}: stride must be >= 1 in every dim, got {s}")
+    k, s = _kernel_stride(kernel_size, stride, dims, op)
     K = 1
     for v in k:
         K *= v
