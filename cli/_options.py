@@ -6,9 +6,12 @@ so every command spells, documents and validates a shared option the same way.
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import json
+import sys
+from typing import Annotated, Any, Optional
 
 import typer
+from rich.table import Table
 
 # Settings every inter4k Typer app shares.
 _TYPER_SETTINGS = dict(
@@ -39,3 +42,16 @@ QuietOpt = Annotated[
     bool,
     typer.Option("--quiet", "-q", help="Print only errors and the final result."),
 ]
+
+
+def print_json(data: Any) -> None:
+    """A command's result as indented JSON on stdout (the ``--json`` output)."""
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def item_table(title: str) -> Table:
+    """The two-column "item / value" table the commands render their results in."""
+    table = Table(title=title, title_justify="left", show_header=False, expand=False)
+    table.add_column("item", style="bold")
+    table.add_column("value", overflow="fold")
+    return table

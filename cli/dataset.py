@@ -12,8 +12,6 @@ bars go to stderr, so ``--json`` output on stdout stays machine-readable.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -25,7 +23,7 @@ from rich.table import Table
 
 from inter4k import api
 
-from ._options import JsonOpt
+from ._options import JsonOpt, print_json
 
 RootOpt = Annotated[
     Optional[Path],
@@ -79,7 +77,7 @@ def verify(root: RootOpt = None, workers: WorkersOpt = None, json_: JsonOpt = Fa
 
         report = api.verify(root, workers=workers, progress=tick)
     if json_:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        print_json(report.to_dict())
     else:
         out = Console(highlight=False)
         e = report.expected
@@ -168,7 +166,7 @@ def derive(
                             preset=preset, pix_fmt=pix_fmt, clips=_int_list(clips), overwrite=overwrite,
                             progress=tick)
     if json_:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        print_json(report.to_dict())
     else:
         out = Console(highlight=False)
         by_fps: dict[int, list[str]] = {}

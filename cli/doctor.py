@@ -9,11 +9,10 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from inter4k import api
 
-from ._options import JsonOpt
+from ._options import item_table, JsonOpt
 
 
 def _fmt(value: Any) -> str:
@@ -30,9 +29,7 @@ def _fmt(value: Any) -> str:
 
 
 def _table(title: str, rows: list[tuple[str, Any]]) -> Table:
-    table = Table(title=title, title_justify="left", show_header=False, expand=False)
-    table.add_column("item", style="bold")
-    table.add_column("value", overflow="fold")
+    table = item_table(title)
     for key, value in rows:
         table.add_row(key, _fmt(value))
     return table

@@ -7,8 +7,6 @@ result.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -29,7 +27,7 @@ from inter4k import api
 from inter4k.data import download as dl
 from inter4k.data import layout
 
-from ._options import JsonOpt, QuietOpt
+from ._options import JsonOpt, print_json, QuietOpt
 
 STAGES = {
     "download": "downloading",
@@ -174,6 +172,6 @@ def download(
         err.print(f"[yellow]{escape(str(exc))}[/]")
         raise typer.Exit(code=130) from None
     if json_:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        print_json(result.to_dict())
     else:
         _render(result, Console(highlight=False))

@@ -11,7 +11,6 @@ stderr, so ``--json`` output on stdout stays machine-readable.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,11 +18,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from inter4k import api
 
-from ._options import JsonOpt
+from ._options import item_table, JsonOpt, print_json
 
 
 def _parse_clips(value: Optional[str]) -> Optional[list[int]]:
@@ -86,11 +84,9 @@ def prepare(
         if progress is not None:
             progress.stop()
     if json_:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        print_json(report)
         return
-    table = Table(title="prepare", title_justify="left", show_header=False)
-    table.add_column("item", style="bold")
-    table.add_column("value", overflow="fold")
+    table = item_table("prepare")
     for key in ("out", "task", "split", "clips", "patches", "shape", "shards", "written", "skipped", "seconds"):
         table.add_row(key, escape(str(report[key])))
     table.add_row("size", f"{report['bytes'] / 2 ** 20:.1f} MiB")

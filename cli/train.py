@@ -11,8 +11,6 @@ continues from it.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,11 +18,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from inter4k import api
 
-from ._options import DeviceOpt, JsonOpt, QuietOpt
+from ._options import DeviceOpt, item_table, JsonOpt, print_json, QuietOpt
 
 
 class ProgressCallback:
@@ -142,11 +139,9 @@ def train_sr(
         return
     report = result.to_dict()
     if json_:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        print_json(report)
         return
-    table = Table(title="train-sr", title_justify="left", show_header=False)
-    table.add_column("item", style="bold")
-    table.add_column("value", overflow="fold")
+    table = item_table("train-sr")
 
     def db(v):
         return "-" if v is None else f"{v:.3f} dB"

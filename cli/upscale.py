@@ -10,8 +10,6 @@ ETA) goes to stderr, so ``--json`` output on stdout stays machine-readable.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,12 +18,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
-from rich.table import Table
 from rich.text import Text
 
 from inter4k import api
 
-from ._options import DeviceOpt, JsonOpt
+from ._options import DeviceOpt, item_table, JsonOpt, print_json
 
 
 class _FpsColumn(ProgressColumn):
@@ -99,15 +96,13 @@ def upscale(
     finally:
         bar.close()
     if json_:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        print_json(result.to_dict())
         return
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}")
-    table = Table(title="upscale", title_justify="left", show_header=False)
-    table.add_column("item", style="bold")
-    table.add_column("value", overflow="fold")
+    table = item_table("upscale")
     rows = [
         ("output", str(result.output)),
         ("size", f"{result.size_in[0]}x{result.size_in[1]} -> {result.size_out[0]}x{result.size_out[1]} (x{result.scale})"),
