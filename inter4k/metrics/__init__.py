@@ -1,5 +1,8 @@
 """Image quality metrics (SPEC §5)."""
 
+from .compute import compute_metrics
+from .perceptual import LPIPS, LPIPSUnavailable, lpips_status
 from .psnr import psnr
+from .ssim import ssim
 
-__all__ = ["psnr"]
+__all__ = ["LPIPS", "LPIPSUnavailable", "compute_metrics", "lpips_status", "psnr", "ssim"]
