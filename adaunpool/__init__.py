@@ -39,6 +39,7 @@ from .modules import (
     LazyAdaPool2d,
     LazyAdaPool3d,
 )
+from . import pooling  # SPP, global, NetVLAD and bilinear pooling heads
 from .replace import replace_pooling
 from .upsample import AdaUnPoolUpsample
 
