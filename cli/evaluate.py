@@ -1,0 +1,147 @@
+"""``inter4k evaluate``: PSNR / SSIM / LPIPS of predictions against references, or of an SR model and the
+baselines on a dataset (see :mod:`inter4k.evaluate` and docs/EVALUATE.md).
+
+    inter4k evaluate --task sr|vfi --pred PATH --ref PATH [--scale S] [--crop-border N]
+                     [--metrics psnr,ssim,lpips] [--limit N] [--frames K] [--report DIR] [--json]
+    inter4k evaluate --task sr [--model NAME|PATH] [--data ROOT|images:DIR] [--split test] [--scale S]
+                     [--limit N] [--frames K] [--tile auto] [--device D] [--report DIR] [--json]
+
+Calls :func:`inter4k.api.evaluate`; the progress bar and warnings go to stderr, the table (or with
+``--json`` the JSON of report.json) to stdout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from inter4k import api
+
+from ._options import DeviceOpt, JsonOpt, print_json
+
+# The rows shown per clip before the table says "... more" (report.md / report.html have them all).
+MAX_CLIP_ROWS = 30
+
+
+class _FrameBar:
+    """The ``callback(event, info)`` of :func:`inter4k.api.evaluate`: a rich bar over frames (stderr)."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress: Optional[Progress] = None
+        self.task = None
+        self.methods = ""
+
+    def __call__(self, event: str, info: dict) -> None:
+        if event == "start":
+            self.methods = ", ".join(info["methods"])
+        elif event == "frame":
+            if self.progress is None:
+                self.progress = Progress(
+                    TextColumn("[bold]evaluate"), TextColumn(escape(self.methods)), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("frames, clip {task.fields[clip]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=self.console, transient=True)
+                self.progress.start()
+                self.task = self.progress.add_task("evaluate", total=info["total"], clip="")
+            self.progress.update(self.task, completed=info["done"], total=info["total"], clip=escape(str(info["clip"])))
+        elif event == "end":
+            self.close()
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _results_table(result, title: str, over: str) -> Table:
+    from inter4k.evaluate.report import LABELS, summary_rows
+
+    table = Table(title=title, title_justify="left")
+    for h in ("method", "frames", "clips", *(LABELS[k] for k in result.keys)):
+        table.add_column(h, justify="left" if h == "method" else "right")
+    for i, row in enumerate(summary_rows(result, over)):
+        table.add_row(*(escape(c) for c in row), style="bold" if i == 0 and len(result.methods) > 1 else None)
+    return table
+
+
+def _clip_table(result) -> Table:
+    from inter4k.evaluate.report import LABELS, format_value
+
+    m = result.primary
+    table = Table(title=f"per clip ({escape(m.name)})", title_justify="left")
+    for h in ("clip", "frames", *(LABELS[k] for k in result.keys)):
+        table.add_column(h, justify="left" if h == "clip" else "right")
+    for c in m.clips[:MAX_CLIP_ROWS]:
+        table.add_row(escape(c.name), str(c.frames), *(format_value(k, c.means[k]) for k in result.keys))
+    if len(m.clips) > MAX_CLIP_ROWS:
+        table.add_row(f"... {len(m.clips) - MAX_CLIP_ROWS} more", "", *("" for _ in result.keys))
+    return table
+
+
+def evaluate(
+    task: Annotated[str, typer.Option("--task", help="sr (super-resolution) or vfi (frame interpolation).")] = "sr",
+    pred: Annotated[Optional[Path], typer.Option(
+        "--pred", help="Predictions: an image, an image folder, a video, or a folder of clips (videos or image "
+                       "folders, paired with --ref's by name).", show_default=False)] = None,
+    ref: Annotated[Optional[Path], typer.Option(
+        "--ref", help="References (ground truth), the same kinds as --pred.", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", help="SR model name or checkpoint path to run on --data (default: the bundled weights "
+                              "for the scale); the baselines bicubic, bilinear and nearest run too.")] = None,
+    data: Annotated[Optional[str], typer.Option(
+        "--data", help="Inter4K root or images:DIR for the model mode (default: $INTER4K_ROOT or "
+                       "~/datasets/inter4k).")] = None,
+    split: Annotated[str, typer.Option("--split", help="Split of --data: train, val or test.")] = "test",
+    scale: Annotated[Optional[int], typer.Option(
+        "--scale", "-s", min=1, help="SR factor (model mode default 4); the crop border defaults to it.")] = None,
+    crop_border: Annotated[Optional[int], typer.Option(
+        "--crop-border", min=0, help="Pixels removed from each side before PSNR / SSIM (default: the scale for "
+                                     "sr, 0 for vfi).")] = None,
+    metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: psnr, ssim, lpips.")] = "psnr,ssim,lpips",
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate the first N clips (images).")] = None,
+    frames: Annotated[Optional[int], typer.Option(
+        "--frames", min=1, help="Frames per clip: pairs mode the first K; model mode K spread over the clip.")] = None,
+    report: Annotated[Optional[Path], typer.Option(
+        "--report", help="Write report.json, report.csv, report.md and report.html into this folder.")] = None,
+    tile: Annotated[str, typer.Option(
+        "--tile", help="Model mode: tile side in LR pixels, 'auto' or 0 (never tile).")] = "auto",
+    quantize_lr: Annotated[bool, typer.Option(
+        "--quantize-lr", help="Model mode: round the bicubic LR to 8 bits (as an LR saved as PNG).")] = False,
+    device: DeviceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """PSNR / SSIM / LPIPS of predictions against references, or of an SR model and the baselines on a dataset.
+
+    PSNR and SSIM on Y (BT.601, MATLAB's rgb2ycbcr) with the border crop; PSNR on RGB too; LPIPS
+    (AlexNet) when its weights are present, else reported as null with a warning.
+    """
+    err = Console(stderr=True, highlight=False)
+    bar = _FrameBar(err)
+    try:
+        result = api.evaluate(task=task, pred=pred, ref=ref, model=model, data=data, split=split, scale=scale,
+                              crop_border=crop_border, metrics=metrics, report=report, callback=bar, limit=limit,
+                              frames=frames, device=device, tile=tile, quantize_lr=quantize_lr)
+    finally:
+        bar.close()
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}")
+    if json_:
+        from inter4k.evaluate.results import json_safe
+
+        print_json(json_safe(result.to_dict()))
+        return
+    out = Console(highlight=False)
+    n_frames, n_clips = len(result.primary.frames), len(result.primary.clips)
+    out.print(_results_table(result, f"evaluate {result.task}: mean over {n_frames} frames", "frames"))
+    if n_clips > 1:
+        out.print(_results_table(result, f"mean over {n_clips} clips", "clips"))
+        out.print(_clip_table(result))
+    if result.report_files:
+        out.print(f"report: {escape(str(result.report_files['report.html'].parent))} "
+                  f"({', '.join(result.report_files)})")

@@ -1,0 +1,16 @@
+"""``inter4k evaluate``: PSNR / SSIM / LPIPS reports (SPEC §3, §5; conventions in ``docs/EVALUATE.md``).
+
+- :mod:`.sources`: frames from an image, an image folder, a video or a folder of clips; pairing by name;
+- :mod:`.compare`: pairs mode (given predictions against references);
+- :mod:`.sr_data`, :mod:`.sr_model`: model mode (an SR model and the baselines on a dataset);
+- :mod:`.scoring`: the metrics of one frame pair (LPIPS built once, or its absence explained);
+- :mod:`.crops`: the regions the HTML page shows;
+- :mod:`.results`: per frame / per clip / overall results; :mod:`.report`, :mod:`.html`: the files.
+"""
+
+from .results import ClipSummary, Crop, EvaluateResult, FrameRecord, MethodResult
+from .run import TASKS, evaluate
+from .scoring import METRICS, Scorer, parse_metrics
+
+__all__ = ["evaluate", "EvaluateResult", "MethodResult", "ClipSummary", "FrameRecord", "Crop", "Scorer",
+           "parse_metrics", "METRICS", "TASKS"]

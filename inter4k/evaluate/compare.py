@@ -1,0 +1,93 @@
+"""Pairs mode: compare given predictions with references, frame by frame, clip by clip.
+
+Frames are paired in order (see :mod:`.sources`). Before any frame is decoded, clips whose frame
+counts are known (image folders) are checked; a video's count is found while decoding. A count
+mismatch is a ValueError naming both counts, a size mismatch one naming the frame and both sizes.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from .crops import CropPicker
+from .results import FrameRecord, MethodResult
+from .scoring import Scorer
+from .sources import ClipPair
+
+__all__ = ["compare_clips", "planned_frames"]
+
+Callback = Callable[[str, dict], None]
+
+
+def planned_frames(pairs: list[ClipPair], frames: Optional[int]) -> tuple[Optional[int], list[str]]:
+    """(the total frames to compare if known, else None; the count mismatches already visible)."""
+    total: Optional[int] = 0
+    problems = []
+    for pair in pairs:
+        p, r = pair.pred.declared_frames(), pair.ref.declared_frames()
+        if pair.pred.kind == "images" and pair.ref.kind == "images" and p != r and (frames is None or min(p, r) < frames):
+            problems.append(_count_message(pair, p, r))
+        n = r if r is not None else p
+        if n is None or total is None:
+            total = None
+        else:
+            total += n if frames is None else min(n, frames)
+    return total, problems
+
+
+def _count_message(pair: ClipPair, pred_count: int, ref_count: int) -> str:
+    return (f"clip {pair.name!r}: frame counts differ: pred ({pair.pred.describe()}) has {pred_count} frames, "
+            f"ref ({pair.ref.describe()}) has {ref_count}")
+
+
+def _size(t) -> str:
+    return f"{t.shape[-1]}x{t.shape[-2]}"
+
+
+def compare_clips(pairs: list[ClipPair], scorer: Scorer, frames: Optional[int] = None,
+                  picker: Optional[CropPicker] = None, callback: Optional[Callback] = None,
+                  name: str = "pred") -> MethodResult:
+    """Compare every clip's frames (the first ``frames`` of each when given) and return the values.
+
+    ``callback("frame", {"done", "total", "clip"})`` is called after each frame.
+    """
+    if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
+        raise ValueError(f"frames must be an int >= 1 or None, got {frames!r}")
+    total, problems = planned_frames(pairs, frames)
+    if problems:
+        raise ValueError("; ".join(problems))
+    result = MethodResult(name, list(scorer.keys))
+    done = 0
+    for pair in pairs:
+        pit, rit = pair.pred.frames(), pair.ref.frames()
+        index = 0
+        while frames is None or index < frames:
+            p = next(pit, None)
+            r = next(rit, None)
+            if p is None and r is None:
+                break
+            if p is None or r is None:  # one side ended: count the other's rest for the message
+                rest = 1 + sum(1 for _ in (rit if p is None else pit))
+                if frames is not None:
+                    rest = min(rest, frames - index)
+                pc, rc = (index, index + rest) if p is None else (index + rest, index)
+                raise ValueError(_count_message(pair, pc, rc) + (f" (within the first {frames})" if frames else ""))
+            (pname, pframe), (rname, rframe) = p, r
+            if pframe.shape != rframe.shape:
+                raise ValueError(f"clip {pair.name!r}, frame {index} (pred {pname}, ref {rname}): sizes differ: "
+                                 f"pred is {_size(pframe)}, ref is {_size(rframe)}")
+            values = scorer(pframe, rframe)
+            label = rname if pair.ref.kind == "images" else pname
+            result.frames.append(FrameRecord(pair.name, index, label, values))
+            if picker is not None:
+                picker.offer_pair(pair.name, index, pframe, rframe, values.get("psnr_y"))
+            index += 1
+            done += 1
+            if callback is not None:
+                callback("frame", {"done": done, "total": total, "clip": pair.name})
+        if index == 0:
+            raise ValueError(f"clip {pair.name!r}: no frames to compare in {pair.pred.describe()} "
+                             f"and {pair.ref.describe()}")
+        result.close_clip(pair.name, str(pair.pred.path), str(pair.ref.path))
+    return result
+

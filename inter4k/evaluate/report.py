@@ -1,0 +1,124 @@
+"""The report files of ``inter4k evaluate --report DIR`` (format: ``docs/EVALUATE.md``).
+
+- ``report.json``: :meth:`EvaluateResult.to_dict` as strict JSON (inf / nan as strings);
+- ``report.csv``: one row per frame and method: method, clip, frame, name, then the metric values
+  (empty where a value is None);
+- ``report.md``: the configuration, the overall table (one row per method) and the per-clip table;
+- ``report.html``: a self-contained page (:mod:`.html`).
+
+Each file is written under a temporary name in DIR and renamed into place, so a reader never sees a
+half-written report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Optional
+
+from ..video import part_path
+from .results import EvaluateResult, json_safe
+
+__all__ = ["REPORT_FILES", "LABELS", "write_atomic", "report_json", "report_csv", "report_markdown",
+           "write_reports", "format_value"]
+
+REPORT_FILES = ("report.json", "report.csv", "report.md", "report.html")
+#: Column titles of the metric keys.
+LABELS = {"psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "psnr_rgb": "PSNR-RGB (dB)", "lpips": "LPIPS"}
+
+
+def write_atomic(path: Path, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary name in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = part_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def format_value(key: str, value: Optional[float]) -> str:
+    """A metric value for tables: "-" for None, "inf" for infinite PSNR, 2 / 4 decimals."""
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
+    return f"{value:.2f}" if key.startswith("psnr") else f"{value:.4f}"
+
+
+def report_json(result: EvaluateResult) -> str:
+    return json.dumps(json_safe(result.to_dict()), indent=2, allow_nan=False) + "\n"
+
+
+def report_csv(result: EvaluateResult) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["method", "clip", "frame", "name", *result.keys])
+    for m in result.methods:
+        for f in m.frames:
+            w.writerow([m.name, f.clip, f.index, f.name,
+                        *("" if f.values.get(k) is None else repr(float(f.values[k])) for k in result.keys)])
+    return buf.getvalue()
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    def esc(s: str) -> str:
+        return str(s).replace("|", "\\|")
+    lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(map(esc, r)) + " |" for r in rows]
+    return lines
+
+
+def summary_rows(result: EvaluateResult, over: str = "frames") -> list[list[str]]:
+    """One row per method: name, frames, clips, the means over frames (or over clips)."""
+    rows = []
+    for m in result.methods:
+        means = m.mean_over_frames if over == "frames" else m.mean_over_clips
+        rows.append([m.name, str(len(m.frames)), str(len(m.clips)), *(format_value(k, means[k]) for k in result.keys)])
+    return rows
+
+
+def report_markdown(result: EvaluateResult) -> str:
+    keys = result.keys
+    cfg = result.config
+    lines = [f"# inter4k evaluate: {result.task} ({result.mode} mode)", ""]
+    lines += [f"- **{k}**: `{v}`" for k, v in cfg.items() if v is not None and k != "clips"]
+    lines += [f"- **warning**: {w}" for w in result.warnings]
+    header = ["method", "frames", "clips", *(LABELS[k] for k in keys)]
+    lines += ["", "## Mean over all frames", "", *_md_table(header, summary_rows(result, "frames"))]
+    lines += ["", "## Mean over clips", "", *_md_table(header, summary_rows(result, "clips"))]
+    lines += ["", "## Per clip", ""]
+    clip_rows = []
+    for m in result.methods:
+        for c in m.clips:
+            clip_rows.append([m.name, c.name, str(c.frames), *(format_value(k, c.means[k]) for k in keys)])
+    lines += _md_table(["method", "clip", "frames", *(LABELS[k] for k in keys)], clip_rows)
+    lines += ["", "Per-frame values: report.csv (one row per frame and method) and report.json.", ""]
+    return "\n".join(lines)
+
+
+def write_reports(result: EvaluateResult, folder: Path) -> dict[str, Path]:
+    """Write the four report files into ``folder`` (created if needed); returns {name: path} and
+    records it in ``result.report_files`` (so report.json lists them too)."""
+    from .html import report_html
+
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"the report folder {folder} is a file")
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {name: folder / name for name in REPORT_FILES}
+    result.report_files = dict(files)
+    write_atomic(files["report.csv"], report_csv(result))
+    write_atomic(files["report.md"], report_markdown(result))
+    write_atomic(files["report.html"], report_html(result))
+    write_atomic(files["report.json"], report_json(result))
+    return files
