@@ -25,6 +25,9 @@ Streams:
   which case the times are rescaled exactly when they can be), and its duration; frames without a
   pts (raw elementary streams) are timed ``i / frame rate``. A pts that does not increase is moved
   to one tick after the previous one (with a warning) because encoders refuse such input.
+- **Timed mode** (frame interpolation, :func:`run_video` with ``timed=True``): the infer function
+  returns its own frames with their own timestamps (any number per batch, plus a final flush), and
+  the output stream takes their time base instead of the input's.
 - **Audio / subtitles**: each stream is copied packet for packet (no re-encoding) when the output
   container can hold its codec. Otherwise audio is decoded and re-encoded to AAC (same rate and
   channel count; for a container that takes no AAC, such as WebM, its default audio codec or Opus)
@@ -186,9 +189,12 @@ def _colour(height: int) -> tuple[str, int, int, int]:
 class _Pipeline:
     def __init__(self, src: Path, dst: Path, infer: Callable[[torch.Tensor], torch.Tensor], scale: int,
                  enc: EncodeSettings, batch: int, progress: Optional[Callable[[int, Optional[int]], None]],
-                 pin_memory: bool, queue_batches: int = 2):
+                 pin_memory: bool, queue_batches: int = 2, timed: bool = False,
+                 flush: Optional[Callable[[], Optional[tuple]]] = None, out_rate: Optional[Fraction] = None):
         self.src, self.dst, self.tmp = src, dst, part_path(dst)
         self.infer, self.scale, self.enc, self.batch = infer, scale, enc, batch
+        self.timed, self.flush, self.out_rate = timed, flush, out_rate
+        self.produced = 0  # frames the infer (and flush) functions returned
         self.progress = progress
         self.pin_memory = pin_memory
         self.stop = threading.Event()
@@ -234,7 +240,7 @@ class _Pipeline:
         except (av.error.FFmpegError, ValueError) as exc:
             raise ValueError(f"{self.dst}: cannot write this kind of file ({exc})") from None
         try:
-            ov = self.out.add_stream(self.enc.codec, rate=self.rate)
+            ov = self.out.add_stream(self.enc.codec, rate=self.out_rate or self.rate)
         except ValueError as exc:
             raise ValueError(f"{self.dst}: the {self.out.format.name} container cannot hold {self.enc.codec} "
                              f"video ({exc}); use an .mp4 / .mkv output or another --codec") from None
@@ -420,6 +426,17 @@ class _Pipeline:
         tb = None
         last_pts = None
         written = 0
+        durations: dict[int, int] = {}   # pts -> duration of the frames given to the encoder
+
+        def mux_video(packets) -> None:
+            # encoders (x264) leave packet durations at 0 and muxers then guess the last one from the
+            # nominal rate; give each packet its frame's duration so the last frame lasts as decoded
+            for pk in packets:
+                if not pk.duration and pk.pts is not None:
+                    d = durations.pop(pk.pts, None)
+                    if d:
+                        pk.duration = d
+                out.mux(pk)
 
         def mux_extra(item) -> None:
             kind, route, obj = item
@@ -465,11 +482,14 @@ class _Pipeline:
                         vf.pts = pts
                         vf.time_base = tb
                         if dur:
+                            d = int(dur) if synth or ftb == tb else round(Fraction(dur) * Fraction(ftb) / tb)
+                            if d > 0:
+                                durations[pts] = d
                             try:
-                                vf.duration = int(dur) if synth or ftb == tb else round(Fraction(dur) * Fraction(ftb) / tb)
+                                vf.duration = d
                             except (AttributeError, TypeError, ValueError):
                                 pass
-                        out.mux(ov.encode(vf))
+                        mux_video(ov.encode(vf))
                         last_pts = pts
                         written += 1
                         if not started:
@@ -483,7 +503,7 @@ class _Pipeline:
                     else:
                         pending.append(e)
             if written:
-                out.mux(ov.encode(None))
+                mux_video(ov.encode(None))
             for p in pending:
                 mux_extra(p)
             for route in self.routes.values():
@@ -530,9 +550,13 @@ class _Pipeline:
                 _, x, times, extras = item
                 y = None
                 if x is not None:
-                    y = self.infer(x)
+                    if self.timed:  # frames of their own number and times
+                        y, times = self.infer(x, times)
+                    else:
+                        y = self.infer(x)
                     if y.device.type != "cpu":
                         y = y.cpu()
+                    self.produced += y.shape[0]
                 try:
                     _put(self.eq, ("batch", y, times, extras), self.stop)
                 except _Stopped:
@@ -544,6 +568,15 @@ class _Pipeline:
                         self.progress(done, total)
             if self.result.frames_in == 0:
                 raise VideoError(f"{self.src}: no video frame could be decoded")
+            tail = self.flush() if self.flush is not None else None
+            if tail is not None:  # frames the infer function held back (e.g. the last frame's repeats)
+                y, times = tail
+                self.produced += y.shape[0]
+                try:
+                    _put(self.eq, ("batch", y.cpu(), times, []), self.stop)
+                except _Stopped:
+                    self._raise_worker_error()
+                    raise
             try:
                 _put(self.eq, ("end",), self.stop)
             except _Stopped:
@@ -552,9 +585,10 @@ class _Pipeline:
             while encth.is_alive():
                 encth.join(timeout=_POLL)
             self._raise_worker_error()
-            if self.result.frames_out != self.result.frames_in:
+            expected = self.produced if self.timed else self.result.frames_in
+            if self.result.frames_out != expected:
                 raise RuntimeError(f"{self.dst}: encoded {self.result.frames_out} frames of "
-                                   f"{self.result.frames_in} decoded")
+                                   f"{expected} {'made' if self.timed else 'decoded'}")
             self.out.close()
             self.out = None
             os.replace(self.tmp, self.dst)
@@ -584,17 +618,29 @@ class _Pipeline:
 def run_video(src: Path, dst: Path, infer: Callable[[torch.Tensor], torch.Tensor], scale: int,
               enc: EncodeSettings = EncodeSettings(), batch: int = 1,
               progress: Optional[Callable[[int, Optional[int]], None]] = None,
-              pin_memory: bool = False) -> VideoRunResult:
+              pin_memory: bool = False, *, timed: bool = False,
+              flush: Optional[Callable[[], Optional[tuple]]] = None,
+              out_rate: Optional[Fraction] = None) -> VideoRunResult:
     """Upscale every frame of ``src`` with ``infer`` into ``dst`` (see the module docstring).
 
     ``infer`` takes a CPU uint8 tensor ``(B, 3, H, W)`` and returns ``(B, sH, sW, 3)`` uint8 (CPU or
     device). ``progress(done, total)`` is called from the calling thread after each batch (total is
     None when the file declares no frame count). Raises VideoError (a ValueError) for input that
     cannot be read; nothing is left at ``dst`` (or its temporary name) unless the run completes.
+
+    Timed mode (``timed=True``, used by frame interpolation) lets the output have its own frames:
+    ``infer(x, times)`` gets the batch and each frame's ``(pts, time_base, duration)`` (pts None for
+    streams without timestamps) and returns ``(y, out_times)``: any number M >= 0 of frames
+    ``(M, sH, sW, 3)`` uint8 and one ``(pts, time_base, duration)`` per frame, every pts an int in
+    that time base (which the output stream then uses). ``flush()``, if given, is called once after
+    the last batch and returns None or one more ``(y, out_times)`` (frames held back for context).
+    ``out_rate`` is the nominal frame rate given to the encoder (default: the input's). The run
+    checks that every frame made was encoded.
     """
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     t0 = time.perf_counter()
-    result = _Pipeline(Path(src), Path(dst), infer, scale, enc, batch, progress, pin_memory).run()
+    result = _Pipeline(Path(src), Path(dst), infer, scale, enc, batch, progress, pin_memory, timed=timed,
+                       flush=flush, out_rate=out_rate).run()
     result.seconds = time.perf_counter() - t0  # type: ignore[attr-defined]
     return result

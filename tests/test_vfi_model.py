@@ -1,0 +1,220 @@
+"""The VFI models (inter4k.models.vfi): shapes, exact endpoints, the untrained start, warping, gradients,
+the bilinear ablation, errors, bf16, MAC counting, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from torch import nn
+
+from inter4k.models import create_model, list_models
+from inter4k.models.vfi import (VFISmall, backward_warp, count_macs, guided_upsample, pool_with_weights)
+from inter4k.models.weights import load_model, save_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def perturbed(model: VFISmall, scale: float = 0.05) -> VFISmall:
+    """The zero-initialised layers set to small random values, so flows, mask and residual are non-zero."""
+    with torch.no_grad():
+        for conv in (model.flownet.head, model.refinenet.head, model.res2):
+            conv.weight.normal_(0, scale)
+            conv.bias.normal_(0, scale)
+    return model
+
+
+def pair(n=2, h=24, w=32):
+    return torch.rand(n, 3, h, w), torch.rand(n, 3, h, w)
+
+
+def test_registered_under_the_vfi_task():
+    assert {"vfi-small", "vfi-average", "vfi-nearest"} <= set(list_models("vfi"))
+    assert not {"vfi-small", "vfi-average", "vfi-nearest"} & set(list_models("sr"))
+    assert create_model("vfi-small").model_name == "vfi-small"
+    assert create_model("vfi-small", upsampler="bilinear").config["upsampler"] == "bilinear"
+
+
+@pytest.mark.parametrize("upsampler", ["adaunpool", "bilinear"])
+@pytest.mark.parametrize("size", [(24, 32), (17, 23), (5, 7), (1, 1), (30, 45)])
+def test_output_shape_and_dtype_for_any_size(upsampler, size):
+    m = perturbed(VFISmall(channels=8, upsampler=upsampler))
+    f0, f1 = pair(2, *size)
+    y = m(f0, f1, 0.3)
+    assert y.shape == f0.shape and y.dtype == torch.float32 and torch.isfinite(y).all()
+    y = m(f0.double(), f1.double(), torch.tensor([0.2, 0.7]))
+    assert y.shape == f0.shape and y.dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", ["vfi-small", "vfi-average", "vfi-nearest"])
+def test_t0_and_t1_return_the_input_frames_exactly(name):
+    m = create_model(name)
+    if isinstance(m, VFISmall):
+        perturbed(m, 0.2)  # large flows: the warps alone would not give the frames back bit-exactly
+    f0, f1 = pair(3, 20, 28)
+    assert torch.equal(m(f0, f1, 0.0), f0)
+    assert torch.equal(m(f0, f1, 1.0), f1)
+    y = m(f0, f1, torch.tensor([0.0, 0.5, 1.0]))   # per sample
+    assert torch.equal(y[0], f0[0]) and torch.equal(y[2], f1[2])
+    if name != "vfi-nearest":  # (nearest gives frame1 at t = 0.5 by design)
+        assert not torch.equal(y[1], f0[1]) and not torch.equal(y[1], f1[1])
+
+
+@pytest.mark.parametrize("upsampler", ["adaunpool", "bilinear"])
+def test_an_untrained_model_is_frame_averaging(upsampler):
+    m = VFISmall(upsampler=upsampler)
+    f0, f1 = pair(2, 26, 34)
+    for t in (0.25, 0.5, 0.875):
+        expected = (1 - t) * f0 + t * f1   # computed here, not by the model's code
+        assert torch.allclose(m(f0, f1, t), expected, atol=1e-5)
+    assert torch.allclose(create_model("vfi-average")(f0, f1, 0.25), 0.75 * f0 + 0.25 * f1, atol=1e-7)
+    assert torch.equal(create_model("vfi-nearest")(f0, f1, 0.49), f0)
+    assert torch.equal(create_model("vfi-nearest")(f0, f1, 0.5), f1)
+
+
+def test_zero_motion_gives_back_the_frame():
+    m = VFISmall()
+    f = torch.rand(2, 3, 22, 30)
+    for t in (0.1, 0.5, 0.9):
+        assert torch.allclose(m(f, f.clone(), t), f, atol=1e-5)
+
+
+def test_backward_warp_recovers_a_translated_image():
+    rng = np.random.default_rng(0)
+    img = rng.random((1, 3, 20, 30)).astype(np.float32)
+    dx, dy = 3, -2
+    # the content moved by (dx, dy): moved(y, x) = img(y - dy, x - dx)
+    moved = np.roll(img, shift=(dy, dx), axis=(2, 3))
+    flow = torch.zeros(1, 2, 20, 30)
+    flow[:, 0], flow[:, 1] = dx, dy
+    back = backward_warp(torch.from_numpy(moved), flow).numpy()
+    # out(y, x) = moved(y + dy, x + dx) = img(y, x) wherever (y + dy, x + dx) is inside the image and not
+    # one of the rows / columns np.roll wrapped around: y in 2..19, x in 0..26
+    assert np.allclose(back[..., 2:20, 0:27], img[..., 2:20, 0:27], atol=1e-6)
+    assert not np.allclose(back[..., 0:2, :], img[..., 0:2, :], atol=1e-3)  # border rows: clamped, not img
+
+
+def test_backward_warp_matches_scipy_bilinear_with_border_clamping():
+    rng = np.random.default_rng(1)
+    h, w = 13, 17
+    img = rng.random((2, h, w)).astype(np.float64)
+    flow = rng.normal(0, 4, (2, h, w))   # reaches outside the image: border padding
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    coords = [np.clip(ys + flow[1], 0, h - 1), np.clip(xs + flow[0], 0, w - 1)]
+    expected = np.stack([ndimage.map_coordinates(img[c], coords, order=1, mode="nearest") for c in range(2)])
+    got = backward_warp(torch.from_numpy(img)[None], torch.from_numpy(flow)[None])[0].numpy()
+    assert np.allclose(got, expected, atol=1e-10)
+    got32 = backward_warp(torch.from_numpy(img).float()[None], torch.from_numpy(flow).float()[None])[0].numpy()
+    assert np.allclose(got32, expected, atol=1e-5)
+
+
+def test_guided_upsample_keeps_constants_and_with_uniform_weights_averages_the_two_nearest_cells():
+    x = torch.rand(1, 3, 16, 12)
+    _, w = pool_with_weights(x, 0.5)
+    u = guided_upsample(torch.full((1, 2, 8, 6), -2.5), w.mean(1, keepdim=True))
+    assert u.shape == (1, 2, 16, 12) and torch.allclose(u, torch.full_like(u, -2.5), atol=1e-6)
+    # uniform weights: pixel j of an axis takes cells (j // 2 - 1, j // 2) for even j and (j // 2, j // 2 + 1)
+    # for odd j (clamped at the borders, where the padded window's cell is the edge cell), half each
+    y = torch.rand(1, 1, 4, 5, dtype=torch.float64)
+    uni = torch.full((1, 1, 4, 5, 16), 1 / 16, dtype=torch.float64)
+    got = guided_upsample(y, uni)
+    yn = y[0, 0].numpy()
+
+    def cells(j, n):
+        a, b = (j // 2 - 1, j // 2) if j % 2 == 0 else (j // 2, j // 2 + 1)
+        return [c for c in (a, b) if 0 <= c < n]
+
+    exp = np.zeros((8, 10))
+    for i in range(8):
+        for j in range(10):
+            exp[i, j] = np.mean([yn[a, b] for a in cells(i, 4) for b in cells(j, 5)])
+    assert np.allclose(got[0, 0].numpy(), exp, atol=1e-6)
+
+
+@pytest.mark.parametrize("upsampler", ["adaunpool", "bilinear"])
+def test_gradients_reach_every_parameter(upsampler):
+    m = VFISmall(channels=8, upsampler=upsampler)
+    f0, f1 = pair(2, 16, 20)
+    target = torch.rand(2, 3, 16, 20)
+    # from the zero init the heads learn at once
+    F.mse_loss(m(f0, f1, 0.5), target).backward()
+    for conv in (m.flownet.head, m.refinenet.head, m.res2):
+        assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+    # and once they are non-zero, everything upstream (including the pooling betas) gets a gradient
+    m.zero_grad()
+    perturbed(m)
+    F.mse_loss(m(f0, f1, torch.tensor([0.3, 0.6])), target).backward()
+    for name, p in m.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_the_bilinear_ablation_differs_only_in_the_upsampler():
+    a = perturbed(VFISmall(upsampler="adaunpool"))
+    b = VFISmall(upsampler="bilinear")
+    b.load_state_dict(a.state_dict())   # same parameters: the architectures differ only in the upsampler
+    f0, f1 = pair(1, 24, 32)
+    ya, yb = a(f0, f1, 0.5), b(f0, f1, 0.5)
+    assert torch.isfinite(yb).all() and not torch.allclose(ya, yb, atol=1e-4)
+
+
+def test_bad_names_and_inputs_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown model 'vfi-huge'"):
+        create_model("vfi-huge")
+    with pytest.raises(ValueError, match="unknown upsampler 'pixelshuffle'"):
+        VFISmall(upsampler="pixelshuffle")
+    with pytest.raises(ValueError, match="channels"):
+        VFISmall(channels=0)
+    m = VFISmall(channels=4)
+    f0, f1 = pair(2, 8, 8)
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 1\]"):
+        m(f0, f1, 1.5)
+    with pytest.raises(ValueError, match="1 or N=2 values"):
+        m(f0, f1, torch.tensor([0.1, 0.2, 0.3]))
+    with pytest.raises(ValueError, match="differ in shape"):
+        m(f0, f1[:, :, :4], 0.5)
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        m(f0[:, :2], f1[:, :2], 0.5)
+    with pytest.raises(TypeError, match="floating-point"):
+        m((f0 * 255).to(torch.uint8), (f1 * 255).to(torch.uint8), 0.5)
+
+
+def test_bf16_forward_on_the_cpu():
+    m = perturbed(VFISmall(channels=8))
+    f0, f1 = pair(1, 20, 28)
+    ref = m(f0, f1, 0.5)
+    mb = m.to(torch.bfloat16)
+    y = mb(f0.bfloat16(), f1.bfloat16(), 0.5)
+    assert y.dtype == torch.bfloat16 and y.shape == f0.shape and torch.isfinite(y.float()).all()
+    assert (y.float() - ref).abs().max() < 0.05
+    assert torch.equal(mb(f0.bfloat16(), f1.bfloat16(), 0.0), f0.bfloat16())
+
+
+def test_count_macs_matches_the_convolutions_that_actually_run():
+    m = VFISmall(channels=8)
+    h, w = 37, 50
+    seen = [0]
+
+    def hook(mod, inp, out):
+        seen[0] += out.numel() * mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1]
+
+    handles = [c.register_forward_hook(hook) for c in m.modules() if isinstance(c, nn.Conv2d)]
+    with torch.no_grad():
+        m(*pair(1, h, w), 0.5)
+    for hd in handles:
+        hd.remove()
+    counted = count_macs(m, h, w)
+    assert counted["conv_macs"] == seen[0]
+    assert counted["params"] == sum(p.numel() for p in m.parameters())
+    assert count_macs(create_model("vfi-average"), h, w) == {"conv_macs": 0, "params": 0}
+
+
+def test_save_and_load_round_trip(tmp_path):
+    m = perturbed(create_model("vfi-small", upsampler="bilinear", channels=8))
+    path = save_model(m, tmp_path / "vfi.pt")
+    back = load_model(path)
+    assert isinstance(back, VFISmall) and back.model_name == "vfi-small" and back.config == m.config
+    f0, f1 = pair(1, 16, 16)
+    assert torch.equal(back(f0, f1, 0.4), m.eval()(f0, f1, 0.4))
