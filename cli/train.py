@@ -1,12 +1,15 @@
-"""``inter4k train-sr``: train a super-resolution model (see :mod:`inter4k.train.sr`).
+"""``inter4k train-sr`` / ``inter4k train-vfi``: train a super-resolution / frame interpolation model
+(see :mod:`inter4k.train.sr`, :mod:`inter4k.train.vfi`).
 
     inter4k train-sr --scale 4 [--data ROOT|PREPARED_DIR|images:DIR] [--model sr-small] [--upsampler U]
                      [--steps N] [--batch B] [--patch P] [--lr LR] [--workers W] [--val-every N]
                      [--ckpt-every N] [--out RUN_DIR] [--resume] [--seed S] [--device D] [--amp/--no-amp]
+    inter4k train-vfi --mode 30to60|15to60|8x [--data ROOT|PREPARED_DIR|synthetic|synthetic:DIR]
+                     [--model vfi-small] [--upsampler U] [... the same training options]
 
-Multi-GPU (or multi-process CPU): ``torchrun --nproc_per_node K -m cli.main train-sr ...``; only rank
-0 shows progress and writes files. Ctrl-C saves ``RUN_DIR/last.pt`` and exits 130; ``--resume``
-continues from it.
+Multi-GPU (or multi-process CPU): ``torchrun --nproc_per_node K -m cli.main train-sr ...`` (or
+train-vfi); only rank 0 shows progress and writes files. Ctrl-C saves ``RUN_DIR/last.pt`` and exits
+130; ``--resume`` continues from it.
 """
 
 from __future__ import annotations
@@ -25,26 +28,30 @@ from ._options import DeviceOpt, item_table, JsonOpt, print_json, QuietOpt
 
 
 class ProgressCallback:
-    """A rich progress bar for :func:`inter4k.train.sr.train_sr`'s ``callback(event, info)``:
-    steps, loss, last validation PSNR, it/s and ETA (stderr)."""
+    """A rich progress bar for the trainers' ``callback(event, info)`` (:func:`inter4k.train.sr.train_sr`,
+    :func:`inter4k.train.vfi.train_vfi`): steps, loss, last validation PSNR and the baseline's (the
+    ``val`` event's field named ``baseline``: "bicubic" for SR, "average" for VFI), it/s and ETA (stderr)."""
 
-    def __init__(self, console: Optional[Console] = None, show_bar: bool = True):
+    def __init__(self, console: Optional[Console] = None, show_bar: bool = True, command: str = "train-sr",
+                 baseline: str = "bicubic", metric: str = "PSNR-Y"):
         self.console = console or Console(stderr=True, highlight=False)
         self.show_bar = show_bar
+        self.command, self.baseline, self.metric = command, baseline, metric
         self.progress: Optional[Progress] = None
         self.task = None
         self.val = "-"
 
     def __call__(self, event: str, info: dict) -> None:
         if event == "start":
+            mode = f" {info['mode']}" if info.get("mode") else ""
             self.console.print(
-                f"[bold]train-sr[/] {info['data_kind']} {escape(info['data'])}: {info['train_samples']} samples "
+                f"[bold]{self.command}[/]{mode} {info['data_kind']} {escape(info['data'])}: {info['train_samples']} samples "
                 f"({info['steps_per_epoch']} steps/epoch), {info['val_samples']} val, {info['params']:,} parameters, "
                 f"{info['device']}{' bf16' if info['amp'] else ''} x{info['world_size']} -> {escape(info['out'])}"
                 + (f" [yellow](resumed at step {info['step']})[/]" if info["resumed"] else ""))
             if self.show_bar:
                 self.progress = Progress(
-                    TextColumn("[bold]train-sr"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn(f"[bold]{self.command}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]}"), TextColumn("val {task.fields[val]}"),
                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                     console=self.console)
@@ -55,12 +62,12 @@ class ProgressCallback:
             rate = f"{info['it_s']:.2f} it/s" if info.get("it_s") else ""
             self.progress.update(self.task, completed=info["step"], loss=f"{info['loss']:.4f}", rate=rate)
         elif event == "val":
-            bic = info.get("bicubic")
-            self.val = f"{info['psnr']:.2f} dB" + (f" (bicubic {bic:.2f})" if bic is not None else "")
+            base = info.get(self.baseline)
+            self.val = f"{info['psnr']:.2f} dB" + (f" ({self.baseline} {base:.2f})" if base is not None else "")
             if self.progress is not None:
                 self.progress.update(self.task, val=self.val)
             else:
-                self.console.print(f"step {info['step']}: val PSNR-Y {self.val}")
+                self.console.print(f"step {info['step']}: val {self.metric} {self.val}")
         elif event == "end":
             self.stop()
 
@@ -112,23 +119,104 @@ def train_sr(
 
     Several processes: torchrun --nproc_per_node K -m cli.main train-sr ...
     """
-    from inter4k.train.distributed import env_world
-
-    is_main = env_world()[0] == 0
-    err = Console(stderr=True, highlight=False)
-    bar = ProgressCallback(err, show_bar=not (quiet or json_)) if is_main and not quiet else None
     config = dict(scale=scale, data=data, val_data=val_data, model=model, upsampler=upsampler, steps=steps,
                   batch=batch, patch=patch, lr=lr, warmup=warmup, grad_clip=grad_clip, workers=workers,
                   val_every=val_every, val_patch=val_patch, ckpt_every=ckpt_every,
                   out=None if out is None else str(out), resume=resume, seed=seed, stop_at=stop_at,
                   device=device, amp=amp)
+    where = Path(out) if out is not None else Path("runs") / f"sr-x{scale}-{model}"
+
+    def rows(report: dict) -> list[tuple[str, str]]:
+        return [("loss (L1)", _loss(report["loss"])), ("val PSNR-Y", _db(report["val_psnr"])),
+                ("best PSNR-Y", _db(report["best_psnr"])), ("bicubic PSNR-Y", _db(report["bicubic_psnr"]))]
+
+    _train("train-sr", api.train_sr, config, where, rows, json_, quiet, baseline="bicubic")
+
+
+def train_vfi(
+    mode: Annotated[str, typer.Option(
+        "--mode", help="30to60 (1 frame between the inputs), 15to60 (3) or 8x (7); SPEC §4.")] = "30to60",
+    data: Annotated[Optional[str], typer.Option(
+        "--data", help="Inter4K root, a folder made by `inter4k prepare --task vfi`, synthetic (motion over "
+                       "scikit-image's photos) or synthetic:DIR (default: $INTER4K_ROOT or ~/datasets/inter4k).")] = None,
+    val_data: Annotated[Optional[str], typer.Option(
+        "--val-data", help="Validation data (same kinds; default: the root's val split / the val photos).")] = None,
+    model: Annotated[str, typer.Option("--model", help="VFI model name (see inter4k.models.list_models('vfi')).")] = "vfi-small",
+    upsampler: Annotated[Optional[str], typer.Option(
+        "--upsampler", help="The model's flow upsampler, passed to its factory (vfi-small: adaunpool or bilinear).")] = None,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps in all.")] = 100_000,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Samples per batch and process (each has 1, 3 or 7 targets).")] = 16,
+    patch: Annotated[Optional[int], typer.Option(
+        "--patch", min=1, help="Frame crop side (default 256; prepared: the stored size).")] = None,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, warm-up then cosine).")] = 2e-4,
+    warmup: Annotated[Optional[int], typer.Option("--warmup", min=0, help="Warm-up steps (default min(1000, steps/20)).")] = None,
+    grad_clip: Annotated[float, typer.Option("--grad-clip", min=0.0, help="Max gradient norm (0: no clipping).")] = 1.0,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="DataLoader workers (default min(4, cores)).")] = None,
+    val_every: Annotated[int, typer.Option("--val-every", min=0, help="Validate every N steps and at the end (0: never).")] = 1000,
+    val_patch: Annotated[Optional[int], typer.Option(
+        "--val-patch", min=1, help="Validation crops (default: Inter4K 480 centre crops; synthetic: --patch).")] = None,
+    ckpt_every: Annotated[int, typer.Option("--ckpt-every", min=0, help="Write last.pt every N steps (0: at the end).")] = 1000,
+    out: Annotated[Optional[Path], typer.Option("--out", file_okay=False, help="Run folder (default runs/vfi-<mode>-<model>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the model init and the data order.")] = 0,
+    stop_at: Annotated[Optional[int], typer.Option(
+        "--stop-at", min=1, help="Stop (with a checkpoint) after this step; continue later with --resume.")] = None,
+    device: DeviceOpt = None,
+    amp: Annotated[Optional[bool], typer.Option(
+        "--amp/--no-amp", help="bf16 autocast (CUDA only; default on for CUDA).")] = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a frame interpolation model on Inter4K (or prepared shards, or synthetic motion over photos).
+
+    L1 loss on every target frame, AdamW, warm-up + cosine schedule, gradient clipping; validation
+    PSNR-Y and RGB of every target frame against frame averaging ((1 - t) I0 + t I1); RUN_DIR/last.pt
+    and best.pt (atomic), RUN_DIR/metrics.jsonl.
+
+    Ctrl-C saves last.pt and exits 130; --resume continues exactly where it stopped.
+
+    Several processes: torchrun --nproc_per_node K -m cli.main train-vfi ...
+    """
+    config = dict(mode=mode, data=data, val_data=val_data, model=model,
+                  model_kwargs={} if upsampler is None else {"upsampler": upsampler}, steps=steps,
+                  batch=batch, patch=patch, lr=lr, warmup=warmup, grad_clip=grad_clip, workers=workers,
+                  val_every=val_every, val_patch=val_patch, ckpt_every=ckpt_every,
+                  out=None if out is None else str(out), resume=resume, seed=seed, stop_at=stop_at,
+                  device=device, amp=amp)
+    where = Path(out) if out is not None else Path("runs") / f"vfi-{mode}-{model}"
+
+    def rows(report: dict) -> list[tuple[str, str]]:
+        return [("mode", report["mode"]), ("loss (L1)", _loss(report["loss"])),
+                ("val PSNR-Y / RGB", f"{_db(report['val_psnr_y'])} / {_db(report['val_psnr_rgb'])}"),
+                ("best PSNR-Y", _db(report["best_psnr_y"])),
+                ("average PSNR-Y / RGB", f"{_db(report['average_psnr_y'])} / {_db(report['average_psnr_rgb'])}")]
+
+    _train("train-vfi", api.train_vfi, config, where, rows, json_, quiet, baseline="average")
+
+
+def _db(v) -> str:
+    return "-" if v is None else f"{v:.3f} dB"
+
+
+def _loss(v) -> str:
+    return "-" if v is None else f"{v:.5f}"
+
+
+def _train(command: str, run, config: dict, where: Path, rows, json_: bool, quiet: bool, baseline: str) -> None:
+    """Run ``run(config, callback=bar)`` with a progress bar on rank 0; Ctrl-C exits 130 after saying
+    where last.pt is; then print the result (``rows(report)`` are the task's own lines) or its JSON."""
+    from inter4k.train.distributed import env_world
+
+    is_main = env_world()[0] == 0
+    err = Console(stderr=True, highlight=False)
+    bar = ProgressCallback(err, show_bar=not (quiet or json_), command=command, baseline=baseline) \
+        if is_main and not quiet else None
     try:
-        result = api.train_sr(config, callback=bar)
+        result = run(config, callback=bar)
     except KeyboardInterrupt:
         if bar is not None:
             bar.stop()
         if is_main:
-            where = Path(out) if out is not None else Path("runs") / f"sr-x{scale}-{model}"
             err.print(f"[yellow]interrupted: the last finished step is saved in {escape(str(where / 'last.pt'))}; "
                       f"continue with the same command and --resume[/]")
         raise typer.Exit(code=130) from None
@@ -141,19 +229,12 @@ def train_sr(
     if json_:
         print_json(report)
         return
-    table = item_table("train-sr")
-
-    def db(v):
-        return "-" if v is None else f"{v:.3f} dB"
-
-    rows = [("out", report["out"]), ("steps", f"{report['step']} / {report['steps']}"
-                                                + ("" if report["finished"] else " (stopped; --resume continues)")),
-            ("loss (L1)", "-" if report["loss"] is None else f"{report['loss']:.5f}"),
-            ("val PSNR-Y", db(report["val_psnr"])), ("best PSNR-Y", db(report["best_psnr"])),
-            ("bicubic PSNR-Y", db(report["bicubic_psnr"])), ("last.pt", report["last"]),
-            ("best.pt", report["best"] or "-"), ("device", f"{report['device']} x{report['world_size']}"
-                                                 + (" bf16" if report["amp"] else "")),
-            ("seconds", str(report["seconds"]))]
-    for key, value in rows:
+    table = item_table(command)
+    steps = f"{report['step']} / {report['steps']}" + ("" if report["finished"] else " (stopped; --resume continues)")
+    lines = [("out", report["out"]), ("steps", steps), *rows(report), ("last.pt", report["last"]),
+             ("best.pt", report["best"] or "-"),
+             ("device", f"{report['device']} x{report['world_size']}" + (" bf16" if report["amp"] else "")),
+             ("seconds", str(report["seconds"]))]
+    for key, value in lines:
         table.add_row(key, escape(str(value)))
     Console().print(table)

@@ -1,9 +1,11 @@
-"""Training loops: :func:`inter4k.train.sr.train_sr` (``inter4k train-sr``), with atomic checkpoints,
-exact resumption and DDP under ``torchrun`` (:mod:`.checkpoint`, :mod:`.distributed`).
+"""Training loops: :func:`inter4k.train.sr.train_sr` (``inter4k train-sr``) and
+:func:`inter4k.train.vfi.train_vfi` (``inter4k train-vfi``), one shared loop (:mod:`.loop`) with atomic
+checkpoints, exact resumption and DDP under ``torchrun`` (:mod:`.checkpoint`, :mod:`.distributed`).
 
 Imported lazily by :mod:`inter4k.api` so that ``inter4k --help`` does not pay for torch.distributed.
 """
 
 from .sr import SRTrainConfig, SRTrainResult, train_sr
+from .vfi import VFITrainConfig, VFITrainResult, train_vfi
 
-__all__ = ["SRTrainConfig", "SRTrainResult", "train_sr"]
+__all__ = ["SRTrainConfig", "SRTrainResult", "train_sr", "VFITrainConfig", "VFITrainResult", "train_vfi"]

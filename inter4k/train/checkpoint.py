@@ -71,7 +71,7 @@ def load(path, map_location="cpu") -> dict:
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign file
         raise ValueError(f"{path} is not a readable checkpoint: {type(exc).__name__}: {exc}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an inter4k SR training checkpoint")
+        raise ValueError(f"{path} is not an inter4k training checkpoint (train-sr / train-vfi)")
     return ckpt
 
 

@@ -1,0 +1,377 @@
+"""Frame-interpolation clips with real motion, made on the fly from still photographs.
+
+    ds = SyntheticMotionVFI()                                   # scikit-image's photos, split "train"
+    inputs, targets, t = ds[0]                                  # (2,3,256,256), (1,3,256,256), (1,) for 30to60
+    ds = SyntheticMotionVFI("photos", mode="8x", patch_size=128)  # the PNG / JPEG files of a folder
+    ds = SyntheticMotionVFI([img0, img1], split="val")          # (H, W, 3) uint8 arrays
+
+Each sample is a short clip of ``span + 1`` frames (span = 2, 4, 8 for "30to60", "15to60", "8x",
+as :data:`inter4k.data.datasets.VFI_SPANS`) at the normalised times ``tau = k / span``; frames 0 and
+``span`` are the inputs, the others the targets, in the format of
+:class:`~inter4k.data.datasets.Inter4KVFI`: inputs ``(2, 3, P, P)``, targets ``(span - 1, 3, P, P)``,
+timesteps ``(span - 1,)`` = ``k / span``, float32 in [0, 1]. Every frame is *rendered* at its exact
+time, so the targets are the true intermediate frames of the motion, not an approximation.
+
+The motion (drawn per sample, see :meth:`SyntheticMotionVFI.plan`):
+
+- **Camera**: a view of a background photograph whose centre moves at constant velocity (a pan,
+  sub-pixel; up to ``max_speed`` output pixels per 60 fps frame, any direction), whose zoom changes
+  linearly in time about the view centre (``zoom``; with probability 1/2, up to 1 % per frame) and
+  whose angle changes linearly (``rotation``; with probability 1/2, up to 0.5 degrees per frame, from a
+  random tilt of up to 10 degrees). The view always stays inside the photograph (the zoom is raised
+  for small photographs, the pan shortened if it would leave it), so no border is ever invented.
+- **Objects**: ``objects = (lo, hi)`` (default 1 to 3) patches cut from other photographs, each with a
+  soft-edged blob mask (:func:`object_mask`, values in [0, 1]), moving on their own straight line at
+  constant velocity (up to 1.5 ``max_speed`` px per frame) in front of the background, composited in
+  order: ``frame = mask * object + (1 - mask) * frame``.
+- **Rendering**: ``cv2.warpAffine`` with the inverse map of each frame's affine transform, bicubic
+  (``interpolation="cubic"``, default) or bilinear, in float32; the object masks are warped
+  bilinearly (so they stay in [0, 1]). Frames are clamped to [0, 1] and, with ``quantize=True``
+  (default), rounded to 8 bits as decoded video is.
+
+**Randomness**: a training sample ``i`` draws from ``numpy.random.default_rng([seed, epoch, i])``
+(:meth:`set_epoch`, as the other datasets); a val / test sample from ``default_rng([seed, stream, i])``
+with a stream number of its own (:data:`EVAL_STREAMS`), the same in every epoch and never equal to a
+training draw. Sample ``i``'s background is photograph ``i % len(images)``.
+
+**Photographs** (``images=None``): scikit-image's bundled photographs, nothing downloaded, split as
+the bundled SR weights are (:data:`PHOTO_SPLITS`): train :data:`TRAIN_PHOTOS`, val
+:data:`VAL_PHOTOS` (rocket, moved out of the training list), test :data:`TEST_PHOTOS` (astronaut,
+coffee, the left view of stereo_motorcycle, clock, text: held out, never trained on). Greyscale
+photographs are used as RGB with R = G = B.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .datasets import VFI_SPANS, sample_rng, split_vfi
+
+SPLITS = ("train", "val", "test")
+TRAIN_PHOTOS = ("chelsea", "immunohistochemistry", "hubble_deep_field", "retina",
+                "camera", "brick", "grass", "gravel", "coins", "moon", "page")
+VAL_PHOTOS = ("rocket",)
+TEST_PHOTOS = ("astronaut", "coffee", "stereo_motorcycle", "clock", "text")
+PHOTO_SPLITS = {"train": TRAIN_PHOTOS, "val": VAL_PHOTOS, "test": TEST_PHOTOS}
+# Seed streams of the fixed val / test samples (training draws use the epoch there, a small number).
+EVAL_STREAMS = {"val": 2 ** 31 + 1, "test": 2 ** 31 + 2}
+DEFAULT_TRAIN_SAMPLES = 32   # per image and epoch
+DEFAULT_EVAL_SAMPLES = 4     # per image (at least MIN_EVAL_SAMPLES in all)
+MIN_EVAL_SAMPLES = 8
+INTERPOLATIONS = ("cubic", "linear")
+_MARGIN = 3.0        # source pixels kept free around a view (the bicubic kernel reaches 2)
+_MAX_TILT = 10.0     # degrees, the random tilt of a view with rotation on
+_ROTATE_RATE = 0.5   # degrees per frame, at most
+_ZOOM_RATE = 0.01    # relative zoom change per frame, at most
+_ZOOM_RANGE = (0.8, 1.25)
+_OBJECT_SPEED = 1.5  # x max_speed
+
+
+def load_photo(name: str) -> np.ndarray:
+    """scikit-image's bundled photograph ``name`` as (H, W, 3) uint8 RGB (greyscale repeated to RGB,
+    alpha dropped, the left view of a stereo pair). Nothing is downloaded."""
+    import skimage.data
+
+    if name.startswith("_") or name not in getattr(skimage.data, "__all__", dir(skimage.data)):
+        raise ValueError(f"skimage.data has no image {name!r}; the photographs used here: "
+                         f"{', '.join(TRAIN_PHOTOS + VAL_PHOTOS + TEST_PHOTOS)}")
+    img = getattr(skimage.data, name)()
+    if isinstance(img, tuple):  # stereo_motorcycle -> (left, right, disparity)
+        img = img[0]
+    return as_rgb_uint8(np.asarray(img), name)
+
+
+def as_rgb_uint8(img: np.ndarray, what: str = "image") -> np.ndarray:
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8 (or float in [0, 1]) -> (H, W, 3) uint8."""
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        if not np.issubdtype(img.dtype, np.floating):
+            raise TypeError(f"{what}: expected uint8 or float values in [0, 1], got {img.dtype}")
+        img = np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
+        raise ValueError(f"{what}: expected an (H, W) or (H, W, 1 | 3 | 4) image, got shape {img.shape}")
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    if img.shape[0] < 2 or img.shape[1] < 2:
+        raise ValueError(f"{what}: an image of {img.shape[1]}x{img.shape[0]} is too small")
+    return np.ascontiguousarray(img[:, :, :3])
+
+
+def object_mask(height: int, width: int, feather: float = 3.0, harmonics: Sequence[tuple] = (),
+                margin: float = _MARGIN) -> np.ndarray:
+    """A soft-edged blob filling an ``height x width`` box: (height, width) float32 in [0, 1].
+
+    The blob is an ellipse whose radius is modulated by ``1 + sum a cos(k theta + phase)`` for each
+    ``(k, a, phase)`` of ``harmonics`` (none: a plain ellipse), scaled so that it stays ``margin``
+    pixels inside the box; its edge ramps from 1 to 0 over about ``feather`` pixels. The mask is 0
+    on the box border, so a warped object has no hard edge.
+
+    Example:
+        >>> m = object_mask(9, 13, feather=2.0, margin=1.0)
+        >>> m.shape, float(m.min()), float(m.max()), float(m[4, 6])
+        ((9, 13), 0.0, 1.0, 1.0)
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"object_mask: the box must be at least 1x1, got {width}x{height}")
+    if feather <= 0:
+        raise ValueError(f"object_mask: feather must be > 0, got {feather}")
+    rmax = 1.0 + sum(abs(a) for _, a, _ in harmonics)
+    ry = max((height - 1) / 2.0 - margin, 0.5) / rmax
+    rx = max((width - 1) / 2.0 - margin, 0.5) / rmax
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    dy, dx = (y - (height - 1) / 2.0) / ry, (x - (width - 1) / 2.0) / rx
+    rho = np.hypot(dx, dy)
+    theta = np.arctan2(dy, dx)
+    radius = np.ones_like(rho)
+    for k, a, phase in harmonics:
+        radius += a * np.cos(k * theta + phase)
+    d = rho / radius  # < 1 inside the blob
+    mask = np.clip((1.0 - d) * min(rx, ry) / feather, 0.0, 1.0)
+    return mask.astype(np.float32)
+
+
+def camera_matrix(center: Sequence[float], zoom: float, angle: float, patch: int) -> np.ndarray:
+    """The 2x3 map from output (view) pixels to source pixels: the view's centre pixel
+    ``((P-1)/2, (P-1)/2)`` shows source point ``center`` (x, y); ``zoom`` output pixels per source
+    pixel; rotated by ``angle`` degrees as ``cv2.getRotationMatrix2D`` rotates (counter-clockwise on
+    screen). Pixel centres are at integer coordinates (OpenCV's convention)."""
+    a = math.radians(angle)
+    c, s = math.cos(a) / zoom, math.sin(a) / zoom
+    m = (patch - 1) / 2.0
+    lin = np.array([[c, -s], [s, c]])
+    shift = np.asarray(center, dtype=np.float64) - lin @ np.array([m, m])
+    return np.concatenate([lin, shift[:, None]], axis=1)
+
+
+def _lerp(a: Sequence[float], b: Sequence[float], tau: float) -> np.ndarray:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a + (b - a) * tau
+
+
+class SyntheticMotionVFI(Dataset):
+    """VFI samples ``(inputs, targets, timesteps)`` of synthetic camera and object motion over still
+    photographs (see the module docstring).
+
+    Args:
+        images: a folder of PNG / JPEG files, a list of (H, W[, C]) arrays (uint8, or float in [0, 1]),
+            or None for scikit-image's photographs of ``split`` (:data:`PHOTO_SPLITS`).
+        mode: "30to60", "15to60" or "8x" (the span between the two inputs).
+        patch_size: the side P of the square frames.
+        samples: samples per epoch (default 32 per image for "train", else 4 per image, at least 8).
+        seed: base seed of the per-sample generators.
+        split: "train" (new motion every epoch) or "val" / "test" (fixed samples).
+        objects: (lo, hi): each clip has lo..hi moving objects (inclusive).
+        max_speed: the fastest pan, in output pixels per 60 fps frame.
+        zoom, rotation: allow zooming / rotating cameras.
+        quantize: round the frames to 8 bits.
+        interpolation: "cubic" or "linear" (the warps of the background and of the objects).
+    """
+
+    def __init__(self, images: Union[str, Path, Sequence[np.ndarray], None] = None, mode: str = "30to60",
+                 patch_size: int = 256, samples: Optional[int] = None, seed: int = 0, split: str = "train",
+                 objects: tuple[int, int] = (1, 3), max_speed: float = 6.0, zoom: bool = True,
+                 rotation: bool = True, quantize: bool = True, interpolation: str = "cubic"):
+        if mode not in VFI_SPANS:
+            raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(VFI_SPANS)}")
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+        if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)) or patch_size < 8:
+            raise ValueError(f"patch_size must be an integer >= 8, got {patch_size!r}")
+        lo, hi = (int(v) for v in objects)
+        if not 0 <= lo <= hi:
+            raise ValueError(f"objects must be (lo, hi) with 0 <= lo <= hi, got {objects!r}")
+        if not (isinstance(max_speed, (int, float)) and math.isfinite(max_speed) and max_speed >= 0):
+            raise ValueError(f"max_speed must be a finite number >= 0, got {max_speed!r}")
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"unknown interpolation {interpolation!r}; choose from {', '.join(INTERPOLATIONS)}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        self.mode, self.span, self.split = mode, VFI_SPANS[mode], split
+        self.patch_size = int(patch_size)
+        self.seed, self.epoch = int(seed), 0
+        self.objects = (lo, hi)
+        self.max_speed = float(max_speed)
+        self.zoom, self.rotation = bool(zoom), bool(rotation)
+        self.quantize = bool(quantize)
+        self.interpolation = interpolation
+        self._cache: dict[int, np.ndarray] = {}
+        self._arrays: Optional[list[np.ndarray]] = None
+        self._folder: Optional[Path] = None
+        self._photos: Optional[tuple[str, ...]] = None
+        if images is None:
+            self._photos = PHOTO_SPLITS[split]
+            self.names = list(self._photos)
+        elif isinstance(images, (str, Path)):
+            from .images import list_images
+
+            folder = Path(images).expanduser()
+            if not folder.is_dir():
+                raise FileNotFoundError(f"no such image folder: {folder}")
+            self.names = list_images(folder)
+            if not self.names:
+                raise FileNotFoundError(f"no PNG / JPEG images in {folder}")
+            self._folder = folder
+        else:
+            self._arrays = [as_rgb_uint8(a, f"images[{i}]") for i, a in enumerate(images)]
+            if not self._arrays:
+                raise ValueError("images is an empty list")
+            self.names = [f"array {i}" for i in range(len(self._arrays))]
+        n = len(self.names)
+        if samples is None:
+            samples = DEFAULT_TRAIN_SAMPLES * n if split == "train" else max(MIN_EVAL_SAMPLES, DEFAULT_EVAL_SAMPLES * n)
+        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
+            raise ValueError(f"samples must be a positive integer, got {samples!r}")
+        self.samples = int(samples)
+
+    # -- images ----------------------------------------------------------------------------------
+    def image(self, i: int) -> np.ndarray:
+        """Photograph ``i`` as (H, W, 3) float32 in [0, 1] (decoded once per process)."""
+        img = self._cache.get(i)
+        if img is None:
+            if self._arrays is not None:
+                raw = self._arrays[i]
+            elif self._folder is not None:
+                from .images import read_rgb
+
+                raw = read_rgb(self._folder / self.names[i])
+            else:
+                raw = load_photo(self.names[i])
+            img = raw.astype(np.float32) / 255.0
+            self._cache[i] = img
+        return img
+
+    def __getstate__(self):  # do not pickle decoded photographs into DataLoader workers
+        state = self.__dict__.copy()
+        state["_cache"] = {}
+        return state
+
+    # -- samples ---------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.samples
+
+    def set_epoch(self, epoch: int) -> None:
+        """Mix ``epoch`` into the seed so each epoch draws new motion (training split only)."""
+        self.epoch = int(epoch)
+
+    def timesteps(self) -> torch.Tensor:
+        return torch.arange(1, self.span, dtype=torch.float32) / self.span
+
+    def _rng(self, index: int) -> np.random.Generator:
+        if self.split == "train":
+            return sample_rng(self.seed, self.epoch, index)
+        return np.random.default_rng([self.seed, EVAL_STREAMS[self.split], int(index)])
+
+    def plan(self, index: int) -> dict:
+        """What sample ``index`` is: the background photograph and the camera's path, and each object
+        (source photograph, box, mask shape, path). Times are normalised: ``tau`` = 0 at the first
+        input, 1 at the second; positions are in pixels (x, y).
+
+        ``camera``: ``center`` (source point at the view centre) at tau 0 and 1, ``zoom`` (output px
+        per source px) at tau 0 and 1, ``angle`` (degrees) at tau 0 and 1; each linear in tau.
+        ``objects[j]``: ``image``, ``box`` (y, x, h, w) in it, ``feather`` and ``harmonics`` of the
+        mask, ``start`` (the box's top-left in the view at tau 0) and ``end`` (at tau 1).
+        """
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} samples")
+        index %= len(self)
+        rng = self._rng(index)
+        n, p, span = len(self.names), self.patch_size, self.span
+        bg = index % n
+        h, w = self.image(bg).shape[:2]
+        # angle and zoom at tau 0 and 1
+        tilt = float(rng.uniform(-_MAX_TILT, _MAX_TILT)) if self.rotation else 0.0
+        turn = float(rng.uniform(-1, 1)) * _ROTATE_RATE * span if self.rotation and rng.random() < 0.5 else 0.0
+        angles = (tilt, tilt + turn)
+        z0 = math.exp(rng.uniform(math.log(_ZOOM_RANGE[0]), math.log(_ZOOM_RANGE[1])))
+        z1 = z0 * math.exp(rng.uniform(-1, 1) * _ZOOM_RATE * span) if self.zoom and rng.random() < 0.5 else z0
+        spread = max(abs(math.cos(math.radians(a))) + abs(math.sin(math.radians(a))) for a in angles)
+        fit = ((p - 1) * spread + 2 * _MARGIN) / (min(h, w) - 1)  # the smallest zoom whose view fits
+        if min(z0, z1) < fit:
+            z0, z1 = z0 * fit / min(z0, z1), z1 * fit / min(z0, z1)
+        # the pan: constant velocity, shortened until the whole path stays inside the photograph
+        speed = float(rng.uniform(0, self.max_speed)) * span / ((z0 + z1) / 2)  # source px over the clip
+        direction = float(rng.uniform(0, 2 * math.pi))
+        vel = np.array([math.cos(direction), math.sin(direction)]) * speed
+        taus = np.arange(span + 1) / span
+        zooms = z0 + (z1 - z0) * taus
+        angs = np.radians(angles[0] + (angles[1] - angles[0]) * taus)
+        half = (p - 1) / 2 * (np.abs(np.cos(angs)) + np.abs(np.sin(angs))) / zooms + _MARGIN
+        for _ in range(60):
+            lo = np.max(half[:, None] - vel[None, :] * taus[:, None], axis=0)
+            hi = np.min(np.array([w - 1, h - 1])[None, :] - half[:, None] - vel[None, :] * taus[:, None], axis=0)
+            if np.all(lo <= hi):
+                break
+            vel = vel * 0.8
+        else:
+            vel = np.zeros(2)
+            lo, hi = half.max() * np.ones(2), np.array([w - 1, h - 1]) - half.max()
+        c0 = lo + (hi - lo) * rng.random(2)
+        camera = {"image": bg, "center": (tuple(float(v) for v in c0), tuple(float(v) for v in c0 + vel)),
+                  "zoom": (float(z0), float(z1)), "angle": (float(angles[0]), float(angles[1]))}
+        objects = []
+        for _ in range(int(rng.integers(self.objects[0], self.objects[1] + 1))):
+            src = int(rng.integers(n - 1)) if n > 1 else 0
+            src = src + (src >= bg) if n > 1 else 0  # another photograph than the background's
+            sh, sw = self.image(src).shape[:2]
+            oh = int(min(sh, max(8, round(p * rng.uniform(1 / 6, 1 / 2.5)))))
+            ow = int(min(sw, max(8, round(p * rng.uniform(1 / 6, 1 / 2.5)))))
+            oy, ox = int(rng.integers(sh - oh + 1)), int(rng.integers(sw - ow + 1))
+            feather = float(rng.uniform(1.5, 4.0))
+            harmonics = [(k, float(rng.uniform(0, 0.12)), float(rng.uniform(0, 2 * math.pi))) for k in (2, 3, 4)]
+            mid = rng.uniform(0, p, size=2) - np.array([ow, oh]) / 2  # the box's corner at tau 0.5
+            ospeed = float(rng.uniform(0, _OBJECT_SPEED * self.max_speed)) * span
+            odir = float(rng.uniform(0, 2 * math.pi))
+            ov = np.array([math.cos(odir), math.sin(odir)]) * ospeed
+            objects.append({"image": src, "box": (oy, ox, oh, ow), "feather": feather, "harmonics": harmonics,
+                            "start": tuple(float(v) for v in mid - ov / 2),
+                            "end": tuple(float(v) for v in mid + ov / 2)})
+        return {"index": index, "span": span, "patch": p, "camera": camera, "objects": objects}
+
+    def render(self, plan: dict, with_masks: bool = False):
+        """The ``span + 1`` frames of a plan, (span + 1, 3, P, P) float32 in [0, 1] (and, with
+        ``with_masks``, the objects' warped masks (span + 1, n_objects, P, P) in [0, 1])."""
+        import cv2
+
+        p, span = int(plan["patch"]), int(plan["span"])
+        flags = (cv2.INTER_CUBIC if self.interpolation == "cubic" else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
+        cam = plan["camera"]
+        bg = self.image(cam["image"])
+        layers = []
+        for ob in plan["objects"]:
+            y, x, oh, ow = ob["box"]
+            texture = np.ascontiguousarray(self.image(ob["image"])[y:y + oh, x:x + ow])
+            mask = object_mask(oh, ow, ob["feather"], ob["harmonics"])
+            layers.append((texture, mask, ob["start"], ob["end"]))
+        frames = np.empty((span + 1, 3, p, p), dtype=np.float32)
+        masks = np.zeros((span + 1, len(layers), p, p), dtype=np.float32)
+        for k in range(span + 1):
+            tau = k / span
+            zoom = float(_lerp([cam["zoom"][0]], [cam["zoom"][1]], tau)[0])
+            angle = float(_lerp([cam["angle"][0]], [cam["angle"][1]], tau)[0])
+            m = camera_matrix(_lerp(cam["center"][0], cam["center"][1], tau), zoom, angle, p)
+            frame = cv2.warpAffine(bg, m, (p, p), flags=flags, borderMode=cv2.BORDER_REFLECT101)
+            for j, (texture, mask, start, end) in enumerate(layers):
+                corner = _lerp(start, end, tau)
+                shift = np.array([[1.0, 0.0, -corner[0]], [0.0, 1.0, -corner[1]]])
+                obj = cv2.warpAffine(texture, shift, (p, p), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+                alpha = cv2.warpAffine(mask, shift, (p, p), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+                alpha = np.clip(alpha, 0.0, 1.0)
+                masks[k, j] = alpha
+                frame = alpha[:, :, None] * obj + (1.0 - alpha[:, :, None]) * frame
+            frames[k] = np.clip(frame, 0.0, 1.0).transpose(2, 0, 1)
+        if self.quantize:
+            frames = np.round(frames * 255.0) / 255.0
+        out = torch.from_numpy(frames)
+        return (out, torch.from_numpy(masks)) if with_masks else out
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return split_vfi(self.render(self.plan(index)))

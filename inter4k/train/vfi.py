@@ -1,0 +1,398 @@
+"""Train a video frame interpolation model: ``inter4k train-vfi`` / :func:`inter4k.api.train_vfi`.
+
+    from inter4k.train.vfi import VFITrainConfig, train_vfi
+    result = train_vfi(VFITrainConfig(mode="30to60", data="synthetic", steps=2000, out="runs/vfi"))
+    result = train_vfi(dict(mode="8x", data="~/datasets/inter4k", resume=True, out="runs/vfi-8x"))
+
+**Modes** (SPEC §4): "30to60" (inputs 2 frames apart, one target at t = 1/2), "15to60" (4 apart,
+targets at t = 1/4, 1/2, 3/4), "8x" (8 apart, targets at t = i/8, i = 1..7).
+
+**Data** (``data``): an Inter4K root -> :class:`~inter4k.data.datasets.Inter4KVFI` decoding on the
+fly (split "train"; validation on split "val", 480-pixel centre crops or whole frames when smaller);
+a folder made by ``inter4k prepare --task vfi`` -> :class:`~inter4k.data.prepare.PreparedVFI` (its
+mode must be ``mode``); ``synthetic`` -> :class:`~inter4k.data.motion.SyntheticMotionVFI` on
+scikit-image's bundled photographs (train / val photographs of :data:`~inter4k.data.motion.PHOTO_SPLITS`);
+``synthetic:DIR`` or ``images:DIR`` (or a folder of PNG / JPEG files) -> the same synthetic motion over
+the photographs of ``DIR`` (``DIR/train`` and ``DIR/val`` when both exist, else every image for
+training and, with fixed other motion, for validation).
+
+**Loss**: L1 over every target frame: a sample of T targets is T model calls
+``model(frame0, frame1, t)``, made as one call on a batch of N x T (the inputs repeated).
+
+**Validation** every ``val_every`` steps and at the end: PSNR on Y (BT.601) and on RGB (SPEC §5, no
+border cropped) of every target frame, the mean over all target frames of the validation set, for the
+model and, measured once, for the linear blend ``(1 - t) I0 + t I1`` (frame averaging, the
+``vfi-average`` baseline). A frame reproduced exactly (PSNR = inf) counts as :data:`PSNR_CAP` dB,
+so one static clip cannot make the mean infinite. ``best.pt`` keeps the best PSNR-Y.
+
+Everything else (AdamW + warm-up / cosine, gradient clipping, bf16 autocast on CUDA only, atomic
+``last.pt`` / ``best.pt``, exact ``resume``, ``metrics.jsonl``, Ctrl-C, DDP under ``torchrun``) is
+:class:`inter4k.train.loop.Trainer`'s, as for ``train-sr``; checkpoints say ``"task": "vfi"``, and
+resuming a train-sr run (or the reverse) is an error.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .loop import (INTER4K_VAL_PATCH, Callback, DataSpec, Trainer, TrainConfig, build_config, check_common,
+                   import_model_modules, resolve_common, result_dict, run_trainer)
+
+MODES = ("30to60", "15to60", "8x")  # the keys of inter4k.data.datasets.VFI_SPANS (a test checks)
+VFI_PATCH = 256
+SYNTHETIC = "synthetic"
+SYNTHETIC_PREFIXES = ("synthetic:", "images:")
+PSNR_CAP = 100.0
+
+
+@dataclass
+class VFITrainConfig(TrainConfig):
+    """Everything a VFI training run depends on (stored in each checkpoint; see the module docstring).
+
+    The shared fields are :class:`~inter4k.train.loop.TrainConfig`'s; here: ``data`` is an Inter4K
+    root, a prepared VFI folder, "synthetic" or "synthetic:DIR" / "images:DIR"; ``patch`` is the
+    frame side (default 256; prepared: the stored size); ``val_patch`` defaults to 480 centre crops
+    (Inter4K) or ``patch`` (synthetic); ``out`` to runs/vfi-<mode>-<model>.
+    """
+
+    model: str = "vfi-small"
+    mode: str = "30to60"
+
+
+@dataclass
+class VFITrainResult:
+    """What a finished (or stopped) VFI run reached; ``model`` is the trained module (unwrapped).
+    PSNRs in dB over every target frame of the validation set (None without validation)."""
+
+    out: Path
+    last: Path
+    best: Optional[Path]
+    step: int
+    start_step: int
+    steps: int
+    finished: bool
+    loss: Optional[float]
+    val_psnr_y: Optional[float]
+    val_psnr_rgb: Optional[float]
+    best_psnr_y: Optional[float]
+    average_psnr_y: Optional[float]
+    average_psnr_rgb: Optional[float]
+    mode: str
+    seconds: float
+    world_size: int
+    device: str
+    amp: bool
+    config: dict
+    model: Optional[nn.Module] = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return result_dict(self)
+
+
+# --- config ---------------------------------------------------------------------------------------
+
+def make_config(config: Union[VFITrainConfig, dict, None] = None, **overrides) -> VFITrainConfig:
+    """A :class:`VFITrainConfig` from a config, a dict and/or keyword overrides (unknown keys are errors)."""
+    cfg = build_config(VFITrainConfig, config, overrides, "train_vfi")
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: VFITrainConfig) -> None:
+    """Raise ValueError / TypeError for settings that cannot work (before anything is loaded)."""
+    if cfg.mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
+    check_common(cfg)
+
+
+def _resolve(cfg: VFITrainConfig, stored_patch: Optional[int]) -> VFITrainConfig:
+    """Fill in the defaults that depend on other settings (stored in the checkpoint as resolved)."""
+    cfg = resolve_common(cfg, str(Path("runs") / f"vfi-{cfg.mode}-{cfg.model}"))
+    if cfg.patch is None:
+        cfg.patch = stored_patch if stored_patch is not None else VFI_PATCH
+    return cfg
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+def parse_data(data: Optional[str]) -> DataSpec:
+    """What kind of data ``data`` names ("inter4k", "prepared" or "synthetic"); a missing folder is a
+    FileNotFoundError."""
+    from ..data import layout
+
+    text = None if data is None else str(data)
+    if text in (SYNTHETIC, SYNTHETIC + ":"):
+        return DataSpec("synthetic", None)
+    for prefix in SYNTHETIC_PREFIXES:
+        if text is not None and text.startswith(prefix):
+            path = Path(text[len(prefix):]).expanduser()
+            if not path.is_dir():
+                raise FileNotFoundError(f"image folder {path} does not exist (from --data {text})")
+            return DataSpec("synthetic", path)
+    path = layout.resolve_root(text)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"data folder {path} does not exist: give --data an Inter4K root (inter4k download / inter4k sample), "
+            f"a folder made by inter4k prepare --task vfi, synthetic (scikit-image's photographs) or synthetic:DIR")
+    if not path.is_dir():
+        raise NotADirectoryError(f"--data {path} is not a folder")
+    if (path / "index.json").is_file():
+        return DataSpec("prepared", path)
+    if not (path / "Inter4K").is_dir():
+        from ..data.images import list_images
+
+        if list_images(path):
+            return DataSpec("synthetic", path)
+    return DataSpec("inter4k", path)
+
+
+def _stored_patch(spec: DataSpec) -> Optional[int]:
+    if spec.kind != "prepared":
+        return None
+    from ..data.prepare import read_index
+
+    index = read_index(spec.path)
+    return int(index["config"]["patch"]) if index else None
+
+
+def _split_folder(path: Path, split: str) -> Path:
+    """``path/split`` when ``path`` has both train/ and val/ folders of images, else ``path``."""
+    from ..data.images import list_images
+
+    both = all((path / s).is_dir() and list_images(path / s) for s in ("train", "val"))
+    return path / split if both else path
+
+
+def _prepared(path: Path, cfg: VFITrainConfig, augment: Optional[bool] = None):
+    from ..data.prepare import PreparedVFI
+
+    ds = PreparedVFI(path, augment=augment, seed=cfg.seed)
+    if ds.mode != cfg.mode:
+        raise ValueError(f"the patches in {path} are for mode {ds.mode}; pass --mode {ds.mode} or "
+                         f"prepare {cfg.mode} patches")
+    return ds
+
+
+def build_train_dataset(spec: DataSpec, cfg: VFITrainConfig):
+    """The training set that ``spec`` names (see the module docstring)."""
+    if spec.kind == "prepared":
+        ds = _prepared(spec.path, cfg)
+        stored = int(ds.config["patch"])
+        if cfg.patch != stored:
+            raise ValueError(f"the patches in {spec.path} are {stored} pixels wide; pass --patch {stored} or leave it out")
+        return ds
+    if spec.kind == "synthetic":
+        from ..data.motion import SyntheticMotionVFI
+
+        images = None if spec.path is None else _split_folder(spec.path, "train")
+        return SyntheticMotionVFI(images, mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed, split="train")
+    from ..data.datasets import Inter4KVFI
+
+    return Inter4KVFI(spec.path, split="train", mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed)
+
+
+def build_val_dataset(spec: DataSpec, cfg: VFITrainConfig, explicit: bool = False):
+    """The validation set for ``spec`` (None when there is none; an error only when ``explicit``)."""
+    if spec.kind == "synthetic":
+        from ..data.motion import SyntheticMotionVFI
+
+        images = None if spec.path is None else _split_folder(spec.path, "val")
+        patch = cfg.val_patch if cfg.val_patch is not None else cfg.patch
+        return SyntheticMotionVFI(images, mode=cfg.mode, patch_size=patch, seed=0, split="val")
+    if spec.kind == "prepared":
+        from ..data.prepare import read_index
+
+        index = read_index(spec.path)
+        if index["config"]["split"] != "train":  # a prepared val / test folder: its stored patches
+            return _prepared(spec.path, cfg, augment=False)
+        if explicit:
+            raise ValueError(f"{spec.path} holds training patches; give a prepared val folder, an Inter4K root "
+                             f"or synthetic:DIR")
+        root = Path(index.get("source", {}).get("root", ""))
+        if not root.is_dir():
+            return None
+        spec = DataSpec("inter4k", root)
+    from ..data.datasets import Inter4KVFI
+
+    try:
+        patch = cfg.val_patch if cfg.val_patch is not None else INTER4K_VAL_PATCH
+        try:
+            return Inter4KVFI(spec.path, split="val", mode=cfg.mode, patch_size=patch)
+        except ValueError as exc:
+            if cfg.val_patch is None and "larger than the frames" in str(exc):  # small frames: use them whole
+                return Inter4KVFI(spec.path, split="val", mode=cfg.mode, patch_size=None)
+            raise
+    except FileNotFoundError:
+        if explicit:
+            raise
+        return None
+
+
+# --- the trainer ----------------------------------------------------------------------------------
+
+def build_model(cfg: VFITrainConfig) -> tuple[nn.Module, dict]:
+    """``create_model(cfg.model, **model_kwargs)`` (a registered VFI model) and its config dict."""
+    import_model_modules(("inter4k.models.vfi",))
+    from ..models.registry import create_model, list_models
+
+    vfi = list_models("vfi")
+    if cfg.model not in vfi:
+        known = ", ".join(vfi) or "(none registered)"
+        if cfg.model in list_models():
+            raise ValueError(f"model {cfg.model!r} is not a frame interpolation model; known VFI models: {known}")
+        raise ValueError(f"unknown model {cfg.model!r}; known VFI models: {known}")
+    kwargs = dict(cfg.model_kwargs)
+    try:
+        model = create_model(cfg.model, **kwargs)
+    except TypeError as exc:
+        raise ValueError(f"model {cfg.model!r} does not take these options ({', '.join(sorted(kwargs))}): {exc}") from None
+    config = getattr(model, "config", None)
+    config = dict(config) if isinstance(config, dict) else {"name": cfg.model, **kwargs}
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"model {cfg.model!r} has no trainable parameters (a fixed baseline); nothing to train")
+    return model, config
+
+
+def flatten_targets(inputs: torch.Tensor, targets: torch.Tensor, t: torch.Tensor):
+    """A batch of N samples with T targets each as N x T interpolation problems.
+
+    Shape:
+        - inputs: (N, 2, 3, H, W); targets: (N, T, 3, H, W); t: (N, T).
+        - Output: frame0, frame1, target (N*T, 3, H, W) and t (N*T,), sample-major (sample n's
+          targets are rows n*T .. n*T + T - 1).
+
+    Example:
+        >>> f0, f1, gt, tt = flatten_targets(torch.rand(2, 2, 3, 4, 4), torch.rand(2, 3, 3, 4, 4), torch.rand(2, 3))
+        >>> tuple(f0.shape), tuple(tt.shape)
+        ((6, 3, 4, 4), (6,))
+    """
+    if inputs.dim() != 5 or inputs.shape[1] != 2 or targets.dim() != 5 or t.dim() != 2:
+        raise ValueError(f"expected inputs (N, 2, 3, H, W), targets (N, T, 3, H, W) and t (N, T); got "
+                         f"{tuple(inputs.shape)}, {tuple(targets.shape)}, {tuple(t.shape)}")
+    n, k = targets.shape[:2]
+    if inputs.shape[0] != n or t.shape != (n, k) or inputs.shape[2:] != targets.shape[2:]:
+        raise ValueError(f"inputs {tuple(inputs.shape)}, targets {tuple(targets.shape)} and t {tuple(t.shape)} "
+                         f"do not match")
+    rest = inputs.shape[2:]
+    frame0 = inputs[:, 0:1].expand(n, k, *rest).reshape(n * k, *rest)
+    frame1 = inputs[:, 1:2].expand(n, k, *rest).reshape(n * k, *rest)
+    return frame0, frame1, targets.reshape(n * k, *rest), t.reshape(n * k)
+
+
+def capped_psnr(pred: torch.Tensor, ref: torch.Tensor, y_channel: bool) -> torch.Tensor:
+    """:func:`inter4k.metrics.psnr` per image (no border cropped), inf (an exact frame) as PSNR_CAP."""
+    from ..metrics import psnr
+
+    return psnr(pred, ref, crop_border=0, y_channel=y_channel).clamp(max=PSNR_CAP)
+
+
+class VFITrainer(Trainer):
+    """The VFI hooks of :class:`~inter4k.train.loop.Trainer`: (inputs, targets, t) batches, L1 over
+    every target, PSNR-Y / RGB against the linear blend."""
+
+    task = "vfi"
+
+    def parse_data(self, data):
+        return parse_data(data)
+
+    def resolve(self, spec: DataSpec) -> VFITrainConfig:
+        return _resolve(self.cfg, _stored_patch(spec))
+
+    def build_train_dataset(self, spec: DataSpec):
+        return build_train_dataset(spec, self.cfg)
+
+    def build_val_dataset(self, spec: DataSpec, explicit: bool = False):
+        return build_val_dataset(spec, self.cfg, explicit)
+
+    def build_model(self):
+        return build_model(self.cfg)
+
+    def describe_data(self, spec: DataSpec) -> str:
+        return "scikit-image photographs" if spec.path is None else str(spec.path)
+
+    def start_info(self, spec: DataSpec) -> dict:
+        return {"mode": self.cfg.mode}
+
+    def initial_metrics(self) -> dict:
+        return {"best_psnr_y": None, "best_step": None, "last_psnr_y": None, "last_psnr_rgb": None,
+                "average_psnr_y": None, "average_psnr_rgb": None, "loss": None}
+
+    def _flat(self, batch):
+        inputs, targets, t = (x.to(self.device, non_blocking=True) for x in batch[:3])
+        return flatten_targets(inputs, targets, t)
+
+    def batch_loss(self, batch) -> torch.Tensor:
+        frame0, frame1, target, t = self._flat(batch)
+        with self.autocast():
+            pred = self.model(frame0, frame1, t)
+        if pred.shape != target.shape:
+            raise ValueError(f"model {self.cfg.model!r} returned {tuple(pred.shape)} for frames "
+                             f"{tuple(frame0.shape)}; expected {tuple(target.shape)}")
+        return F.l1_loss(pred.float(), target)
+
+    # -- validation: PSNR-Y and RGB over every target frame; the linear blend once ------------------
+    def val_keys(self) -> tuple[str, ...]:
+        return ("psnr_y", "psnr_rgb", "average_psnr_y", "average_psnr_rgb")
+
+    def val_begin(self) -> None:
+        self._need_average = self.metrics.get("average_psnr_y") is None
+
+    def val_batch(self, module: nn.Module, batch, sums: dict) -> int:
+        frame0, frame1, target, t = self._flat(batch)
+        with self.autocast():
+            pred = module(frame0, frame1, t)
+        pred = pred.float()
+        sums["psnr_y"] += float(capped_psnr(pred, target, True).sum())
+        sums["psnr_rgb"] += float(capped_psnr(pred, target, False).sum())
+        if self._need_average:
+            w = t.view(-1, 1, 1, 1)
+            blend = (1 - w) * frame0 + w * frame1
+            sums["average_psnr_y"] += float(capped_psnr(blend, target, True).sum())
+            sums["average_psnr_rgb"] += float(capped_psnr(blend, target, False).sum())
+        return target.shape[0]
+
+    def val_end(self, step: int, sums: dict, count: float, samples: int, seconds: float) -> bool:
+        n = max(count, 1)
+        y, rgb = sums["psnr_y"] / n, sums["psnr_rgb"] / n
+        if self._need_average:
+            self.metrics["average_psnr_y"] = sums["average_psnr_y"] / n
+            self.metrics["average_psnr_rgb"] = sums["average_psnr_rgb"] / n
+        self.metrics["last_psnr_y"], self.metrics["last_psnr_rgb"] = y, rgb
+        improved = self.record_best(y, step, "best_psnr_y")
+        self.log({"type": "val", "step": step, "psnr_y": y, "psnr_rgb": rgb,
+                  "average_psnr_y": self.metrics["average_psnr_y"],
+                  "average_psnr_rgb": self.metrics["average_psnr_rgb"],
+                  "best_psnr_y": self.metrics["best_psnr_y"], "samples": samples, "frames": int(count),
+                  "seconds": seconds, "time": round(time.perf_counter() - self.t0, 3)})
+        self.emit("val", step=step, psnr=y, psnr_rgb=rgb, average=self.metrics["average_psnr_y"],
+                  best=self.metrics["best_psnr_y"], improved=improved)
+        return improved
+
+    def make_result(self, start: int) -> VFITrainResult:
+        m = self.metrics
+        return VFITrainResult(**self.result_fields(start), val_psnr_y=m.get("last_psnr_y"),
+                              val_psnr_rgb=m.get("last_psnr_rgb"), best_psnr_y=m.get("best_psnr_y"),
+                              average_psnr_y=m.get("average_psnr_y"), average_psnr_rgb=m.get("average_psnr_rgb"),
+                              mode=self.cfg.mode)
+
+
+def train_vfi(config: Union[VFITrainConfig, dict, None] = None, callback: Optional[Callback] = None,
+              **overrides) -> VFITrainResult:
+    """Train a VFI model (see the module docstring); returns a :class:`VFITrainResult`.
+
+    ``config`` is a :class:`VFITrainConfig` or a dict of its fields; keyword arguments override it.
+    ``callback(event, info)`` receives progress on rank 0 (events ``start``, ``step``, ``val``,
+    ``checkpoint``, ``end``). Ctrl-C / SIGTERM saves ``last.pt`` at the current step and raises
+    KeyboardInterrupt. Bad settings raise ValueError / TypeError / FileNotFoundError before anything
+    is trained.
+    """
+    cfg = make_config(config, **overrides)
+    parse_data(cfg.data)  # a missing data folder fails before any process group is made
+    return run_trainer(VFITrainer, cfg, callback)
