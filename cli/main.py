@@ -26,8 +26,11 @@ from ._options import typer_factory
 from .doctor import doctor
 from .download import download
 from .prepare import prepare
-from .train import train_sr
+from .train import train_sr, train_vfi
 from .upscale import upscale
+from .benchpool import bench_pool
+from .interpolate import interpolate
+from .evaluate import evaluate
 
 BAD_INPUT = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
 FAILURE = (RuntimeError, OSError)
@@ -58,7 +61,11 @@ app.command(name="derive")(dataset.derive)
 app.command(name="sample")(dataset.sample)
 app.command(name="prepare")(prepare)
 app.command(name="train-sr")(train_sr)
+app.command(name="train-vfi")(train_vfi)
 app.command(name="upscale")(upscale)
+app.command(name="bench-pool")(bench_pool)
+app.command(name="interpolate")(interpolate)
+app.command(name="evaluate")(evaluate)
 
 
 def _error(message: str, code: int) -> int:

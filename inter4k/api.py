@@ -201,3 +201,53 @@ def upscale(input, output=None, **kwargs):
     from .infer.upscale import upscale as _upscale
 
     return _upscale(input, output, **kwargs)
+
+
+# --- evaluation: evaluate (inter4k.evaluate; imported lazily) ---
+
+def evaluate(task="sr", pred=None, ref=None, model=None, data=None, split="test", scale=None, crop_border=None,
+             metrics=("psnr", "ssim", "lpips"), report=None, callback=None, **kwargs):
+    """PSNR / SSIM / LPIPS of predictions against references, or of an SR model and the baselines on a
+    dataset, with optional report files: see :func:`inter4k.evaluate.run.evaluate` (returns an
+    EvaluateResult; keyword arguments limit=, frames=, device=, tile=, ... pass through)."""
+    from .evaluate import evaluate as _evaluate
+
+    return _evaluate(task=task, pred=pred, ref=ref, model=model, data=data, split=split, scale=scale,
+                     crop_border=crop_border, metrics=metrics, report=report, callback=callback, **kwargs)
+
+
+# --- inference: interpolate (inter4k.infer.interpolate; imported lazily) ---
+
+def interpolate(input, output=None, **kwargs):
+    """Raise a video's frame rate with a VFI model (``factor=2|4|8`` or ``fps=``; exact timestamps, scene
+    cuts never morphed, audio and subtitles kept): see :func:`inter4k.infer.interpolate.interpolate`
+    (returns an InterpolateResult)."""
+    from .infer.interpolate import interpolate as _interpolate
+
+    return _interpolate(input, output, **kwargs)
+
+
+# --- benchmarks: bench-pool (inter4k.benchpool; imported lazily) ---
+
+def bench_pool(images=None, factors=(2, 4), report=None, callback=None):
+    """How much of an image survives pooling: pool (kernel = stride = factor), bring back to full size,
+    PSNR / SSIM against the original, for adaPool + adaUnPool and the classic poolings; optionally
+    writes report.json / .md / .png: see :func:`inter4k.benchpool.run.bench_pool` (returns a
+    BenchPoolResult)."""
+    from .benchpool import bench_pool as _bench_pool
+
+    return _bench_pool(images=images, factors=factors, report=report, callback=callback)
+
+
+# --- training: train-vfi (inter4k.train.vfi; imported lazily) ---
+
+def train_vfi(config=None, callback=None, **kwargs):
+    """Train a video frame interpolation model: see :func:`inter4k.train.vfi.train_vfi` (returns a
+    VFITrainResult).
+
+    ``config`` is a ``VFITrainConfig`` or a dict; keyword arguments (mode=, data=, model=, steps=,
+    batch=, patch=, lr=, out=, resume=, ...) override it.
+    """
+    from .train.vfi import train_vfi as _train_vfi
+
+    return _train_vfi(config, callback=callback, **kwargs)
