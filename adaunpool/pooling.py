@@ -49,7 +49,26 @@ def _check_map(x, op: str, channels: Optional[int] = None) -> None:
 
 # ------------------------------------------------------------------------------------------ global
 
-class GlobalAvgPool2d(nn.Module):
+class _GlobalPool2d(nn.Module):
+    """One value per channel over all positions; a subclass's :meth:`_reduce` maps (N, C, H, W) to (N, C)."""
+
+    def __init__(self, keepdim: bool = False) -> None:
+        super().__init__()
+        self.keepdim = bool(keepdim)
+
+    def _reduce(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_map(x, type(self).__name__)
+        y = self._reduce(x)
+        return y[..., None, None] if self.keepdim else y
+
+    def extra_repr(self) -> str:
+        return f"keepdim={self.keepdim}"
+
+
+class GlobalAvgPool2d(_GlobalPool2d):
     """The mean of every channel over all positions.
 
     Args:
@@ -68,23 +87,15 @@ class GlobalAvgPool2d(nn.Module):
         torch.Size([1, 2, 1, 1])
     """
 
-    def __init__(self, keepdim: bool = False) -> None:
-        super().__init__()
-        self.keepdim = bool(keepdim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_map(x, type(self).__name__)
-        return x.mean(dim=(2, 3), keepdim=self.keepdim)
-
-    def extra_repr(self) -> str:
-        return f"keepdim={self.keepdim}"
+    def _reduce(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
 
 
-class GlobalMaxPool2d(nn.Module):
+class GlobalMaxPool2d(_GlobalPool2d):
     """The maximum of every channel over all positions (tied maxima share the gradient evenly).
 
     Args:
-        keepdim: keep the spatial dims as size 1 (output (N, C, 1, 1)) instead of dropping them.
+        keepdim: as for :class:`GlobalAvgPool2d`, (N, C, 1, 1) instead of (N, C).
 
     Shape:
         - Input: (N, C, H, W), floating point.
@@ -92,23 +103,13 @@ class GlobalMaxPool2d(nn.Module):
 
     Example:
         >>> import torch
-        >>> x = torch.arange(8.0).view(1, 2, 2, 2)
-        >>> GlobalMaxPool2d()(x)
+        >>> GlobalMaxPool2d()(torch.tensor([[[[0.0, 3.0], [1.0, 2.0]], [[7.0, 4.0], [5.0, 6.0]]]]))
         tensor([[3., 7.]])
     """
 
-    def __init__(self, keepdim: bool = False) -> None:
-        super().__init__()
-        self.keepdim = bool(keepdim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_map(x, type(self).__name__)
+    def _reduce(self, x: torch.Tensor) -> torch.Tensor:
         # amax over a flat view: one reduction, gradient shared evenly among tied maxima
-        y = x.flatten(2).amax(dim=2)
-        return y[..., None, None] if self.keepdim else y
-
-    def extra_repr(self) -> str:
-        return f"keepdim={self.keepdim}"
+        return x.flatten(2).amax(dim=2)
 
 
 # ----------------------------------------------------------------------------------------- pyramid

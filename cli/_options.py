@@ -1,4 +1,5 @@
-"""Shared Typer pieces: the app factory and ``Annotated`` aliases for options used by several commands.
+"""Shared CLI pieces: the app factory, ``Annotated`` aliases for options used by several commands, and
+the rendering helpers they share (JSON, item tables, warnings, progress bars).
 
 A command declares ``json_: JsonOpt = False`` instead of repeating the ``typer.Option(...)`` call,
 so every command spells, documents and validates a shared option the same way.
@@ -11,7 +12,12 @@ import sys
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
 # Settings every inter4k Typer app shares.
 _TYPER_SETTINGS = dict(
@@ -43,6 +49,31 @@ QuietOpt = Annotated[
     typer.Option("--quiet", "-q", help="Print only errors and the final result."),
 ]
 
+# --- inference (upscale, interpolate): tiles, precision, the video encoder, the output -------------------
+
+TileOpt = Annotated[
+    str,
+    typer.Option("--tile", help="Tile side in input pixels, 'auto' (whole frames, smaller tiles on out-of-memory) "
+                                "or 0 (never tile)."),
+]
+
+TileOverlapOpt = Annotated[
+    int,
+    typer.Option("--tile-overlap", min=0, help="Overlap of neighbouring tiles in input pixels."),
+]
+
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="fp32, bf16 or fp16 (fp16: CUDA only).")]
+
+CodecOpt = Annotated[str, typer.Option("--codec", help="Video encoder.")]
+
+CrfOpt = Annotated[int, typer.Option("--crf", min=0, help="Constant rate factor (quality; lower is better).")]
+
+PresetOpt = Annotated[str, typer.Option("--preset", help="x264/x265 preset.")]
+
+PixFmtOpt = Annotated[str, typer.Option("--pix-fmt", help="Output pixel format.")]
+
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+
 
 def print_json(data: Any) -> None:
     """A command's result as indented JSON on stdout (the ``--json`` output)."""
@@ -55,3 +86,70 @@ def item_table(title: str) -> Table:
     table.add_column("item", style="bold")
     table.add_column("value", overflow="fold")
     return table
+
+
+def print_items(title: str, rows: list[tuple[str, str]]) -> None:
+    """Print ``rows`` (item, value) as an :func:`item_table` on stdout, values escaped."""
+    table = item_table(title)
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    Console(highlight=False).print(table)
+
+
+def print_warning(console: Console, message: str) -> None:
+    """One yellow ``warning:`` line (the message escaped)."""
+    console.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def runner_rows(result) -> list[tuple[str, str]]:
+    """The "model" and "tile" rows of an inference result (:class:`~inter4k.infer.upscale.UpscaleResult`,
+    :class:`~inter4k.infer.interpolate.InterpolateResult`)."""
+    tile = "whole frames" if result.tile is None else f"{result.tile} px"
+    if result.oom_retries:
+        tile += f", {result.oom_retries} out-of-memory retries"
+    return [("model", f"{result.model} on {result.device}, {result.dtype}"), ("tile", tile)]
+
+
+# --- progress bars ------------------------------------------------------------------------------------
+
+class FpsColumn(ProgressColumn):
+    """Frames per second over the last few updates (rich's own speed estimate)."""
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:6.2f} fps" if speed else "   ... fps", style="cyan")
+
+
+class LazyBar:
+    """A rich progress bar on stderr with the given columns, started at its first :meth:`update` (a call
+    that fails before any progress shows no bar); :meth:`close` stops it (``with contextlib.closing(bar)``)."""
+
+    def __init__(self, *columns) -> None:
+        self.columns = columns
+        self.progress: Optional[Progress] = None
+        self.task = None
+
+    def update(self, **fields) -> None:
+        """``Progress.update`` of the one task (``completed``, ``total``, ``description``, ...)."""
+        if self.progress is None:
+            self.progress = Progress(*self.columns, console=Console(stderr=True))
+            self.progress.start()
+            self.task = self.progress.add_task("", total=fields.get("total"))
+        self.progress.update(self.task, **fields)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+class FramesBar(LazyBar):
+    """The ``progress(done, total)`` callback of ``upscale`` / ``interpolate``: frames done, fps, elapsed
+    time and ETA; without a total (a video that declares no frame count) no ETA."""
+
+    def __init__(self, command: str, label: str) -> None:
+        super().__init__(TextColumn(f"[bold]{command}"), TextColumn(label), BarColumn(), MofNCompleteColumn(),
+                         TextColumn("frames"), FpsColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+
+    def __call__(self, done: int, total: Optional[int]) -> None:
+        # a declared count can be short: never show more frames done than the total
+        self.update(completed=done, total=max(total, done) if total is not None else None)

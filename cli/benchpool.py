@@ -8,39 +8,30 @@ factors x methods) goes to stderr, so ``--json`` output on stdout stays machine-
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from inter4k import api
 
-from ._options import JsonOpt, print_json
+from ._options import JsonOpt, LazyBar, print_json
 
 
-class _Bar:
+class _Bar(LazyBar):
     """A rich bar over the measurements, on stderr; shows the image, factor and method being run."""
 
     def __init__(self) -> None:
-        self.progress: Optional[Progress] = None
-        self.task = None
+        super().__init__(TextColumn("[bold]bench-pool"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                         TimeRemainingColumn(), TextColumn("{task.description}"))
 
     def __call__(self, done: int, total: int, label: str) -> None:
-        if self.progress is None:
-            self.progress = Progress(
-                TextColumn("[bold]bench-pool"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TimeRemainingColumn(), TextColumn("{task.description}"), console=Console(stderr=True))
-            self.progress.start()
-            self.task = self.progress.add_task("", total=total)
-        self.progress.update(self.task, completed=done, total=total, description=escape(label))
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+        self.update(completed=done, total=total, description=escape(label))
 
 
 def _table(title: str, head: list[str], rows: list[list[str]], left: int) -> Table:
@@ -66,12 +57,9 @@ def bench_pool(
 ) -> None:
     """Pool images (adaPool + adaUnPool vs avg, max, median, stochastic, mixed, LP, SoftPool...), bring them
     back to full size and report the PSNR / SSIM of the reconstructions."""
-    bar = _Bar()
-    try:
+    with closing(_Bar()) as bar:
         result = api.bench_pool(images=images, factors=tuple(factor) if factor else (2, 4), report=report,
                                 callback=bar)
-    finally:
-        bar.close()
     if json_:
         print_json(result.to_dict())
         return

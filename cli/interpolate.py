@@ -11,43 +11,18 @@ stdout stays machine-readable.
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
 
 from inter4k import api
 
-from ._options import DeviceOpt, item_table, JsonOpt, print_json
-from .upscale import _FpsColumn
-
-
-class _Bar:
-    """A rich bar over output frames on stderr (no ETA when the input declares no frame count)."""
-
-    def __init__(self, label: str):
-        self.label = label
-        self.progress: Optional[Progress] = None
-        self.task = None
-
-    def __call__(self, done: int, total: Optional[int]) -> None:
-        if self.progress is None:
-            self.progress = Progress(
-                TextColumn("[bold]interpolate"), TextColumn(self.label), BarColumn(), MofNCompleteColumn(),
-                TextColumn("frames"), _FpsColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self.progress.start()
-            self.task = self.progress.add_task("interpolate", total=total)
-        self.progress.update(self.task, completed=done, total=max(total, done) if total is not None else None)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+from ._options import (CodecOpt, CrfOpt, DeviceOpt, DtypeOpt, FramesBar, JsonOpt, OverwriteOpt, PixFmtOpt, PresetOpt,
+                       print_items, print_json, print_warning, runner_rows, TileOpt, TileOverlapOpt)
 
 
 def interpolate(
@@ -63,21 +38,18 @@ def interpolate(
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="VFI model name (vfi-small, vfi-average, vfi-nearest) or a checkpoint path (default: "
                               "the bundled vfi-small weights; until they exist, vfi-average with a warning).")] = None,
-    tile: Annotated[str, typer.Option(
-        "--tile", help="Tile side in pixels, 'auto' (whole frames, smaller tiles on out-of-memory) or 0 (never "
-                       "tile).")] = "auto",
-    tile_overlap: Annotated[int, typer.Option("--tile-overlap", min=0,
-                                              help="Overlap of neighbouring tiles in pixels.")] = 64,
-    dtype: Annotated[str, typer.Option("--dtype", help="fp32, bf16 or fp16 (fp16: CUDA only).")] = "fp32",
+    tile: TileOpt = "auto",
+    tile_overlap: TileOverlapOpt = 64,
+    dtype: DtypeOpt = "fp32",
     device: DeviceOpt = None,
     scene_threshold: Annotated[float, typer.Option(
         "--scene-threshold", help="Scene-cut score (0..100, ffmpeg minterpolate's rule) at or above which frames "
                                   "are duplicated instead of interpolated; 0 turns detection off.")] = 10.0,
-    codec: Annotated[str, typer.Option("--codec", help="Video encoder.")] = "libx264",
-    crf: Annotated[int, typer.Option("--crf", min=0, help="Constant rate factor (quality; lower is better).")] = 18,
-    preset: Annotated[str, typer.Option("--preset", help="x264/x265 preset.")] = "medium",
-    pix_fmt: Annotated[str, typer.Option("--pix-fmt", help="Output pixel format.")] = "yuv420p",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    codec: CodecOpt = "libx264",
+    crf: CrfOpt = 18,
+    preset: PresetOpt = "medium",
+    pix_fmt: PixFmtOpt = "yuv420p",
+    overwrite: OverwriteOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Interpolate a video to --factor times its frames (default 2) or to --fps, with exact timestamps;
@@ -91,39 +63,29 @@ def interpolate(
 
     def on_warning(message: str) -> None:
         shown.add(message)
-        err.print(f"[yellow]warning:[/] {escape(message)}")
+        print_warning(err, message)
 
-    bar = _Bar(escape(input.name))
-    try:
+    with closing(FramesBar("interpolate", escape(input.name))) as bar:
         result = api.interpolate(input, output, factor=factor, fps=fps, model=model, tile=tile,
                                  tile_overlap=tile_overlap, dtype=dtype, device=device,
                                  scene_threshold=scene_threshold, codec=codec, crf=crf, preset=preset,
                                  pix_fmt=pix_fmt, overwrite=overwrite, progress=bar, on_warning=on_warning)
-    finally:
-        bar.close()
     if json_:
         print_json(result.to_dict())
         return
     for w in result.warnings:
         if w not in shown:
-            err.print(f"[yellow]warning:[/] {escape(w)}")
-    out = Console(highlight=False)
-    table = item_table("interpolate")
+            print_warning(err, w)
     rate = f"x{result.factor}" if result.factor else f"{result.fps_out:g} fps"
     cuts = result.scene_cuts
-    rows = [
+    print_items("interpolate", [
         ("output", str(result.output)),
         ("frames", f"{result.frames_in} -> {result.frames_out} ({rate}; {result.synthesized} interpolated, "
                    f"{result.duplicated} duplicated at scene cuts)"),
         ("frame rate", f"{result.fps_in:g} -> {result.fps_out:g} fps (time base {result.time_base})"),
         ("scene cuts", "none" if not cuts else f"{len(cuts)} (after input frames {', '.join(map(str, cuts[:10]))}"
                                                 f"{', ...' if len(cuts) > 10 else ''})"),
-        ("model", f"{result.model} on {result.device}, {result.dtype}"),
-        ("tile", ("whole frames" if result.tile is None else f"{result.tile} px")
-         + (f", {result.oom_retries} out-of-memory retries" if result.oom_retries else "")),
+        *runner_rows(result),
         ("time", f"{result.seconds:.1f} s, {result.speed:.2f} output frames/s"),
-    ]
-    rows += [("stream", s) for s in result.streams]
-    for k, v in rows:
-        table.add_row(k, escape(v))
-    out.print(table)
+        *[("stream", s) for s in result.streams],
+    ])

@@ -26,11 +26,34 @@ from inter4k import api
 
 from ._options import DeviceOpt, item_table, JsonOpt, print_json, QuietOpt
 
+# The training options both commands take, spelt once (the task-specific ones stay in each command).
+StepsOpt = Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps in all.")]
+LrOpt = Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, warm-up then cosine).")]
+WarmupOpt = Annotated[Optional[int], typer.Option(
+    "--warmup", min=0, help="Warm-up steps (default min(1000, steps/20)).")]
+GradClipOpt = Annotated[float, typer.Option("--grad-clip", min=0.0, help="Max gradient norm (0: no clipping).")]
+WorkersOpt = Annotated[Optional[int], typer.Option(
+    "--workers", min=0, help="DataLoader workers (default min(4, cores)).")]
+ValEveryOpt = Annotated[int, typer.Option(
+    "--val-every", min=0, help="Validate every N steps and at the end (0: never).")]
+CkptEveryOpt = Annotated[int, typer.Option("--ckpt-every", min=0, help="Write last.pt every N steps (0: at the end).")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the model init and the data order.")]
+StopAtOpt = Annotated[Optional[int], typer.Option(
+    "--stop-at", min=1, help="Stop (with a checkpoint) after this step; continue later with --resume.")]
+AmpOpt = Annotated[Optional[bool], typer.Option(
+    "--amp/--no-amp", help="bf16 autocast (CUDA only; default on for CUDA).")]
+
+# The options that go to the trainer's config as they are (``out`` goes as a string; the task adds its own).
+_SHARED_CONFIG = ("data", "val_data", "model", "steps", "batch", "patch", "lr", "warmup", "grad_clip", "workers",
+                  "val_every", "val_patch", "ckpt_every", "resume", "seed", "stop_at", "device", "amp")
+
 
 class ProgressCallback:
     """A rich progress bar for the trainers' ``callback(event, info)`` (:func:`inter4k.train.sr.train_sr`,
-    :func:`inter4k.train.vfi.train_vfi`): steps, loss, last validation PSNR and the baseline's (the
-    ``val`` event's field named ``baseline``: "bicubic" for SR, "average" for VFI), it/s and ETA (stderr)."""
+    :func:`inter4k.train.vfi.train_vfi`): steps, loss, last validation PSNR (and SSIM when the ``val`` event
+    has one: train-sr's SSIM-Y) and the baseline's (the ``val`` event's field named ``baseline``: "bicubic"
+    for SR, "average" for VFI), it/s and ETA (stderr)."""
 
     def __init__(self, console: Optional[Console] = None, show_bar: bool = True, command: str = "train-sr",
                  baseline: str = "bicubic", metric: str = "PSNR-Y"):
@@ -62,8 +85,9 @@ class ProgressCallback:
             rate = f"{info['it_s']:.2f} it/s" if info.get("it_s") else ""
             self.progress.update(self.task, completed=info["step"], loss=f"{info['loss']:.4f}", rate=rate)
         elif event == "val":
-            base = info.get(self.baseline)
-            self.val = f"{info['psnr']:.2f} dB" + (f" ({self.baseline} {base:.2f})" if base is not None else "")
+            base, ssim = info.get(self.baseline), info.get("ssim")  # ssim: train-sr's SSIM-Y
+            self.val = (f"{info['psnr']:.2f} dB" + (f" SSIM {ssim:.4f}" if ssim is not None else "")
+                        + (f" ({self.baseline} {base:.2f})" if base is not None else ""))
             if self.progress is not None:
                 self.progress.update(self.task, val=self.val)
             else:
@@ -87,47 +111,43 @@ def train_sr(
     model: Annotated[str, typer.Option("--model", help="Model name (see inter4k.models.list_models).")] = "sr-small",
     upsampler: Annotated[Optional[str], typer.Option(
         "--upsampler", help="Upsampler passed to the model factory (e.g. adaunpool, pixelshuffle).")] = None,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps in all.")] = 100_000,
+    steps: StepsOpt = 100_000,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size per process.")] = 16,
     patch: Annotated[Optional[int], typer.Option(
         "--patch", min=1, help="HR patch side, a multiple of --scale (default 48 x scale; prepared: the stored size).")] = None,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, warm-up then cosine).")] = 2e-4,
-    warmup: Annotated[Optional[int], typer.Option("--warmup", min=0, help="Warm-up steps (default min(1000, steps/20)).")] = None,
-    grad_clip: Annotated[float, typer.Option("--grad-clip", min=0.0, help="Max gradient norm (0: no clipping).")] = 1.0,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="DataLoader workers (default min(4, cores)).")] = None,
-    val_every: Annotated[int, typer.Option("--val-every", min=0, help="Validate every N steps and at the end (0: never).")] = 1000,
+    lr: LrOpt = 2e-4,
+    warmup: WarmupOpt = None,
+    grad_clip: GradClipOpt = 1.0,
+    workers: WorkersOpt = None,
+    val_every: ValEveryOpt = 1000,
     val_patch: Annotated[Optional[int], typer.Option(
         "--val-patch", min=1, help="Centre crops for validation (default: full images; Inter4K 480).")] = None,
-    ckpt_every: Annotated[int, typer.Option("--ckpt-every", min=0, help="Write last.pt every N steps (0: at the end).")] = 1000,
+    ckpt_every: CkptEveryOpt = 1000,
     out: Annotated[Optional[Path], typer.Option("--out", file_okay=False, help="Run folder (default runs/sr-x<scale>-<model>).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the model init and the data order.")] = 0,
-    stop_at: Annotated[Optional[int], typer.Option(
-        "--stop-at", min=1, help="Stop (with a checkpoint) after this step; continue later with --resume.")] = None,
+    resume: ResumeOpt = False,
+    seed: SeedOpt = 0,
+    stop_at: StopAtOpt = None,
     device: DeviceOpt = None,
-    amp: Annotated[Optional[bool], typer.Option(
-        "--amp/--no-amp", help="bf16 autocast (CUDA only; default on for CUDA).")] = None,
+    amp: AmpOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train an SR model on Inter4K (or prepared shards, or a folder of images).
 
-    L1 loss, AdamW, warm-up + cosine schedule, gradient clipping; PSNR-Y validation (border = scale)
-    against the bicubic baseline; RUN_DIR/last.pt and best.pt (atomic), RUN_DIR/metrics.jsonl.
+    L1 loss, AdamW, warm-up + cosine schedule, gradient clipping; PSNR-Y and SSIM-Y validation (border =
+    scale) against the bicubic baseline; RUN_DIR/last.pt (and best.pt, best PSNR-Y; atomic),
+    RUN_DIR/metrics.jsonl.
 
     Ctrl-C saves last.pt and exits 130; --resume continues exactly where it stopped.
 
     Several processes: torchrun --nproc_per_node K -m cli.main train-sr ...
     """
-    config = dict(scale=scale, data=data, val_data=val_data, model=model, upsampler=upsampler, steps=steps,
-                  batch=batch, patch=patch, lr=lr, warmup=warmup, grad_clip=grad_clip, workers=workers,
-                  val_every=val_every, val_patch=val_patch, ckpt_every=ckpt_every,
-                  out=None if out is None else str(out), resume=resume, seed=seed, stop_at=stop_at,
-                  device=device, amp=amp)
+    config = _config(locals(), scale=scale, upsampler=upsampler)
     where = Path(out) if out is not None else Path("runs") / f"sr-x{scale}-{model}"
 
     def rows(report: dict) -> list[tuple[str, str]]:
-        return [("loss (L1)", _loss(report["loss"])), ("val PSNR-Y", _db(report["val_psnr"])),
+        ssim = "-" if report["val_ssim"] is None else f"{report['val_ssim']:.4f}"
+        return [("loss (L1)", _loss(report["loss"])), ("val PSNR-Y", _db(report["val_psnr"])), ("val SSIM-Y", ssim),
                 ("best PSNR-Y", _db(report["best_psnr"])), ("bicubic PSNR-Y", _db(report["bicubic_psnr"]))]
 
     _train("train-sr", api.train_sr, config, where, rows, json_, quiet, baseline="bicubic")
@@ -144,26 +164,24 @@ def train_vfi(
     model: Annotated[str, typer.Option("--model", help="VFI model name (see inter4k.models.list_models('vfi')).")] = "vfi-small",
     upsampler: Annotated[Optional[str], typer.Option(
         "--upsampler", help="The model's flow upsampler, passed to its factory (vfi-small: adaunpool or bilinear).")] = None,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps in all.")] = 100_000,
+    steps: StepsOpt = 100_000,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Samples per batch and process (each has 1, 3 or 7 targets).")] = 16,
     patch: Annotated[Optional[int], typer.Option(
         "--patch", min=1, help="Frame crop side (default 256; prepared: the stored size).")] = None,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, warm-up then cosine).")] = 2e-4,
-    warmup: Annotated[Optional[int], typer.Option("--warmup", min=0, help="Warm-up steps (default min(1000, steps/20)).")] = None,
-    grad_clip: Annotated[float, typer.Option("--grad-clip", min=0.0, help="Max gradient norm (0: no clipping).")] = 1.0,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="DataLoader workers (default min(4, cores)).")] = None,
-    val_every: Annotated[int, typer.Option("--val-every", min=0, help="Validate every N steps and at the end (0: never).")] = 1000,
+    lr: LrOpt = 2e-4,
+    warmup: WarmupOpt = None,
+    grad_clip: GradClipOpt = 1.0,
+    workers: WorkersOpt = None,
+    val_every: ValEveryOpt = 1000,
     val_patch: Annotated[Optional[int], typer.Option(
         "--val-patch", min=1, help="Validation crops (default: Inter4K 480 centre crops; synthetic: --patch).")] = None,
-    ckpt_every: Annotated[int, typer.Option("--ckpt-every", min=0, help="Write last.pt every N steps (0: at the end).")] = 1000,
+    ckpt_every: CkptEveryOpt = 1000,
     out: Annotated[Optional[Path], typer.Option("--out", file_okay=False, help="Run folder (default runs/vfi-<mode>-<model>).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the model init and the data order.")] = 0,
-    stop_at: Annotated[Optional[int], typer.Option(
-        "--stop-at", min=1, help="Stop (with a checkpoint) after this step; continue later with --resume.")] = None,
+    resume: ResumeOpt = False,
+    seed: SeedOpt = 0,
+    stop_at: StopAtOpt = None,
     device: DeviceOpt = None,
-    amp: Annotated[Optional[bool], typer.Option(
-        "--amp/--no-amp", help="bf16 autocast (CUDA only; default on for CUDA).")] = None,
+    amp: AmpOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -177,12 +195,7 @@ def train_vfi(
 
     Several processes: torchrun --nproc_per_node K -m cli.main train-vfi ...
     """
-    config = dict(mode=mode, data=data, val_data=val_data, model=model,
-                  model_kwargs={} if upsampler is None else {"upsampler": upsampler}, steps=steps,
-                  batch=batch, patch=patch, lr=lr, warmup=warmup, grad_clip=grad_clip, workers=workers,
-                  val_every=val_every, val_patch=val_patch, ckpt_every=ckpt_every,
-                  out=None if out is None else str(out), resume=resume, seed=seed, stop_at=stop_at,
-                  device=device, amp=amp)
+    config = _config(locals(), mode=mode, model_kwargs={} if upsampler is None else {"upsampler": upsampler})
     where = Path(out) if out is not None else Path("runs") / f"vfi-{mode}-{model}"
 
     def rows(report: dict) -> list[tuple[str, str]]:
@@ -192,6 +205,15 @@ def train_vfi(
                 ("average PSNR-Y / RGB", f"{_db(report['average_psnr_y'])} / {_db(report['average_psnr_rgb'])}")]
 
     _train("train-vfi", api.train_vfi, config, where, rows, json_, quiet, baseline="average")
+
+
+def _config(options: dict, **task) -> dict:
+    """The trainer's config from a command's options (its ``locals()``): the shared settings, ``out`` as a
+    string, and the task's own (``task``)."""
+    config = {name: options[name] for name in _SHARED_CONFIG}
+    config["out"] = None if options["out"] is None else str(options["out"])
+    config.update(task)
+    return config
 
 
 def _db(v) -> str:

@@ -129,6 +129,41 @@ def test_run_on_sample_clips_writes_a_complete_checkpoint(sample_root, tmp_path)
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("step") == 3 and "val" in kinds
 
 
+# --- validation: SSIM-Y ------------------------------------------------------------------------------
+
+def test_validation_ssim_is_the_ssim_of_the_model_outputs(images, tmp_path):
+    from inter4k.data.images import ImageFolderSR
+    from inter4k.metrics import ssim
+
+    run = tmp_path / "run"
+    events = []
+    result = train_sr(tiny(data=f"images:{images}", scale=2, steps=2, val_every=2, val_patch=64, out=str(run)),
+                      callback=lambda event, info: events.append((event, info)))
+    # recompute on the val set train-sr uses for a plain images:DIR (every image, a 64-pixel centre crop)
+    val_set = ImageFolderSR(images, scale=2, patch_size=64, split="val")
+    model = result.model.eval()
+    with torch.no_grad():
+        per_image = [float(ssim(model(lr[None]), hr[None], crop_border=2)[0])
+                     for lr, hr in (val_set[i] for i in range(len(val_set)))]
+    expected = sum(per_image) / len(per_image)
+    (logged,) = records(run, "val")
+    assert logged["samples"] == len(per_image) == 3
+    assert logged["ssim_y"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert 0 < logged["ssim_y"] < 1
+    (event,) = [info for name, info in events if name == "val"]
+    assert event["ssim"] == logged["ssim_y"] and result.val_ssim == logged["ssim_y"]
+    # the best checkpoint still follows PSNR-Y
+    assert ckpt_io.load(run / "best.pt")["metrics"]["best_psnr_y"] == logged["psnr_y"]
+
+
+def test_validation_images_too_small_for_the_ssim_window_give_no_ssim(images, tmp_path):
+    # 12-pixel crops less 2 x scale border pixels are 8 wide: SSIM's 11x11 window does not fit
+    result = train_sr(tiny(data=f"images:{images}", scale=2, steps=1, val_every=1, val_patch=12,
+                           out=str(tmp_path / "run")))
+    (logged,) = records(tmp_path / "run", "val")
+    assert logged["ssim_y"] is None and result.val_ssim is None and logged["psnr_y"] is not None
+
+
 # --- exact resumption -----------------------------------------------------------------------------
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(sample_root, tmp_path):
@@ -271,6 +306,8 @@ def test_cli_train_sr_happy_path(images, tmp_path):
     assert result.exit_code == 0, result.output
     out = plain(result.output)
     assert "best PSNR-Y" in out and "bicubic PSNR-Y" in out and "3 / 3" in out
+    ssim = records(run, "val")[-1]["ssim_y"]
+    assert re.search(rf"val SSIM-Y\s*│?\s*{ssim:.4f}", out), out
     assert ckpt_io.load(run / "last.pt")["step"] == 3
     # --resume of a finished run trains nothing more; --json is machine-readable
     result = runner.invoke(app, args + ["--resume", "--json", "--quiet"])
@@ -278,6 +315,21 @@ def test_cli_train_sr_happy_path(images, tmp_path):
     report = json.loads(result.stdout)
     assert report["step"] == 3 and report["start_step"] == 3 and report["finished"] is True
     assert report["config"]["model"] == TINY
+
+
+def test_progress_line_shows_the_validation_ssim():
+    import io
+
+    from rich.console import Console
+
+    from cli.train import ProgressCallback
+
+    text = io.StringIO()
+    bar = ProgressCallback(Console(file=text, width=200), show_bar=False)
+    bar("val", {"step": 5, "psnr": 30.0, "ssim": 0.91234, "bicubic": 28.5})
+    bar("val", {"step": 6, "psnr": 31.0, "ssim": None, "bicubic": 28.5})  # images too small for SSIM
+    assert [plain(line) for line in text.getvalue().splitlines()] == [
+        "step 5: val PSNR-Y 30.00 dB SSIM 0.9123 (bicubic 28.50)", "step 6: val PSNR-Y 31.00 dB (bicubic 28.50)"]
 
 
 @pytest.mark.parametrize("args", [["--batch", "0"], ["--patch", "0"], ["--scale", "5"], ["--steps", "0"]])

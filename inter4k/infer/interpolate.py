@@ -35,7 +35,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -44,11 +44,12 @@ import torch
 from torch import nn
 
 from ..video import probe
+from .common import (PathsAsText, ProgressFn, check_input, check_output, check_tiling, dtype_name, encode_settings,
+                     is_image, oom_warning, resolve_precision)
 from .scene import DEFAULT_SCENE_THRESHOLD, SceneCutDetector
-from .tiling import MIN_TILE, TileRunner, parse_tile
+from .tiling import MIN_TILE, TileRunner
 from .timing import OutputFrame, Timeline
-from .upscale import IMAGE_SUFFIXES, OutputExistsError, is_image, parse_dtype, resolve_device
-from .video_pipeline import EncodeSettings, check_encoder, default_video_suffix, run_video
+from .video_pipeline import check_encoder, default_video_suffix, run_video
 
 __all__ = ["InterpolateResult", "interpolate", "resolve_vfi_model", "parse_fps", "default_output",
            "MAX_FACTOR", "DEFAULT_VFI_OVERLAP"]
@@ -58,14 +59,12 @@ MAX_FACTOR = 16
 #: Tile overlap for VFI (pixels): wider than SR's, since a flow reaches further than a 3x3 stack.
 DEFAULT_VFI_OVERLAP = 64
 
-ProgressFn = Callable[[int, Optional[int]], None]
-
 # Decimal spellings of the NTSC-family rates that mean N * 1000 / 1001 (as ffmpeg's ntsc / ntsc-film).
 _NTSC = {"23.976": 24, "23.98": 24, "29.97": 30, "47.952": 48, "59.94": 60, "119.88": 120, "239.76": 240}
 
 
 @dataclass
-class InterpolateResult:
+class InterpolateResult(PathsAsText):
     input: Path
     output: Path
     model: str
@@ -88,11 +87,6 @@ class InterpolateResult:
     declared_frames: Optional[int] = None
     streams: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["input"], d["output"] = str(self.input), str(self.output)
-        return d
 
 
 def parse_fps(value: Union[str, int, float, Fraction]) -> Fraction:
@@ -274,37 +268,16 @@ def interpolate(input: Union[str, os.PathLike], output: Union[None, str, os.Path
         raise ValueError("give either factor (--factor) or fps (--fps), not both")
     out_fps = parse_fps(fps) if fps is not None else None
     fac = None if out_fps is not None else _check_factor(2 if factor is None else factor)
-    if tile_overlap < 0:
-        raise ValueError(f"tile overlap must be >= 0, got {tile_overlap}")
-    tile_spec = parse_tile(tile)
-    if isinstance(tile_spec, int) and tile_spec < min_tile:
-        raise ValueError(f"tile must be at least {min_tile} pixels (or 0 for no tiling, or 'auto'), got {tile_spec}")
+    tile_spec = check_tiling(tile, tile_overlap, min_tile)
     detector = SceneCutDetector(scene_threshold)
-    torch_dtype = parse_dtype(dtype)
-    dev = resolve_device(device)
-    if torch_dtype == torch.float16 and dev.type == "cpu":
-        raise ValueError("fp16 is not supported on the CPU; use --dtype bf16 (or fp32)")
-    if not src.exists():
-        raise FileNotFoundError(f"no such file: {src}")
-    if src.is_dir():
-        raise IsADirectoryError(f"{src} is a folder; give a video file")
+    torch_dtype, dev = resolve_precision(dtype, device)
+    check_input(src, "a video file")
     if is_image(src):
         raise ValueError(f"{src}: an image; interpolation needs a video")
     dst = Path(output) if output is not None else default_output(src, fac, out_fps)
-    if dst.is_dir():
-        raise IsADirectoryError(f"the output {dst} is a folder; give a file name")
-    if dst.suffix.lower() in IMAGE_SUFFIXES:
-        raise ValueError(f"{dst}: the output must be a video (e.g. .mp4 or .mkv), not an image")
-    try:
-        same = dst.exists() and os.path.samefile(src, dst)
-    except OSError:
-        same = False
-    if same or dst.resolve() == src.resolve():
-        raise ValueError(f"the output {dst} is the input; choose another output name")
-    if dst.exists() and not overwrite:
-        raise OutputExistsError(f"{dst} exists; pass --overwrite (overwrite=True) to replace it")
-    enc = EncodeSettings(codec=codec, crf=None if crf is None else int(crf), preset=preset, pix_fmt=pix_fmt,
-                         options=encoder_options)
+    not_video = f"{dst}: the output must be a video (e.g. .mp4 or .mkv), not an image" if is_image(dst) else None
+    check_output(src, dst, overwrite, not_video)
+    enc = encode_settings(codec, crf, preset, pix_fmt, encoder_options)
     check_encoder(enc)
     info = probe(src)  # a clear VideoError (a ValueError) for a file that is not a readable video
 
@@ -341,12 +314,9 @@ def interpolate(input: Union[str, os.PathLike], output: Union[None, str, os.Path
     for w in r.warnings:
         if w not in warns:
             warns.append(w)
-    for e in runner.events:
-        warns.append(f"out of memory with {'the whole frame' if e.failed_tile is None else f'{e.failed_tile}px tiles'}"
-                     f"; retried the same frames with {f'{e.new_tile}px tiles' if e.new_tile else 'whole frames'}")
+    warns += [oom_warning(e) for e in runner.events]
     return InterpolateResult(
-        input=src, output=dst, model=label, device=str(dev),
-        dtype={torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[torch_dtype],
+        input=src, output=dst, model=label, device=str(dev), dtype=dtype_name(torch_dtype),
         factor=fac, fps_in=float(rate_in), fps_out=float(rate_out), time_base=str(timeline.time_base),
         frames_in=r.frames_in, frames_out=r.frames_out, synthesized=job.synthesized, duplicated=job.duplicated,
         scene_cuts=list(job.cuts), seconds=seconds, speed=r.frames_out / seconds if seconds > 0 else 0.0,

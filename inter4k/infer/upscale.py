@@ -18,41 +18,36 @@
 - **Device / precision**: ``device`` defaults to CUDA when available. ``dtype`` "fp32", "bf16" or
   "fp16" converts the model and each tile (``model.to(dtype)``); fp16 is refused on the CPU (use bf16).
 - **Tiling / out of memory / video pipeline**: see :mod:`inter4k.infer.tiling` and
-  :mod:`inter4k.infer.video_pipeline`.
+  :mod:`inter4k.infer.video_pipeline`; the argument checks, dtype and device handling shared with
+  ``inter4k interpolate`` are in :mod:`inter4k.infer.common`.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..video import part_path
-from .tiling import DEFAULT_OVERLAP, MIN_TILE, TileRunner, parse_tile
-from .video_pipeline import EncodeSettings, check_encoder, default_video_suffix, run_video
+# DTYPES, parse_dtype and resolve_device moved to .common; still importable from here
+from .common import (DTYPES, IMAGE_SUFFIXES, OutputExistsError, PathsAsText, ProgressFn,  # noqa: F401
+                     check_input, check_output, check_tiling, dtype_name, encode_settings, is_image, oom_warning,
+                     parse_dtype, resolve_device, resolve_precision)
+from .tiling import DEFAULT_OVERLAP, MIN_TILE, TileRunner
+from .video_pipeline import check_encoder, default_video_suffix, run_video
 
 __all__ = ["IMAGE_SUFFIXES", "UpscaleResult", "OutputExistsError", "upscale", "resolve_model", "resolve_device",
            "parse_dtype", "default_output", "is_image"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
-          "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
-
-ProgressFn = Callable[[int, Optional[int]], None]
-
-
-class OutputExistsError(FileExistsError, ValueError):
-    """The output file exists and ``overwrite`` was not given (a ValueError too: bad input, exit 2)."""
-
 
 @dataclass
-class UpscaleResult:
+class UpscaleResult(PathsAsText):
     input: Path
     output: Path
     kind: str                       # "image" | "video"
@@ -72,47 +67,11 @@ class UpscaleResult:
     streams: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["input"], d["output"] = str(self.input), str(self.output)
-        return d
-
-
-def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
-
 
 def default_output(path: Path, scale: int) -> Path:
     """``<stem>_x<scale><suffix>`` beside ``path`` (videos in another container than mp4/mkv/mov/m4v -> .mp4)."""
     suffix = path.suffix if is_image(path) else default_video_suffix(path)
     return path.with_name(f"{path.stem}_x{scale}{suffix}")
-
-
-def parse_dtype(dtype: Union[str, torch.dtype]) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        if dtype not in DTYPES.values():
-            raise ValueError(f"dtype must be fp32, fp16 or bf16, got {dtype}")
-        return dtype
-    key = str(dtype).strip().lower()
-    if key not in DTYPES:
-        raise ValueError(f"dtype must be fp32, fp16 or bf16, got {dtype!r}")
-    return DTYPES[key]
-
-
-def resolve_device(device: Union[None, str, torch.device]) -> torch.device:
-    if device is None or str(device).strip() == "":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"not a torch device: {device!r} ({exc})") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but CUDA is not available (torch "
-                             f"{torch.__version__}, CUDA build {torch.version.cuda})")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} does not exist ({torch.cuda.device_count()} CUDA devices)")
-    return dev
 
 
 def _model_name(model: nn.Module) -> str:
@@ -228,37 +187,18 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
         raise ValueError(f"scale must be a positive int (2, 3 or 4), got {scale!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be an int >= 1, got {batch!r}")
-    if tile_overlap < 0:
-        raise ValueError(f"tile overlap must be >= 0, got {tile_overlap}")
-    tile_spec = parse_tile(tile)
-    if isinstance(tile_spec, int) and tile_spec < min_tile:
-        raise ValueError(f"tile must be at least {min_tile} pixels (or 0 for no tiling, or 'auto'), got {tile_spec}")
-    torch_dtype = parse_dtype(dtype)
-    dev = resolve_device(device)
-    if torch_dtype == torch.float16 and dev.type == "cpu":
-        raise ValueError("fp16 is not supported on the CPU; use --dtype bf16 (or fp32)")
-    if not src.exists():
-        raise FileNotFoundError(f"no such file: {src}")
-    if src.is_dir():
-        raise IsADirectoryError(f"{src} is a folder; give an image or a video file")
+    tile_spec = check_tiling(tile, tile_overlap, min_tile)
+    torch_dtype, dev = resolve_precision(dtype, device)
+    check_input(src, "an image or a video file")
     kind = "image" if is_image(src) else "video"
     dst = Path(output) if output is not None else default_output(src, scale)
-    if dst.is_dir():
-        raise IsADirectoryError(f"the output {dst} is a folder; give a file name")
+    suffix_error = None
     if kind == "image" and not is_image(dst):
-        raise ValueError(f"{dst}: an image input needs an image output ({', '.join(IMAGE_SUFFIXES)})")
+        suffix_error = f"{dst}: an image input needs an image output ({', '.join(IMAGE_SUFFIXES)})"
     if kind == "video" and is_image(dst):
-        raise ValueError(f"{dst}: a video input needs a video output (e.g. .mp4 or .mkv), not an image")
-    try:
-        same = dst.exists() and os.path.samefile(src, dst)
-    except OSError:
-        same = False
-    if same or dst.resolve() == src.resolve():
-        raise ValueError(f"the output {dst} is the input; choose another output name")
-    if dst.exists() and not overwrite:
-        raise OutputExistsError(f"{dst} exists; pass --overwrite (overwrite=True) to replace it")
-    enc = EncodeSettings(codec=codec, crf=None if crf is None else int(crf), preset=preset, pix_fmt=pix_fmt,
-                         options=encoder_options)
+        suffix_error = f"{dst}: a video input needs a video output (e.g. .mp4 or .mkv), not an image"
+    check_output(src, dst, overwrite, suffix_error)
+    enc = encode_settings(codec, crf, preset, pix_fmt, encoder_options)
     if kind == "video":
         check_encoder(enc)
 
@@ -279,14 +219,9 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
         if r.frames_in != r.frames_out:  # run_video checks this too; never report a short file as done
             raise RuntimeError(f"{dst}: {r.frames_out} frames written of {r.frames_in}")
     seconds = time.perf_counter() - t0
-    warns = list(warns)
-    for e in runner.events:
-        warns.append(f"out of memory with {'the whole frame' if e.failed_tile is None else f'{e.failed_tile}px tiles'}"
-                     f" (batch {e.batch}); retried the same frames with "
-                     f"{f'{e.new_tile}px tiles' if e.new_tile else 'whole frames'}, batch {e.new_batch}")
+    warns = list(warns) + [oom_warning(e, with_batch=True) for e in runner.events]
     return UpscaleResult(
-        input=src, output=dst, kind=kind, scale=scale, model=name, device=str(dev),
-        dtype={torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[torch_dtype],
+        input=src, output=dst, kind=kind, scale=scale, model=name, device=str(dev), dtype=dtype_name(torch_dtype),
         frames_in=frames_in, frames_out=frames, seconds=seconds, fps=frames / seconds if seconds > 0 else 0.0,
         size_in=tuple(size_in), size_out=tuple(size_out), tile=runner.tile, oom_retries=runner.oom_retries,
         declared_frames=declared, streams=list(streams), warnings=warns,

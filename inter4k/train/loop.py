@@ -11,6 +11,7 @@ hook                              what the task decides
 ``build_train_dataset(spec)``     the training set
 ``build_val_dataset(spec, ...)``  the validation set (None when there is none)
 ``build_model()``                 the model and its config dict
+                                  (these five call the task's :class:`TaskFunctions`, ``functions``)
 ``batch_loss(batch)``             the loss of one training batch (forward included)
 ``val_keys / val_batch /          the validation sums of one batch, and what to make of them
 val_end``                         (metrics, the ``val`` log line and event; True when improved)
@@ -21,6 +22,10 @@ val_end``                         (metrics, the ``val`` log line and event; True
 
 What the base class does, the same for every task:
 
+- **Data and models**: the ``--data`` rules (:func:`parse_data_path`), prepared patches
+  (:func:`stored_patch`, :func:`check_stored_patch`), train/ and val/ image folders (:func:`split_folder`),
+  the validation set of prepared / Inter4K data (:func:`prepared_or_inter4k_val`), the model
+  (:func:`create_trainable`).
 - **Optimisation**: AdamW (no weight decay on biases and other 1-D parameters, :func:`param_groups`),
   a per-step schedule of linear warm-up then cosine decay to ``min_lr`` (:func:`lr_factor`),
   gradient-norm clipping, bf16 autocast on CUDA only.
@@ -258,6 +263,23 @@ def import_model_modules(names: tuple = ("inter4k.models.sr", "inter4k.models.ba
                 raise
 
 
+def create_trainable(name: str, kwargs: dict) -> tuple[nn.Module, dict]:
+    """``create_model(name, **kwargs)`` (a registered model) and its config dict (the model's ``config``,
+    else the name and kwargs). ValueError when the model does not take these options, or has no
+    trainable parameters (a fixed baseline)."""
+    from ..models.registry import create_model
+
+    try:
+        model = create_model(name, **kwargs)
+    except TypeError as exc:
+        raise ValueError(f"model {name!r} does not take these options ({', '.join(sorted(kwargs))}): {exc}") from None
+    config = getattr(model, "config", None)
+    config = dict(config) if isinstance(config, dict) else {"name": name, **kwargs}
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"model {name!r} has no trainable parameters (a fixed baseline); nothing to train")
+    return model, config
+
+
 # --- data -----------------------------------------------------------------------------------------
 
 @dataclass
@@ -267,6 +289,104 @@ class DataSpec:
 
     kind: str
     path: Optional[Path]
+
+
+def parse_data_path(data: Optional[str], prefixes: tuple[str, ...], folder_kind: str, kinds_hint: str) -> DataSpec:
+    """What kind of data ``data`` names, the rules both tasks share:
+
+    - ``PREFIX + DIR`` (a prefix of ``prefixes``, e.g. "images:") -> ``folder_kind`` over the images of DIR;
+    - otherwise a folder (None: $INTER4K_ROOT or the default root): with ``index.json`` -> "prepared";
+      without an ``Inter4K`` folder but with images -> ``folder_kind``; else -> "inter4k".
+
+    A missing folder is a FileNotFoundError whose message lists what ``--data`` takes (``kinds_hint``:
+    the task's kinds after "an Inter4K root"); a file is a NotADirectoryError.
+    """
+    from ..data import layout
+
+    text = None if data is None else str(data)
+    for prefix in prefixes:
+        if text is not None and text.startswith(prefix):
+            path = Path(text[len(prefix):]).expanduser()
+            if not path.is_dir():
+                raise FileNotFoundError(f"image folder {path} does not exist (from --data {text})")
+            return DataSpec(folder_kind, path)
+    path = layout.resolve_root(text)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"data folder {path} does not exist: give --data an Inter4K root (inter4k download / inter4k sample), "
+            f"{kinds_hint}")
+    if not path.is_dir():
+        raise NotADirectoryError(f"--data {path} is not a folder")
+    if (path / "index.json").is_file():
+        return DataSpec("prepared", path)
+    if not (path / "Inter4K").is_dir():
+        from ..data.images import list_images
+
+        if list_images(path):
+            return DataSpec(folder_kind, path)
+    return DataSpec("inter4k", path)
+
+
+def stored_patch(spec: DataSpec) -> Optional[int]:
+    """The patch side stored in a prepared folder's index (None for other kinds of data)."""
+    if spec.kind != "prepared":
+        return None
+    from ..data.prepare import read_index
+
+    index = read_index(spec.path)
+    return int(index["config"]["patch"]) if index else None
+
+
+def check_stored_patch(ds, path: Path, patch: int) -> None:
+    """ValueError unless ``patch`` is the side of the prepared patches of ``ds`` (read from ``path``)."""
+    stored = int(ds.config["patch"])
+    if patch != stored:
+        raise ValueError(f"the patches in {path} are {stored} pixels wide; pass --patch {stored} or leave it out")
+
+
+def split_folder(path: Path, split: str) -> Path:
+    """``path/split`` when ``path`` has both train/ and val/ folders of images, else ``path``."""
+    from ..data.images import list_images
+
+    both = all((path / s).is_dir() and list_images(path / s) for s in ("train", "val"))
+    return path / split if both else path
+
+
+def prepared_or_inter4k_val(spec: DataSpec, val_patch: Optional[int], explicit: bool, open_prepared: Callable,
+                            open_inter4k: Callable, folder_hint: str):
+    """The validation set of "prepared" or "inter4k" data (None when there is none; errors only when ``explicit``).
+
+    - a prepared val / test folder: its stored patches, ``open_prepared(path)``;
+    - a prepared training folder: the val split of the Inter4K root it was cut from (when it still exists;
+      given ``explicit``-ly, an error whose message suggests ``folder_hint``, e.g. "images:DIR");
+    - an Inter4K root: ``open_inter4k(root, patch)`` on its val split, ``val_patch`` centre crops (default
+      :data:`INTER4K_VAL_PATCH`, and whole frames, patch None, when the frames are smaller).
+    """
+    if spec.kind == "prepared":
+        from ..data.prepare import read_index
+
+        index = read_index(spec.path)
+        if index["config"]["split"] != "train":  # a prepared val / test folder: its stored patches
+            return open_prepared(spec.path)
+        if explicit:
+            raise ValueError(f"{spec.path} holds training patches; give a prepared val folder, an Inter4K root "
+                             f"or {folder_hint}")
+        root = Path(index.get("source", {}).get("root", ""))
+        if not root.is_dir():
+            return None
+        spec = DataSpec("inter4k", root)
+    try:
+        patch = val_patch if val_patch is not None else INTER4K_VAL_PATCH
+        try:
+            return open_inter4k(spec.path, patch)
+        except ValueError as exc:
+            if val_patch is None and "larger than the frames" in str(exc):  # small frames: use them whole
+                return open_inter4k(spec.path, None)
+            raise
+    except FileNotFoundError:
+        if explicit:
+            raise
+        return None
 
 
 class _Repeat(Dataset):
@@ -327,10 +447,22 @@ class _StopSignals:
 
 # --- the trainer ----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class TaskFunctions:
+    """A task's module-level functions; :class:`Trainer`'s default hooks call them with the run's config."""
+
+    parse_data: Callable[[Optional[str]], DataSpec]
+    resolve: Callable[[Any, Optional[int]], Any]               # (cfg, the stored patch or None) -> resolved cfg
+    build_train_dataset: Callable[[DataSpec, Any], Any]         # (spec, cfg)
+    build_val_dataset: Callable[[DataSpec, Any, bool], Any]     # (spec, cfg, explicit) -> dataset or None
+    build_model: Callable[[Any], tuple[nn.Module, dict]]        # (cfg) -> (model, its config dict)
+
+
 class Trainer:
-    """One training run (see the module docstring); subclasses set ``task`` and the hooks."""
+    """One training run (see the module docstring); subclasses set ``task``, ``functions`` and the hooks."""
 
     task: str = ""
+    functions: TaskFunctions  # the task's data / config / model functions
 
     def __init__(self, cfg: TrainConfig, dist: dist_util.DistInfo, callback: Optional[Callback]):
         self.cfg = cfg
@@ -346,19 +478,19 @@ class Trainer:
 
     # -- task hooks ------------------------------------------------------------------------------
     def parse_data(self, data: Optional[str]) -> DataSpec:
-        raise NotImplementedError
+        return self.functions.parse_data(data)
 
     def resolve(self, spec: DataSpec) -> TrainConfig:
-        raise NotImplementedError
+        return self.functions.resolve(self.cfg, stored_patch(spec))
 
     def build_train_dataset(self, spec: DataSpec):
-        raise NotImplementedError
+        return self.functions.build_train_dataset(spec, self.cfg)
 
     def build_val_dataset(self, spec: DataSpec, explicit: bool = False):
-        raise NotImplementedError
+        return self.functions.build_val_dataset(spec, self.cfg, explicit)
 
     def build_model(self) -> tuple[nn.Module, dict]:
-        raise NotImplementedError
+        return self.functions.build_model(self.cfg)
 
     def batch_loss(self, batch) -> torch.Tensor:
         """The (scalar) loss of one training batch, forward pass included."""
@@ -664,6 +796,32 @@ class Trainer:
                     loss=self.metrics.get("loss"), seconds=round(time.perf_counter() - self.t0, 3),
                     world_size=self.dist.world_size, device=str(self.device), amp=self.amp,
                     config=self.cfg.to_dict(), model=dist_util.unwrap(self.model))
+
+
+@dataclass
+class TrainResult:
+    """What every finished (or stopped) run reached (:meth:`Trainer.result_fields`); a task's result
+    (:class:`~inter4k.train.sr.SRTrainResult`, :class:`~inter4k.train.vfi.VFITrainResult`) adds its
+    validation figures. ``model`` is the trained module (unwrapped)."""
+
+    out: Path
+    last: Path
+    best: Optional[Path]
+    step: int
+    start_step: int
+    steps: int
+    finished: bool
+    loss: Optional[float]
+    seconds: float
+    world_size: int
+    device: str
+    amp: bool
+    config: dict
+    model: Optional[nn.Module] = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        """The result as plain values for JSON (:func:`result_dict`)."""
+        return result_dict(self)
 
 
 def result_dict(result) -> dict:

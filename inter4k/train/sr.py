@@ -14,9 +14,11 @@ both exist, else every image of ``DIR`` for training and, as full images, for va
 schedule of linear warm-up then cosine decay to ``min_lr``, gradient-norm clipping, bf16 autocast on
 CUDA (never on the CPU).
 
-**Validation** every ``val_every`` steps and at the end: PSNR on Y (BT.601, MATLAB's rgb2ycbcr) with
-``scale`` border pixels cropped (SPEC §5), the mean over the validation set; the bicubic baseline
-(MATLAB bicubic ``imresize(lr, scale)``) is measured once.
+**Validation** every ``val_every`` steps and at the end: PSNR and SSIM on Y (BT.601, MATLAB's rgb2ycbcr;
+SSIM with an 11x11 Gaussian window, :func:`inter4k.metrics.ssim`) with ``scale`` border pixels cropped
+(SPEC §5), each the mean over the validation images (SSIM over those at least 11 + 2 x scale pixels
+on each side, so that its window fits: None when there are none); the bicubic baseline (MATLAB bicubic
+``imresize(lr, scale)``) is measured once, on PSNR-Y. ``best.pt`` keeps the best PSNR-Y.
 
 **Checkpoints** ``OUT/last.pt`` (every ``ckpt_every`` steps, at the end and on Ctrl-C / SIGTERM) and
 ``OUT/best.pt`` (each new best validation PSNR), written atomically (:mod:`.checkpoint`). They hold
@@ -28,9 +30,10 @@ resumed run skips the batches already seen in the current epoch and then sees th
 uninterrupted run would have seen.
 
 **Logs**: ``OUT/metrics.jsonl`` (one JSON object per line: ``"type": "train"`` every ``log_every``
-steps, ``"type": "val"`` after each validation) and ``OUT/config.json``. Progress goes to an optional
-``callback(event, info)`` (events ``start``, ``step``, ``val``, ``checkpoint``, ``end``), which the CLI
-turns into a progress bar; the library itself prints nothing.
+steps, ``"type": "val"`` after each validation, with ``psnr_y``, ``ssim_y``, ``bicubic_psnr_y`` and
+``best_psnr_y``) and ``OUT/config.json``. Progress goes to an optional ``callback(event, info)`` (events
+``start``, ``step``, ``val`` with ``psnr``, ``ssim``, ``bicubic`` and ``best``, ``checkpoint``, ``end``),
+which the CLI turns into a progress bar; the library itself prints nothing.
 
 **DDP**: under ``torchrun`` (``RANK`` / ``WORLD_SIZE`` set) each process trains on its share of
 every batch (``batch`` is per process), gradients are averaged by ``DistributedDataParallel``,
@@ -39,13 +42,13 @@ callback (see :mod:`.distributed`).
 
 The loop, checkpoints, resumption, logs, stops and DDP are :class:`inter4k.train.loop.Trainer`'s (shared
 with ``train-vfi``); this module adds what is SR's: the data, the model (built with ``scale``), the L1
-loss of an (lr, hr) batch, PSNR-Y validation against bicubic, and :class:`SRTrainResult`.
+loss of an (lr, hr) batch, PSNR-Y / SSIM-Y validation against bicubic, and :class:`SRTrainResult`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
@@ -56,8 +59,9 @@ from torch import nn
 from . import checkpoint as ckpt_io  # noqa: F401  (kept importable from here)
 from . import distributed as dist_util  # noqa: F401
 from .loop import (BEST, CONFIG, INTER4K_VAL_PATCH, LAST, METRICS, RESUMABLE_CHANGES,  # noqa: F401
-                   Callback, DataSpec, Trainer, TrainConfig, _Repeat, _StopSignals, build_config, check_common,
-                   is_int, lr_factor, resolve_common, result_dict, run_trainer)
+                   Callback, DataSpec, TaskFunctions, Trainer, TrainConfig, TrainResult, _Repeat, _StopSignals,
+                   build_config, check_common, check_stored_patch, create_trainable, is_int, lr_factor,
+                   parse_data_path, prepared_or_inter4k_val, resolve_common, result_dict, run_trainer, split_folder)
 from .loop import config_diff as _config_diff  # noqa: F401  (the names this module had before loop.py)
 from .loop import import_model_modules as _import_model_modules
 from .loop import param_groups as _param_groups  # noqa: F401
@@ -85,30 +89,15 @@ class SRTrainConfig(TrainConfig):
     upsampler: Optional[str] = None     # passed to the model factory when given
 
 
-@dataclass
-class SRTrainResult:
-    """What a finished (or stopped) run reached; ``model`` is the trained module (unwrapped)."""
+@dataclass(kw_only=True)
+class SRTrainResult(TrainResult):
+    """What a finished (or stopped) run reached: :class:`~inter4k.train.loop.TrainResult`'s fields and
+    the Y-channel figures (dB for PSNR) of the last validation, the best one and bicubic's."""
 
-    out: Path
-    last: Path
-    best: Optional[Path]
-    step: int
-    start_step: int
-    steps: int
-    finished: bool
-    loss: Optional[float]
     val_psnr: Optional[float]
+    val_ssim: Optional[float]
     best_psnr: Optional[float]
     bicubic_psnr: Optional[float]
-    seconds: float
-    world_size: int
-    device: str
-    amp: bool
-    config: dict
-    model: Optional[nn.Module] = field(default=None, repr=False)
-
-    def to_dict(self) -> dict:
-        return result_dict(self)
 
 
 # --- config ---------------------------------------------------------------------------------------
@@ -149,66 +138,29 @@ def _resolve(cfg: SRTrainConfig, stored_patch: Optional[int]) -> SRTrainConfig:
 # --- data -----------------------------------------------------------------------------------------
 
 def parse_data(data: Optional[str]) -> DataSpec:
-    """What kind of data ``data`` names; a missing folder is a FileNotFoundError."""
-    from ..data import layout
-
-    text = None if data is None else str(data)
-    if text is not None and text.startswith(IMAGES_PREFIX):
-        path = Path(text[len(IMAGES_PREFIX):]).expanduser()
-        if not path.is_dir():
-            raise FileNotFoundError(f"image folder {path} does not exist (from --data {text})")
-        return DataSpec("images", path)
-    path = layout.resolve_root(text)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"data folder {path} does not exist: give --data an Inter4K root (inter4k download / inter4k sample), "
-            f"a folder made by inter4k prepare, or images:DIR")
-    if not path.is_dir():
-        raise NotADirectoryError(f"--data {path} is not a folder")
-    if (path / "index.json").is_file():
-        return DataSpec("prepared", path)
-    if not (path / "Inter4K").is_dir():
-        from ..data.images import list_images
-
-        if list_images(path):
-            return DataSpec("images", path)
-    return DataSpec("inter4k", path)
-
-
-def _stored_patch(spec: DataSpec) -> Optional[int]:
-    if spec.kind != "prepared":
-        return None
-    from ..data.prepare import read_index
-
-    index = read_index(spec.path)
-    return int(index["config"]["patch"]) if index else None
+    """What kind of data ``data`` names ("prepared", "inter4k" or "images"; see
+    :func:`~inter4k.train.loop.parse_data_path`); a missing folder is a FileNotFoundError."""
+    return parse_data_path(data, (IMAGES_PREFIX,), "images", "a folder made by inter4k prepare, or images:DIR")
 
 
 def build_train_dataset(spec: DataSpec, cfg: SRTrainConfig):
+    """The training set that ``spec`` names (see the module docstring)."""
     if spec.kind == "prepared":
         from ..data.prepare import PreparedSR
 
         ds = PreparedSR(spec.path, scale=cfg.scale, seed=cfg.seed)
-        stored = int(ds.config["patch"])
-        if cfg.patch != stored:
-            raise ValueError(f"the patches in {spec.path} are {stored} pixels wide; pass --patch {stored} or leave it out")
+        check_stored_patch(ds, spec.path, cfg.patch)
         if ds.frames != 1:
             raise ValueError(f"{spec.path} holds {ds.frames}-frame patches; train-sr trains on single frames (--frames 1)")
         return ds
     if spec.kind == "images":
         from ..data.images import ImageFolderSR
 
-        folder = spec.path / "train" if _has_split_folders(spec.path) else spec.path
-        return ImageFolderSR(folder, scale=cfg.scale, patch_size=cfg.patch, split="train", seed=cfg.seed)
+        return ImageFolderSR(split_folder(spec.path, "train"), scale=cfg.scale, patch_size=cfg.patch, split="train",
+                             seed=cfg.seed)
     from ..data.datasets import Inter4KSR
 
     return Inter4KSR(spec.path, split="train", scale=cfg.scale, patch_size=cfg.patch, seed=cfg.seed)
-
-
-def _has_split_folders(path: Path) -> bool:
-    from ..data.images import list_images
-
-    return all((path / s).is_dir() and list_images(path / s) for s in ("train", "val"))
 
 
 def build_val_dataset(spec: DataSpec, cfg: SRTrainConfig, explicit: bool = False):
@@ -216,34 +168,19 @@ def build_val_dataset(spec: DataSpec, cfg: SRTrainConfig, explicit: bool = False
     if spec.kind == "images":
         from ..data.images import ImageFolderSR
 
-        folder = spec.path / "val" if _has_split_folders(spec.path) else spec.path
-        return ImageFolderSR(folder, scale=cfg.scale, patch_size=cfg.val_patch, split="val")
-    if spec.kind == "prepared":
-        from ..data.prepare import PreparedSR, read_index
+        return ImageFolderSR(split_folder(spec.path, "val"), scale=cfg.scale, patch_size=cfg.val_patch, split="val")
 
-        index = read_index(spec.path)
-        if index["config"]["split"] != "train":  # a prepared val / test folder: its stored patches
-            return PreparedSR(spec.path, scale=cfg.scale, augment=False)
-        if explicit:
-            raise ValueError(f"{spec.path} holds training patches; give a prepared val folder, an Inter4K root or images:DIR")
-        root = Path(index.get("source", {}).get("root", ""))
-        if not root.is_dir():
-            return None
-        spec = DataSpec("inter4k", root)
-    from ..data.datasets import Inter4KSR
+    def open_prepared(path: Path):
+        from ..data.prepare import PreparedSR
 
-    try:
-        patch = cfg.val_patch if cfg.val_patch is not None else INTER4K_VAL_PATCH
-        try:
-            return Inter4KSR(spec.path, split="val", scale=cfg.scale, patch_size=patch)
-        except ValueError as exc:
-            if cfg.val_patch is None and "larger than the frames" in str(exc):  # small frames: use them whole
-                return Inter4KSR(spec.path, split="val", scale=cfg.scale, patch_size=None)
-            raise
-    except FileNotFoundError:
-        if explicit:
-            raise
-        return None
+        return PreparedSR(path, scale=cfg.scale, augment=False)
+
+    def open_inter4k(root: Path, patch: Optional[int]):
+        from ..data.datasets import Inter4KSR
+
+        return Inter4KSR(root, split="val", scale=cfg.scale, patch_size=patch)
+
+    return prepared_or_inter4k_val(spec, cfg.val_patch, explicit, open_prepared, open_inter4k, "images:DIR")
 
 
 # --- the trainer ----------------------------------------------------------------------------------
@@ -251,7 +188,7 @@ def build_val_dataset(spec: DataSpec, cfg: SRTrainConfig, explicit: bool = False
 def build_model(cfg: SRTrainConfig) -> tuple[nn.Module, dict]:
     """``create_model(cfg.model, scale=, upsampler=, **model_kwargs)`` and its config dict."""
     _import_model_modules()
-    from ..models.registry import create_model, list_models
+    from ..models.registry import list_models
 
     known = list_models()
     if cfg.model not in known:
@@ -261,39 +198,18 @@ def build_model(cfg: SRTrainConfig) -> tuple[nn.Module, dict]:
     kwargs["scale"] = cfg.scale
     if cfg.upsampler is not None:
         kwargs["upsampler"] = cfg.upsampler
-    try:
-        model = create_model(cfg.model, **kwargs)
-    except TypeError as exc:
-        raise ValueError(f"model {cfg.model!r} does not take these options ({', '.join(sorted(kwargs))}): {exc}") from None
-    config = getattr(model, "config", None)
-    config = dict(config) if isinstance(config, dict) else {"name": cfg.model, **kwargs}
-    if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError(f"model {cfg.model!r} has no trainable parameters (a fixed baseline); nothing to train")
-    return model, config
+    return create_trainable(cfg.model, kwargs)
 
 
 class SRTrainer(Trainer):
-    """The SR hooks of :class:`~inter4k.train.loop.Trainer`: (lr, hr) batches, L1, PSNR-Y vs bicubic."""
+    """The SR hooks of :class:`~inter4k.train.loop.Trainer`: (lr, hr) batches, L1, PSNR-Y / SSIM-Y vs bicubic."""
 
     task = "sr"
-
-    def parse_data(self, data):
-        return parse_data(data)
-
-    def resolve(self, spec: DataSpec) -> SRTrainConfig:
-        return _resolve(self.cfg, _stored_patch(spec))
-
-    def build_train_dataset(self, spec: DataSpec):
-        return build_train_dataset(spec, self.cfg)
-
-    def build_val_dataset(self, spec: DataSpec, explicit: bool = False):
-        return build_val_dataset(spec, self.cfg, explicit)
-
-    def build_model(self):
-        return build_model(self.cfg)
+    functions = TaskFunctions(parse_data, _resolve, build_train_dataset, build_val_dataset, build_model)
 
     def initial_metrics(self) -> dict:
-        return {"best_psnr_y": None, "best_step": None, "last_psnr_y": None, "bicubic_psnr_y": None, "loss": None}
+        return {"best_psnr_y": None, "best_step": None, "last_psnr_y": None, "last_ssim_y": None,
+                "bicubic_psnr_y": None, "loss": None}
 
     def batch_loss(self, batch) -> torch.Tensor:
         lr = batch[0].to(self.device, non_blocking=True)
@@ -305,16 +221,17 @@ class SRTrainer(Trainer):
                              f"{tuple(lr.shape)}; expected {tuple(hr.shape)} (x{self.cfg.scale})")
         return F.l1_loss(sr.float(), hr)
 
-    # -- validation: PSNR-Y (border = scale) of the model, and of bicubic once ----------------------
+    # -- validation: PSNR-Y and SSIM-Y (border = scale) of the model, PSNR-Y of bicubic once ----------
     def val_keys(self) -> tuple[str, ...]:
-        return ("psnr_y", "bicubic_psnr_y")
+        return ("psnr_y", "ssim_y", "ssim_images", "bicubic_psnr_y")
 
     def val_begin(self) -> None:
         self._need_bicubic = self.metrics.get("bicubic_psnr_y") is None
 
     def val_batch(self, module: nn.Module, batch, sums: dict) -> int:
         from ..data.resize import imresize
-        from ..metrics import psnr
+        from ..metrics import psnr, ssim
+        from ..metrics.ssim import WINDOW_SIZE
 
         scale = self.cfg.scale
         lr, hr = batch[0].to(self.device), batch[1].to(self.device)
@@ -322,6 +239,9 @@ class SRTrainer(Trainer):
             sr = module(lr)
         sr = sr.float()
         sums["psnr_y"] += float(psnr(sr, hr, crop_border=scale).sum())
+        if min(hr.shape[-2:]) - 2 * scale >= WINDOW_SIZE:  # SSIM's window must fit in the cropped image
+            sums["ssim_y"] += float(ssim(sr, hr, crop_border=scale).sum())
+            sums["ssim_images"] += lr.shape[0]
         if self._need_bicubic:
             sums["bicubic_psnr_y"] += float(psnr(imresize(lr, scale=scale).clamp(0, 1), hr, crop_border=scale).sum())
         return lr.shape[0]
@@ -330,12 +250,14 @@ class SRTrainer(Trainer):
         value = sums["psnr_y"] / max(count, 1)
         if self._need_bicubic:
             self.metrics["bicubic_psnr_y"] = sums["bicubic_psnr_y"] / max(count, 1)
-        self.metrics["last_psnr_y"] = value
-        improved = self.record_best(value, step, "best_psnr_y")
-        self.log({"type": "val", "step": step, "psnr_y": value, "bicubic_psnr_y": self.metrics["bicubic_psnr_y"],
+        ssim_y = sums["ssim_y"] / sums["ssim_images"] if sums["ssim_images"] else None
+        self.metrics["last_psnr_y"], self.metrics["last_ssim_y"] = value, ssim_y
+        improved = self.record_best(value, step, "best_psnr_y")  # the best checkpoint stays PSNR-Y's
+        self.log({"type": "val", "step": step, "psnr_y": value, "ssim_y": ssim_y,
+                  "bicubic_psnr_y": self.metrics["bicubic_psnr_y"],
                   "best_psnr_y": self.metrics["best_psnr_y"], "samples": int(count),
                   "seconds": seconds, "time": round(time.perf_counter() - self.t0, 3)})
-        self.emit("val", step=step, psnr=value, bicubic=self.metrics["bicubic_psnr_y"],
+        self.emit("val", step=step, psnr=value, ssim=ssim_y, bicubic=self.metrics["bicubic_psnr_y"],
                   best=self.metrics["best_psnr_y"], improved=improved)
         return improved
 
@@ -344,7 +266,7 @@ class SRTrainer(Trainer):
 
     def make_result(self, start: int) -> SRTrainResult:
         return SRTrainResult(**self.result_fields(start), val_psnr=self.metrics.get("last_psnr_y"),
-                             best_psnr=self.metrics.get("best_psnr_y"),
+                             val_ssim=self.metrics.get("last_ssim_y"), best_psnr=self.metrics.get("best_psnr_y"),
                              bicubic_psnr=self.metrics.get("bicubic_psnr_y"))
 
 

@@ -34,7 +34,7 @@ resuming a train-sr run (or the reverse) is an error.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
@@ -42,8 +42,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .loop import (INTER4K_VAL_PATCH, Callback, DataSpec, Trainer, TrainConfig, build_config, check_common,
-                   import_model_modules, resolve_common, result_dict, run_trainer)
+from .loop import (Callback, DataSpec, TaskFunctions, Trainer, TrainConfig, TrainResult, build_config, check_common,
+                   check_stored_patch, create_trainable, import_model_modules, parse_data_path, prepared_or_inter4k_val,
+                   resolve_common, run_trainer, split_folder)
 
 MODES = ("30to60", "15to60", "8x")  # the keys of inter4k.data.datasets.VFI_SPANS (a test checks)
 VFI_PATCH = 256
@@ -66,34 +67,17 @@ class VFITrainConfig(TrainConfig):
     mode: str = "30to60"
 
 
-@dataclass
-class VFITrainResult:
-    """What a finished (or stopped) VFI run reached; ``model`` is the trained module (unwrapped).
-    PSNRs in dB over every target frame of the validation set (None without validation)."""
+@dataclass(kw_only=True)
+class VFITrainResult(TrainResult):
+    """What a finished (or stopped) VFI run reached: :class:`~inter4k.train.loop.TrainResult`'s fields
+    and the mode. PSNRs in dB over every target frame of the validation set (None without validation)."""
 
-    out: Path
-    last: Path
-    best: Optional[Path]
-    step: int
-    start_step: int
-    steps: int
-    finished: bool
-    loss: Optional[float]
     val_psnr_y: Optional[float]
     val_psnr_rgb: Optional[float]
     best_psnr_y: Optional[float]
     average_psnr_y: Optional[float]
     average_psnr_rgb: Optional[float]
     mode: str
-    seconds: float
-    world_size: int
-    device: str
-    amp: bool
-    config: dict
-    model: Optional[nn.Module] = field(default=None, repr=False)
-
-    def to_dict(self) -> dict:
-        return result_dict(self)
 
 
 # --- config ---------------------------------------------------------------------------------------
@@ -123,51 +107,13 @@ def _resolve(cfg: VFITrainConfig, stored_patch: Optional[int]) -> VFITrainConfig
 # --- data -----------------------------------------------------------------------------------------
 
 def parse_data(data: Optional[str]) -> DataSpec:
-    """What kind of data ``data`` names ("inter4k", "prepared" or "synthetic"); a missing folder is a
+    """What kind of data ``data`` names ("inter4k", "prepared" or "synthetic"; "synthetic" alone: scikit-image's
+    photographs, else see :func:`~inter4k.train.loop.parse_data_path`); a missing folder is a
     FileNotFoundError."""
-    from ..data import layout
-
-    text = None if data is None else str(data)
-    if text in (SYNTHETIC, SYNTHETIC + ":"):
+    if data is not None and str(data) in (SYNTHETIC, SYNTHETIC + ":"):
         return DataSpec("synthetic", None)
-    for prefix in SYNTHETIC_PREFIXES:
-        if text is not None and text.startswith(prefix):
-            path = Path(text[len(prefix):]).expanduser()
-            if not path.is_dir():
-                raise FileNotFoundError(f"image folder {path} does not exist (from --data {text})")
-            return DataSpec("synthetic", path)
-    path = layout.resolve_root(text)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"data folder {path} does not exist: give --data an Inter4K root (inter4k download / inter4k sample), "
-            f"a folder made by inter4k prepare --task vfi, synthetic (scikit-image's photographs) or synthetic:DIR")
-    if not path.is_dir():
-        raise NotADirectoryError(f"--data {path} is not a folder")
-    if (path / "index.json").is_file():
-        return DataSpec("prepared", path)
-    if not (path / "Inter4K").is_dir():
-        from ..data.images import list_images
-
-        if list_images(path):
-            return DataSpec("synthetic", path)
-    return DataSpec("inter4k", path)
-
-
-def _stored_patch(spec: DataSpec) -> Optional[int]:
-    if spec.kind != "prepared":
-        return None
-    from ..data.prepare import read_index
-
-    index = read_index(spec.path)
-    return int(index["config"]["patch"]) if index else None
-
-
-def _split_folder(path: Path, split: str) -> Path:
-    """``path/split`` when ``path`` has both train/ and val/ folders of images, else ``path``."""
-    from ..data.images import list_images
-
-    both = all((path / s).is_dir() and list_images(path / s) for s in ("train", "val"))
-    return path / split if both else path
+    return parse_data_path(data, SYNTHETIC_PREFIXES, "synthetic", "a folder made by inter4k prepare --task vfi, "
+                           "synthetic (scikit-image's photographs) or synthetic:DIR")
 
 
 def _prepared(path: Path, cfg: VFITrainConfig, augment: Optional[bool] = None):
@@ -184,14 +130,12 @@ def build_train_dataset(spec: DataSpec, cfg: VFITrainConfig):
     """The training set that ``spec`` names (see the module docstring)."""
     if spec.kind == "prepared":
         ds = _prepared(spec.path, cfg)
-        stored = int(ds.config["patch"])
-        if cfg.patch != stored:
-            raise ValueError(f"the patches in {spec.path} are {stored} pixels wide; pass --patch {stored} or leave it out")
+        check_stored_patch(ds, spec.path, cfg.patch)
         return ds
     if spec.kind == "synthetic":
         from ..data.motion import SyntheticMotionVFI
 
-        images = None if spec.path is None else _split_folder(spec.path, "train")
+        images = None if spec.path is None else split_folder(spec.path, "train")
         return SyntheticMotionVFI(images, mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed, split="train")
     from ..data.datasets import Inter4KVFI
 
@@ -203,36 +147,17 @@ def build_val_dataset(spec: DataSpec, cfg: VFITrainConfig, explicit: bool = Fals
     if spec.kind == "synthetic":
         from ..data.motion import SyntheticMotionVFI
 
-        images = None if spec.path is None else _split_folder(spec.path, "val")
+        images = None if spec.path is None else split_folder(spec.path, "val")
         patch = cfg.val_patch if cfg.val_patch is not None else cfg.patch
         return SyntheticMotionVFI(images, mode=cfg.mode, patch_size=patch, seed=0, split="val")
-    if spec.kind == "prepared":
-        from ..data.prepare import read_index
 
-        index = read_index(spec.path)
-        if index["config"]["split"] != "train":  # a prepared val / test folder: its stored patches
-            return _prepared(spec.path, cfg, augment=False)
-        if explicit:
-            raise ValueError(f"{spec.path} holds training patches; give a prepared val folder, an Inter4K root "
-                             f"or synthetic:DIR")
-        root = Path(index.get("source", {}).get("root", ""))
-        if not root.is_dir():
-            return None
-        spec = DataSpec("inter4k", root)
-    from ..data.datasets import Inter4KVFI
+    def open_inter4k(root: Path, patch: Optional[int]):
+        from ..data.datasets import Inter4KVFI
 
-    try:
-        patch = cfg.val_patch if cfg.val_patch is not None else INTER4K_VAL_PATCH
-        try:
-            return Inter4KVFI(spec.path, split="val", mode=cfg.mode, patch_size=patch)
-        except ValueError as exc:
-            if cfg.val_patch is None and "larger than the frames" in str(exc):  # small frames: use them whole
-                return Inter4KVFI(spec.path, split="val", mode=cfg.mode, patch_size=None)
-            raise
-    except FileNotFoundError:
-        if explicit:
-            raise
-        return None
+        return Inter4KVFI(root, split="val", mode=cfg.mode, patch_size=patch)
+
+    return prepared_or_inter4k_val(spec, cfg.val_patch, explicit, lambda path: _prepared(path, cfg, augment=False),
+                                   open_inter4k, "synthetic:DIR")
 
 
 # --- the trainer ----------------------------------------------------------------------------------
@@ -240,7 +165,7 @@ def build_val_dataset(spec: DataSpec, cfg: VFITrainConfig, explicit: bool = Fals
 def build_model(cfg: VFITrainConfig) -> tuple[nn.Module, dict]:
     """``create_model(cfg.model, **model_kwargs)`` (a registered VFI model) and its config dict."""
     import_model_modules(("inter4k.models.vfi",))
-    from ..models.registry import create_model, list_models
+    from ..models.registry import list_models
 
     vfi = list_models("vfi")
     if cfg.model not in vfi:
@@ -248,16 +173,7 @@ def build_model(cfg: VFITrainConfig) -> tuple[nn.Module, dict]:
         if cfg.model in list_models():
             raise ValueError(f"model {cfg.model!r} is not a frame interpolation model; known VFI models: {known}")
         raise ValueError(f"unknown model {cfg.model!r}; known VFI models: {known}")
-    kwargs = dict(cfg.model_kwargs)
-    try:
-        model = create_model(cfg.model, **kwargs)
-    except TypeError as exc:
-        raise ValueError(f"model {cfg.model!r} does not take these options ({', '.join(sorted(kwargs))}): {exc}") from None
-    config = getattr(model, "config", None)
-    config = dict(config) if isinstance(config, dict) else {"name": cfg.model, **kwargs}
-    if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError(f"model {cfg.model!r} has no trainable parameters (a fixed baseline); nothing to train")
-    return model, config
+    return create_trainable(cfg.model, dict(cfg.model_kwargs))
 
 
 def flatten_targets(inputs: torch.Tensor, targets: torch.Tensor, t: torch.Tensor):
@@ -298,21 +214,7 @@ class VFITrainer(Trainer):
     every target, PSNR-Y / RGB against the linear blend."""
 
     task = "vfi"
-
-    def parse_data(self, data):
-        return parse_data(data)
-
-    def resolve(self, spec: DataSpec) -> VFITrainConfig:
-        return _resolve(self.cfg, _stored_patch(spec))
-
-    def build_train_dataset(self, spec: DataSpec):
-        return build_train_dataset(spec, self.cfg)
-
-    def build_val_dataset(self, spec: DataSpec, explicit: bool = False):
-        return build_val_dataset(spec, self.cfg, explicit)
-
-    def build_model(self):
-        return build_model(self.cfg)
+    functions = TaskFunctions(parse_data, _resolve, build_train_dataset, build_val_dataset, build_model)
 
     def describe_data(self, spec: DataSpec) -> str:
         return "scikit-image photographs" if spec.path is None else str(spec.path)
