@@ -5,6 +5,8 @@ baselines on a dataset (see :mod:`inter4k.evaluate` and docs/EVALUATE.md).
                      [--metrics psnr,ssim,lpips] [--limit N] [--frames K] [--report DIR] [--json]
     inter4k evaluate --task sr [--model NAME|PATH] [--data ROOT|images:DIR] [--split test] [--scale S]
                      [--limit N] [--frames K] [--tile auto] [--device D] [--report DIR] [--json]
+    inter4k evaluate --task vfi [--model NAME|PATH] [--mode 30to60|15to60|8x] [--data ROOT|synthetic[:DIR]]
+                     [--split test] [--limit N] [--frames K] [--patch P] [--report DIR] [--json]
 
 Calls :func:`inter4k.api.evaluate`; the progress bar and warnings go to stderr, the table (or with
 ``--json`` the JSON of report.json) to stdout.
@@ -84,6 +86,17 @@ def _clip_table(result) -> Table:
     return table
 
 
+def _t_table(result) -> Table:
+    from inter4k.evaluate.report import LABELS, per_t_rows
+
+    table = Table(title="mean per target time t", title_justify="left")
+    for h in ("method", "t", "frames", *(LABELS[k] for k in result.keys)):
+        table.add_column(h, justify="left" if h == "method" else "right")
+    for row in per_t_rows(result):
+        table.add_row(*(escape(c) for c in row))
+    return table
+
+
 def evaluate(
     task: Annotated[str, typer.Option("--task", help="sr (super-resolution) or vfi (frame interpolation).")] = "sr",
     pred: Annotated[Optional[Path], typer.Option(
@@ -92,11 +105,17 @@ def evaluate(
     ref: Annotated[Optional[Path], typer.Option(
         "--ref", help="References (ground truth), the same kinds as --pred.", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option(
-        "--model", "-m", help="SR model name or checkpoint path to run on --data (default: the bundled weights "
-                              "for the scale); the baselines bicubic, bilinear and nearest run too.")] = None,
+        "--model", "-m", help="Model name or checkpoint path to run on --data (default: the bundled weights); "
+                              "sr: the baselines bicubic, bilinear and nearest run too; vfi: vfi-average and "
+                              "vfi-nearest.")] = None,
     data: Annotated[Optional[str], typer.Option(
-        "--data", help="Inter4K root or images:DIR for the model mode (default: $INTER4K_ROOT or "
-                       "~/datasets/inter4k).")] = None,
+        "--data", help="Model mode: an Inter4K root (default: $INTER4K_ROOT or ~/datasets/inter4k); sr: or "
+                       "images:DIR; vfi: or synthetic[:DIR] (synthetic motion over held-out photographs).")] = None,
+    vfi_mode: Annotated[Optional[str], typer.Option(
+        "--mode", help="vfi model mode: 30to60 (default), 15to60 or 8x (SPEC §4).", show_default=False)] = None,
+    patch: Annotated[Optional[int], typer.Option(
+        "--patch", min=8, help="vfi model mode: evaluate P x P centre crops (Inter4K: default whole frames; "
+                               "synthetic: the frame side, default 256).", show_default=False)] = None,
     split: Annotated[str, typer.Option("--split", help="Split of --data: train, val or test.")] = "test",
     scale: Annotated[Optional[int], typer.Option(
         "--scale", "-s", min=1, help="SR factor (model mode default 4); the crop border defaults to it.")] = None,
@@ -106,7 +125,8 @@ def evaluate(
     metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: psnr, ssim, lpips.")] = "psnr,ssim,lpips",
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate the first N clips (images).")] = None,
     frames: Annotated[Optional[int], typer.Option(
-        "--frames", min=1, help="Frames per clip: pairs mode the first K; model mode K spread over the clip.")] = None,
+        "--frames", min=1, help="Per clip: pairs mode the first K frames; model mode K frames (vfi: K input "
+                                "pairs) spread over the clip.")] = None,
     report: Annotated[Optional[Path], typer.Option(
         "--report", help="Write report.json, report.csv, report.md and report.html into this folder.")] = None,
     tile: Annotated[str, typer.Option(
@@ -116,7 +136,7 @@ def evaluate(
     device: DeviceOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """PSNR / SSIM / LPIPS of predictions against references, or of an SR model and the baselines on a dataset.
+    """PSNR / SSIM / LPIPS of predictions against references, or of an SR / VFI model and the baselines on a dataset.
 
     PSNR and SSIM on Y (BT.601, MATLAB's rgb2ycbcr) with the border crop; PSNR on RGB too; LPIPS
     (AlexNet) when its weights are present, else reported as null with a warning.
@@ -126,7 +146,8 @@ def evaluate(
     try:
         result = api.evaluate(task=task, pred=pred, ref=ref, model=model, data=data, split=split, scale=scale,
                               crop_border=crop_border, metrics=metrics, report=report, callback=bar, limit=limit,
-                              frames=frames, device=device, tile=tile, quantize_lr=quantize_lr)
+                              frames=frames, device=device, tile=tile, quantize_lr=quantize_lr, vfi_mode=vfi_mode,
+                              patch=patch)
     finally:
         bar.close()
     for w in result.warnings:
@@ -141,6 +162,9 @@ def evaluate(
     out.print(_results_table(result, f"evaluate {result.task}: mean over {n_frames} frames", "frames"))
     if n_clips > 1:
         out.print(_results_table(result, f"mean over {n_clips} clips", "clips"))
+    if len(result.primary.per_t) > 1:
+        out.print(_t_table(result))
+    if n_clips > 1:
         out.print(_clip_table(result))
     if result.report_files:
         out.print(f"report: {escape(str(result.report_files['report.html'].parent))} "

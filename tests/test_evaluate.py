@@ -264,8 +264,8 @@ def test_bad_arguments():
         evaluate(task="denoise", pred="x", ref="y")
     with pytest.raises(ValueError, match="not both"):
         evaluate(task="sr", pred="x", ref="y", model="bicubic")
-    with pytest.raises(ValueError, match="vfi compares"):
-        evaluate(task="vfi")
+    with pytest.raises(ValueError, match="unknown mode '4x'"):
+        evaluate(task="vfi", data="synthetic", vfi_mode="4x")
     with pytest.raises(FileNotFoundError, match="pred .*nope does not exist"):
         evaluate(task="vfi", pred="/nope", ref=str(ROOT))
 

@@ -6,6 +6,9 @@ Only the few crops kept so far are held in memory (small uint8 arrays), never wh
   truth": (1) the frame where the model's PSNR-Y gains most over bicubic, at the window where its local
   squared error on Y is most below bicubic's; (2) the centre of the first frame; (3) the frame where
   the model gains least, at the window where it is furthest behind bicubic (or least ahead).
+- **VFI model mode** (:meth:`CropPicker.offer_vfi`), panels "frame0", frame averaging, the model,
+  "ground truth", "frame1": as the SR model mode with frame averaging in bicubic's place (when the
+  model is frame averaging itself: its lowest-PSNR-Y target frame, and the centre of the first).
 - **Pairs mode** (:meth:`CropPicker.offer_pair`), panels "pred", "ref": (1) the frame with the lowest
   PSNR-Y, at the window with the largest squared error on Y; (2) the centre of the first frame.
 
@@ -133,6 +136,50 @@ class CropPicker:
         self._least.offer(-gain, make(
             "where the model gains least", f"the frame where {model}'s PSNR-Y gains least over bicubic, at the "
             f"window where it is furthest behind bicubic (or least ahead)", -1.0))
+
+    def offer_vfi(self, clip: str, frame: int, t: str, frame0: torch.Tensor, frame1: torch.Tensor,
+                  target: torch.Tensor, outputs: dict[str, torch.Tensor], model: str, average: Optional[str],
+                  gain: float, psnr_y: Optional[float]) -> None:
+        """One target frame of the VFI model mode (``t`` its time as a label, e.g. "1/2"): ``outputs``
+        maps method names (incl. ``average``, frame averaging, and ``model``) to (3, H, W) results;
+        ``gain`` is the model's PSNR-Y minus frame averaging's, ``psnr_y`` the model's.
+
+        Panels "frame0", frame averaging, the model, "ground truth", "frame1". Crops as for SR with frame
+        averaging in bicubic's place; when the model *is* frame averaging (the baselines-only run):
+        the frame with its lowest PSNR-Y at the window with the largest squared error, and the centre."""
+        baseline_only = average is None or model == average
+
+        def panels() -> dict[str, torch.Tensor]:
+            shown = {"frame0": frame0}
+            if average is not None:
+                shown[average] = outputs[average]
+            shown[model] = outputs[model]
+            shown.update({"ground truth": target, "frame1": frame1})
+            return shown
+
+        def make(title: str, why: str, score_of: Optional[Callable[[], torch.Tensor]]) -> Callable[[], Crop]:
+            def build() -> Crop:
+                box = self._box(target.shape[-2], target.shape[-1], None if score_of is None else score_of())
+                return Crop(title, why, clip, frame, box, self._cut(panels(), box), t=t)
+            return build
+
+        def ahead(sign: float) -> Callable[[], torch.Tensor]:
+            return lambda: sign * (_y_error(outputs[average], target) - _y_error(outputs[model], target))
+
+        if self._centre is None:
+            self._centre = make("centre of the first frame", "the centre of the first target frame evaluated", None)()
+        if baseline_only:
+            if psnr_y is not None:
+                self._most.offer(-psnr_y, make(
+                    "lowest PSNR-Y", f"the target frame where {model}'s PSNR-Y is lowest, at the window with the "
+                    f"largest squared error on Y", lambda: _y_error(outputs[model], target)))
+            return
+        self._most.offer(gain, make(
+            "where the model gains most", f"the target frame where {model}'s PSNR-Y gains most over {average}, "
+            f"at the window where its squared error on Y is most below {average}'s", ahead(1.0)))
+        self._least.offer(-gain, make(
+            "where the model gains least", f"the target frame where {model}'s PSNR-Y gains least over {average}, "
+            f"at the window where it is furthest behind {average} (or least ahead)", ahead(-1.0)))
 
     def offer_pair(self, clip: str, frame: int, pred: torch.Tensor, ref: torch.Tensor, psnr_y: Optional[float]) -> None:
         """One frame of the pairs mode, with its PSNR-Y (None when PSNR was not computed)."""

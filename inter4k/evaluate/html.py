@@ -3,7 +3,8 @@
 Everything is inside the one file: the CSS inline, the plots (matplotlib, Agg backend) and the crops
 as ``data:image/png;base64`` URIs; it loads nothing else, so it can be mailed or archived alone.
 
-Sections: the configuration and warnings; the tables (mean over frames, mean over clips, per clip);
+Sections: the configuration and warnings; the tables (mean over frames, mean over clips, for frame
+interpolation the mean per target time t, per clip);
 a per-frame line plot of PSNR-Y (of the first metric computed when PSNR was not) with the clip
 boundaries marked; its distribution per method (a box plot, with a histogram for a single method);
 and the crops chosen by :mod:`.crops`, side by side, with the reason each was chosen.
@@ -18,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from .report import LABELS, format_value, summary_rows
+from .report import LABELS, format_value, has_t, per_t_rows, summary_rows
 from .results import EvaluateResult
 
 __all__ = ["report_html", "png_data_uri", "plot_key"]
@@ -145,6 +146,9 @@ def report_html(result: EvaluateResult) -> str:
     header = ["method", "frames", "clips", *(LABELS[k] for k in keys)]
     parts.append("<h2>Mean over all frames</h2>" + _table(header, summary_rows(result, "frames")))
     parts.append("<h2>Mean over clips</h2>" + _table(header, summary_rows(result, "clips")))
+    if has_t(result):
+        parts.append("<h2>Mean per target time t</h2>" + _table(["method", "t", "frames", *(LABELS[k] for k in keys)],
+                                                                  per_t_rows(result)))
     clip_rows = [[m.name, c.name, str(c.frames), *(format_value(k, c.means[k]) for k in keys)]
                  for m in result.methods for c in m.clips]
     parts.append("<h2>Per clip</h2>" + _table(["method", "clip", "frames", *(LABELS[k] for k in keys)], clip_rows))
@@ -161,7 +165,8 @@ def report_html(result: EvaluateResult) -> str:
         parts.append("<p>No crops.</p>")
     for c in result.crops:
         y, x, h, w = c.box
-        parts.append(f"<h3>{e(c.title)}</h3><p>{e(c.why)}: clip <code>{e(c.clip)}</code>, frame {c.frame}, "
+        at = "" if c.t is None else f" (t = {e(c.t)})"
+        parts.append(f"<h3>{e(c.title)}</h3><p>{e(c.why)}: clip <code>{e(c.clip)}</code>, frame {c.frame}{at}, "
                      f"{w}x{h} pixels at x={x}, y={y} of the reference frame (shown enlarged, pixels kept "
                      f"sharp).</p><div class='crops'>")
         for label, img in c.images.items():

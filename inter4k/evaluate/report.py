@@ -1,9 +1,10 @@
 """The report files of ``inter4k evaluate --report DIR`` (format: ``docs/EVALUATE.md``).
 
 - ``report.json``: :meth:`EvaluateResult.to_dict` as strict JSON (inf / nan as strings);
-- ``report.csv``: one row per frame and method: method, clip, frame, name, then the metric values
-  (empty where a value is None);
-- ``report.md``: the configuration, the overall table (one row per method) and the per-clip table;
+- ``report.csv``: one row per frame and method: method, clip, frame, name, (for VFI: t,) then the
+  metric values (empty where a value is None);
+- ``report.md``: the configuration, the overall table (one row per method), for VFI the means per t,
+  and the per-clip table;
 - ``report.html``: a self-contained page (:mod:`.html`).
 
 Each file is written under a temporary name in DIR and renamed into place, so a reader never sees a
@@ -24,7 +25,7 @@ from ..video import part_path
 from .results import EvaluateResult, json_safe
 
 __all__ = ["REPORT_FILES", "LABELS", "write_atomic", "report_json", "report_csv", "report_markdown",
-           "write_reports", "format_value"]
+           "write_reports", "format_value", "has_t", "per_t_rows"]
 
 REPORT_FILES = ("report.json", "report.csv", "report.md", "report.html")
 #: Column titles of the metric keys.
@@ -59,13 +60,27 @@ def report_json(result: EvaluateResult) -> str:
     return json.dumps(json_safe(result.to_dict()), indent=2, allow_nan=False) + "\n"
 
 
+def has_t(result: EvaluateResult) -> bool:
+    """Whether the frames have target times (frame interpolation's model mode)."""
+    return any(f.t is not None for m in result.methods for f in m.frames)
+
+
+def per_t_rows(result: EvaluateResult) -> list[list[str]]:
+    """One row per method and target time: name, t (as a fraction), frames, the metric means."""
+    from .vfi_model import t_label
+
+    return [[m.name, t_label(g["t"]), str(g["frames"]), *(format_value(k, g[k]) for k in result.keys)]
+            for m in result.methods for g in m.per_t]
+
+
 def report_csv(result: EvaluateResult) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["method", "clip", "frame", "name", *result.keys])
+    with_t = has_t(result)
+    w.writerow(["method", "clip", "frame", "name", *(["t"] if with_t else []), *result.keys])
     for m in result.methods:
         for f in m.frames:
-            w.writerow([m.name, f.clip, f.index, f.name,
+            w.writerow([m.name, f.clip, f.index, f.name, *([repr(f.t)] if with_t else []),
                         *("" if f.values.get(k) is None else repr(float(f.values[k])) for k in result.keys)])
     return buf.getvalue()
 
@@ -96,6 +111,9 @@ def report_markdown(result: EvaluateResult) -> str:
     header = ["method", "frames", "clips", *(LABELS[k] for k in keys)]
     lines += ["", "## Mean over all frames", "", *_md_table(header, summary_rows(result, "frames"))]
     lines += ["", "## Mean over clips", "", *_md_table(header, summary_rows(result, "clips"))]
+    if has_t(result):
+        lines += ["", "## Mean per target time t", "",
+                  *_md_table(["method", "t", "frames", *(LABELS[k] for k in keys)], per_t_rows(result))]
     lines += ["", "## Per clip", ""]
     clip_rows = []
     for m in result.methods:

@@ -24,15 +24,20 @@ METRIC_KEYS: dict[str, str] = {"psnr_y": "psnr", "ssim_y": "ssim", "psnr_rgb": "
 
 @dataclass
 class FrameRecord:
-    """One compared frame: its clip, index in the clip, name (an image file name or ``#<index>``)."""
+    """One compared frame: its clip, index in the clip, name (an image file name or ``#<index>``); for
+    frame interpolation also its time ``t`` between the two input frames, whose clip indices are
+    ``inputs``."""
 
     clip: str
     index: int
     name: str
     values: dict[str, Optional[float]]
+    t: Optional[float] = None
+    inputs: Optional[tuple[int, int]] = None
 
     def to_dict(self) -> dict:
-        return {"clip": self.clip, "frame": self.index, "name": self.name, **self.values}
+        extra = {} if self.t is None else {"t": self.t, "inputs": None if self.inputs is None else list(self.inputs)}
+        return {"clip": self.clip, "frame": self.index, "name": self.name, **extra, **self.values}
 
 
 def mean_values(rows: Iterable[dict[str, Optional[float]]], keys: Iterable[str]) -> dict[str, Optional[float]]:
@@ -83,6 +88,16 @@ class MethodResult:
     def mean_over_clips(self) -> dict[str, Optional[float]]:
         return mean_values((c.means for c in self.clips), self.keys)
 
+    @property
+    def per_t(self) -> list[dict]:
+        """Frame interpolation: ``[{"t", "frames", <metric means>}]`` over the frames of each target
+        time, in ascending t (empty when no frame has a t)."""
+        groups: dict[float, list[dict]] = {}
+        for f in self.frames:
+            if f.t is not None:
+                groups.setdefault(f.t, []).append(f.values)
+        return [{"t": t, "frames": len(rows), **mean_values(rows, self.keys)} for t, rows in sorted(groups.items())]
+
     def close_clip(self, name: str, pred: Optional[str] = None, ref: Optional[str] = None) -> ClipSummary:
         """Summarise the frames recorded for clip ``name`` (call once, after its last frame)."""
         rows = []
@@ -96,12 +111,14 @@ class MethodResult:
         return summary
 
     def to_dict(self) -> dict:
+        per_t = self.per_t
         return {
             "name": self.name,
             "frames": len(self.frames),
             "clips": len(self.clips),
             "mean_over_frames": self.mean_over_frames,
             "mean_over_clips": self.mean_over_clips,
+            **({"per_t": per_t} if per_t else {}),
             "per_clip": [c.to_dict() for c in self.clips],
             "per_frame": [f.to_dict() for f in self.frames],
         }
@@ -118,10 +135,11 @@ class Crop:
     frame: int
     box: tuple[int, int, int, int]   # (y, x, height, width) in the reference frame
     images: dict[str, Any]
+    t: Optional[str] = None          # frame interpolation: the target's time, e.g. "1/2"
 
     def to_dict(self) -> dict:
         return {"title": self.title, "why": self.why, "clip": self.clip, "frame": self.frame,
-                "box": list(self.box), "panels": list(self.images)}
+                **({} if self.t is None else {"t": self.t}), "box": list(self.box), "panels": list(self.images)}
 
 
 @dataclass

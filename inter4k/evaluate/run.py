@@ -4,6 +4,7 @@ the baselines on a dataset, with optional reports (see ``docs/EVALUATE.md``).
     from inter4k.evaluate import evaluate
     r = evaluate(task="sr", pred="out/", ref="gt/", scale=4)                  # pairs mode
     r = evaluate(task="sr", data="data/sample/inter4k", scale=4, frames=2)    # model mode: model + baselines
+    r = evaluate(task="vfi", data="synthetic", vfi_mode="15to60", limit=4)   # VFI model + averaging, nearest
     r.primary.mean_over_frames["psnr_y"], r.to_dict()
 """
 
@@ -40,7 +41,8 @@ def _positive(label: str, v, allow_none: bool = True) -> Optional[int]:
     return v
 
 
-def _check_args(task, pred, ref, model, data, scale, crop_border) -> tuple[str, Optional[int], int]:
+def _check_args(task, pred, ref, model, data, scale, crop_border, vfi_mode=None, patch=None, quantize_lr=False
+                ) -> tuple[str, Optional[int], int]:
     """(mode, scale, crop_border) from the arguments, checked (the rules of :func:`evaluate`)."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
@@ -49,8 +51,12 @@ def _check_args(task, pred, ref, model, data, scale, crop_border) -> tuple[str, 
         raise ValueError(f"give both pred and ref (got only {'pred' if ref is None else 'ref'})")
     if pairs and (model is not None or data is not None):
         raise ValueError("give either pred and ref (compare files) or model / data (run a model), not both")
-    if not pairs and task == "vfi":
-        raise ValueError("--task vfi compares --pred with --ref (the model mode is for --task sr); give both")
+    if vfi_mode is not None and (task != "vfi" or pairs):
+        raise ValueError("--mode (30to60, 15to60, 8x) is for --task vfi without --pred / --ref (the model mode)")
+    if patch is not None and (task != "vfi" or pairs):
+        raise ValueError("--patch (centre crops) is for --task vfi without --pred / --ref (the model mode)")
+    if quantize_lr and task != "sr":
+        raise ValueError("--quantize-lr is for --task sr (frame interpolation has no LR frames)")
     if task == "vfi" and scale is not None:
         raise ValueError("--scale is for --task sr; frame interpolation keeps the size")
     scale = _positive("scale", scale)
@@ -77,7 +83,8 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
              metrics: Union[str, Iterable[str]] = METRICS, report: PathArg = None,
              callback: Optional[Callback] = None, *, limit: Optional[int] = None, frames: Optional[int] = None,
              device: Union[None, str, torch.device] = None, tile: Union[str, int, None] = "auto",
-             tile_overlap: int = 32, quantize_lr: bool = False, crop_size: int = 96) -> EvaluateResult:
+             tile_overlap: Optional[int] = None, quantize_lr: bool = False, crop_size: int = 96,
+             vfi_mode: Optional[str] = None, patch: Optional[int] = None) -> EvaluateResult:
     """Evaluate and return an :class:`~inter4k.evaluate.results.EvaluateResult`.
 
     **Pairs mode** (``pred`` and ``ref``): each is an image, a folder of images, a video, or a folder of
@@ -86,7 +93,14 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
     pred/ref): ``model`` (default: the bundled weights for ``scale``) and the baselines bicubic,
     bilinear and nearest on ``data`` (an Inter4K root, default ``$INTER4K_ROOT``, or ``images:DIR``),
     split ``split``, the first ``limit`` clips (images), ``frames`` frames per clip, LR made by MATLAB
-    bicubic downscaling of the HR frame (rounded to 8 bits with ``quantize_lr``).
+    bicubic downscaling of the HR frame (rounded to 8 bits with ``quantize_lr``). **VFI model mode**
+    (``task="vfi"`` without pred/ref): ``model`` (default: the bundled ``vfi-small.pt``, else the
+    baselines only, with a warning) and the baselines vfi-average and vfi-nearest on the held-out samples
+    of ``vfi_mode`` ("30to60", default, "15to60", "8x") from ``data`` (an Inter4K root, split ``split``,
+    ``frames`` samples per clip, whole frames or ``patch`` centre crops; or ``synthetic[:DIR]``, the
+    fixed samples of :class:`~inter4k.data.motion.SyntheticMotionVFI` on the test photographs, ``patch``
+    pixels, the first ``limit``); every target frame is one evaluated frame, with its t (see
+    :mod:`.vfi_data`). ``tile_overlap`` defaults to 32 (SR) or 64 (VFI).
 
     ``crop_border`` defaults to ``scale`` for SR (SPEC §5; pairs mode then needs ``scale`` or
     ``crop_border``) and 0 for VFI. ``metrics`` is a subset of ("psnr", "ssim", "lpips"); LPIPS that
@@ -99,7 +113,8 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
     both counts; a size mismatch the frame and both sizes).
     """
     t0 = time.perf_counter()
-    mode, scale, crop_border = _check_args(task, pred, ref, model, data, scale, crop_border)
+    mode, scale, crop_border = _check_args(task, pred, ref, model, data, scale, crop_border, vfi_mode, patch,
+                                           quantize_lr)
     metric_names = parse_metrics(metrics)
     limit, frames = _positive("limit", limit), _positive("frames", frames)
     _positive("crop_size", crop_size, allow_none=False)
@@ -124,6 +139,32 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
             callback("start", {"mode": mode, "methods": ["pred"], "clips": len(clips), "total": None,
                                "lpips_available": scorer.lpips_available, "lpips_reason": scorer.lpips_reason})
         methods = [compare_clips(clips, scorer, frames, picker, callback)]
+    elif task == "vfi":
+        from .vfi_data import open_vfi_data
+        from .vfi_model import build_vfi_methods, run_vfi_methods
+
+        vfi_mode = "30to60" if vfi_mode is None else vfi_mode
+        vfi_data = open_vfi_data(None if data is None else str(data), split, vfi_mode, limit, frames,
+                                 _positive("patch", patch))
+        if vfi_data.kind == "synthetic" and frames is not None:
+            warnings.append("--frames applies to video clips; every synthetic sample is evaluated (--limit keeps "
+                            "the first N)")
+        nets, more = build_vfi_methods(model)
+        warnings += more
+        overlap = 64 if tile_overlap is None else tile_overlap
+        config.update(model=nets[0][0], data=vfi_data.source, data_kind=vfi_data.kind, split=split,
+                      vfi_mode=vfi_mode, span=vfi_data.span,
+                      timesteps=[k / vfi_data.span for k in range(1, vfi_data.span)], **vfi_data.info,
+                      tile=tile if isinstance(tile, (str, type(None))) else int(tile), tile_overlap=overlap,
+                      clips=[name for name, _ in vfi_data.clips])
+        scorer = Scorer(metric_names, crop_border, dev)
+        picker = CropPicker(crop_size, 1, crop_border)
+        if callback is not None:
+            callback("start", {"mode": mode, "methods": [n for n, _ in nets], "clips": len(vfi_data.clips),
+                               "total": vfi_data.total, "lpips_available": scorer.lpips_available,
+                               "lpips_reason": scorer.lpips_reason})
+        methods, more = run_vfi_methods(vfi_data, nets, scorer, dev, tile, overlap, picker, callback)
+        warnings += more
     else:
         from .sr_data import open_sr_data
         from .sr_model import build_methods, run_sr_methods
@@ -135,7 +176,8 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
         warnings += more
         tile_label = tile if isinstance(tile, (str, type(None))) else int(tile)
         config.update(model=nets[0][0], data=sr_data.source, data_kind=sr_data.kind, split=split,
-                      tile=tile_label, tile_overlap=tile_overlap, quantize_lr=bool(quantize_lr),
+                      tile=tile_label, tile_overlap=32 if tile_overlap is None else tile_overlap,
+                      quantize_lr=bool(quantize_lr),
                       clips=[name for name, _ in sr_data.clips])
         scorer = Scorer(metric_names, crop_border, dev)
         picker = CropPicker(crop_size, scale, crop_border)
@@ -143,7 +185,8 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
             callback("start", {"mode": mode, "methods": [n for n, _ in nets], "clips": len(sr_data.clips),
                                "total": sr_data.total, "lpips_available": scorer.lpips_available,
                                "lpips_reason": scorer.lpips_reason})
-        methods, more = run_sr_methods(sr_data, nets, scorer, scale, dev, tile, tile_overlap, picker, callback)
+        methods, more = run_sr_methods(sr_data, nets, scorer, scale, dev, tile,
+                                       32 if tile_overlap is None else tile_overlap, picker, callback)
         warnings += more
     if scorer.lpips_available is False:
         warnings.insert(0, f"{scorer.lpips_reason} (LPIPS is reported as null; the other metrics are not affected)")

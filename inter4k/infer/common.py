@@ -159,3 +159,16 @@ def oom_warning(event: OOMEvent, with_batch: bool = False) -> str:
         return (f"out of memory with {failed} (batch {event.batch}); retried the same frames with {retried}, "
                 f"batch {event.new_batch}")
     return f"out of memory with {failed}; retried the same frames with {retried}"
+
+
+class FramePairModule(torch.nn.Module):
+    """A VFI model ``model(frame0, frame1, t)`` as the one-tensor module :class:`~inter4k.infer.tiling.TileRunner`
+    tiles: x = (N, 6, H, W), the two frames stacked on channels; set ``t`` before each call (one t per call)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = model
+        self.t = 0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x[:, :3], x[:, 3:6], self.t)

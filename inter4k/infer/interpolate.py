@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from ..video import probe
-from .common import (PathsAsText, ProgressFn, check_input, check_output, check_tiling, dtype_name, encode_settings,
+from .common import (FramePairModule, PathsAsText, ProgressFn, check_input, check_output, check_tiling, dtype_name, encode_settings,
                      is_image, oom_warning, resolve_precision)
 from .scene import DEFAULT_SCENE_THRESHOLD, SceneCutDetector
 from .tiling import MIN_TILE, TileRunner
@@ -173,23 +173,11 @@ def resolve_vfi_model(model: Union[None, str, os.PathLike, nn.Module],
     return net, str(p)
 
 
-class _PairNet(nn.Module):
-    """Adapts ``model(frame0, frame1, t)`` to :class:`TileRunner`'s one-tensor call: x = (N, 6, H, W),
-    the two frames stacked on channels, t set as an attribute before each call (one t per call)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.net = model
-        self.t = 0.5
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x[:, :3], x[:, 3:6], self.t)
-
 
 class _Interpolator:
     """The ``infer`` / ``flush`` pair given to :func:`run_video` in timed mode (runs in the caller's thread)."""
 
-    def __init__(self, runner: TileRunner, pair: _PairNet, timeline: Timeline, detector: SceneCutDetector,
+    def __init__(self, runner: TileRunner, pair: FramePairModule, timeline: Timeline, detector: SceneCutDetector,
                  progress: Optional[ProgressFn], total: Optional[int]) -> None:
         self.runner, self.pair, self.timeline, self.detector = runner, pair, timeline, detector
         self.progress, self.total = progress, total
@@ -300,7 +288,7 @@ def interpolate(input: Union[str, os.PathLike], output: Union[None, str, os.Path
         total = info.frames * fac if info.frames else None
     else:
         total = math.ceil(Fraction(info.duration) * out_fps) if info.duration else None
-    pair = _PairNet(net)
+    pair = FramePairModule(net)
     runner = TileRunner(pair, 1, dev, torch_dtype, tile=tile_spec, overlap=tile_overlap, min_tile=min_tile)
     timeline = Timeline(factor=fac, fps=out_fps, rate=rate_in)
     job = _Interpolator(runner, pair, timeline, detector, progress, total)

@@ -1,0 +1,204 @@
+"""The held-out frame-interpolation samples the VFI model mode evaluates on.
+
+A *sample* is two input frames ``span`` frames apart and the ``span - 1`` true frames between them
+(SPEC §4: span 2 for "30to60", 4 for "15to60", 8 for "8x"); each of those target frames is one
+evaluated frame, made at ``t = k / span``.
+
+- **Inter4K root** (``inter4k download`` / ``inter4k sample``): the clips of ``split``
+  (:func:`inter4k.data.datasets.resolve_clips`), the first ``limit`` of them. The samples of a clip
+  are the ones :class:`~inter4k.data.datasets.Inter4KVFI` plans for val / test: first frames
+  ``0, span, 2 span, ...`` (:meth:`Inter4KVFI.starts`); every one of them, or with ``frames=K`` the K
+  at the middles of K equal parts (exactly ``Inter4KVFI(split, mode, samples_per_clip=K)``'s samples).
+  Whole frames, or with ``patch=P`` the P x P centre crop (``Inter4KVFI(patch_size=P)``'s crop).
+  Runs of adjacent samples are decoded in one pass; spread samples by seeking.
+- **Synthetic** (``synthetic``, ``synthetic:DIR`` or ``images:DIR``, or a folder of images):
+  :class:`~inter4k.data.motion.SyntheticMotionVFI` with ``split`` (default "test": scikit-image's
+  held-out photographs :data:`~inter4k.data.motion.TEST_PHOTOS`, never trained on), seed
+  :data:`SYNTHETIC_SEED`, the dataset's fixed evaluation samples (its default count: 4 per photograph,
+  at least 8, so 20 for the five test photographs), frames of ``patch`` (default 256) pixels; the
+  first ``limit`` samples. Each sample is its own clip. ``DIR/<split>`` is used when it holds images,
+  else ``DIR``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import torch
+
+__all__ = ["VFISample", "VFIData", "sample_starts", "open_vfi_data", "SYNTHETIC_SEED", "SYNTHETIC_PATCH"]
+
+#: The seed of the synthetic evaluation samples (their own stream of the test split; see motion.py).
+SYNTHETIC_SEED = 0
+#: The side of the synthetic frames unless ``patch`` says otherwise (the training default).
+SYNTHETIC_PATCH = 256
+
+
+@dataclass
+class VFISample:
+    """One input pair and its targets.
+
+    ``frames`` are the ``span + 1`` frames (span + 1, 3, H, W), uint8 (decoded video) or float in
+    [0, 1] (rendered); ``start`` is the index of the first in its clip (0 for a synthetic clip), so
+    frame ``k`` of the sample is frame ``start + k`` of the clip.
+    """
+
+    clip: str
+    start: int
+    frames: torch.Tensor
+
+    @property
+    def span(self) -> int:
+        return int(self.frames.shape[0]) - 1
+
+    def frame(self, k: int) -> torch.Tensor:
+        """Frame ``k`` (0 = the first input, span = the second) as (3, H, W) float32 in [0, 1]."""
+        f = self.frames[k]
+        return f.float().div(255.0) if f.dtype == torch.uint8 else f.float()
+
+
+def sample_starts(starts: Sequence[int], k: Optional[int]) -> list[int]:
+    """The samples of a clip to evaluate: every start, or ``k`` at the middles of ``k`` equal parts
+    (the val / test rule of :class:`~inter4k.data.datasets.Inter4KVFI` with ``samples_per_clip=k``).
+
+    Examples:
+        >>> sample_starts([0, 2, 4, 6, 8, 10], 2), sample_starts([0, 4], None), sample_starts([0, 4], 5)
+        ([2, 8], [0, 4], [0, 4])
+    """
+    starts = list(starts)
+    n = len(starts)
+    if k is None or k >= n:
+        return starts
+    return [starts[min(n - 1, int((j + 0.5) * n / k))] for j in range(k)]
+
+
+class VFIData:
+    """An iterable of :class:`VFISample` with its plan: ``clips`` [(name, target frames)], ``total``."""
+
+    kind: str
+    source: str
+    mode: str
+    span: int
+    clips: list[tuple[str, int]]
+    info: dict
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.clips)
+
+    def __iter__(self) -> Iterator[VFISample]:  # pragma: no cover - implemented by the subclasses
+        raise NotImplementedError
+
+
+class _Inter4KSamples(VFIData):
+    def __init__(self, root: Path, split: str, mode: str, limit: Optional[int], frames: Optional[int],
+                 patch: Optional[int]):
+        from ..data.datasets import Inter4KVFI, resolve_clips
+
+        clips = resolve_clips(root, split, None)
+        if limit is not None:
+            clips = clips[:limit]
+        # the dataset checks the clips (present, decodable, long enough, the crop fits) and plans the samples
+        self.ds = Inter4KVFI(root, split=split, mode=mode, patch_size=patch, clips=clips, samples_per_clip=1,
+                             seed=0, augment=False)
+        self.kind, self.source, self.mode, self.span = "inter4k", str(root), mode, self.ds.span
+        self.positions = {c: sample_starts(self.ds.starts(c), frames) for c in self.ds.clips}
+        for c, pos in self.positions.items():
+            if not pos:
+                raise ValueError(f"{self.ds.path(c)} has {self.ds.info(c)[0]} frames: too few for one {mode} "
+                                 f"sample ({self.span + 1} frames)")
+        self.clips = [(str(c), len(self.positions[c]) * (self.span - 1)) for c in self.ds.clips]
+        self.info = {"patch": patch, "samples": sum(len(p) for p in self.positions.values())}
+
+    def _runs(self, pos: list[int]) -> list[list[int]]:
+        """Adjacent samples (each starting where the previous one ends) grouped, to decode in one pass."""
+        runs: list[list[int]] = []
+        for s in pos:
+            if runs and s == runs[-1][-1] + self.span:
+                runs[-1].append(s)
+            else:
+                runs.append([s])
+        return runs
+
+    def __iter__(self) -> Iterator[VFISample]:
+        from ..data.datasets import crop_window
+        from ..video import VideoError, iter_frames
+
+        for clip in self.ds.clips:
+            path = self.ds.path(clip)
+            _, h, w = self.ds.info(clip)
+            y, x, ph, pw = crop_window(h, w, self.ds.patch_size, 1)
+            for run in self._runs(self.positions[clip]):
+                first, count = run[0], run[-1] + self.span - run[0] + 1
+                window: list[torch.Tensor] = []  # the current sample's frames, uint8 (3, ph, pw)
+                got = 0
+                for i, frame in enumerate(iter_frames(path, start=first, count=count), start=first):
+                    got += 1
+                    window.append(torch.from_numpy(frame[y:y + ph, x:x + pw]).permute(2, 0, 1).contiguous())
+                    if len(window) == self.span + 1:
+                        yield VFISample(str(clip), i - self.span, torch.stack(window))
+                        window = window[-1:]  # the second input is the next sample's first
+                if got != count:
+                    raise VideoError(f"{path}: wanted frames {first}..{first + count - 1}, decoded {got} "
+                                     f"(the header declares {self.ds.info(clip)[0]})")
+
+
+class _SyntheticSamples(VFIData):
+    def __init__(self, folder: Optional[Path], split: str, mode: str, limit: Optional[int], patch: Optional[int]):
+        from ..data.images import list_images
+        from ..data.motion import SyntheticMotionVFI
+
+        if folder is not None and (folder / split).is_dir() and list_images(folder / split):
+            folder = folder / split
+        self.ds = SyntheticMotionVFI(folder, mode=mode, patch_size=patch or SYNTHETIC_PATCH, seed=SYNTHETIC_SEED,
+                                     split=split)
+        n = len(self.ds) if limit is None else min(limit, len(self.ds))
+        self.kind, self.mode, self.span = "synthetic", mode, self.ds.span
+        self.source = "synthetic" + ("" if folder is None else f":{folder}")
+        self.names = [f"{i}-{Path(self.ds.names[i % len(self.ds.names)]).stem}" for i in range(n)]
+        self.clips = [(name, self.span - 1) for name in self.names]
+        self.info = {"patch": self.ds.patch_size, "samples": n, "seed": SYNTHETIC_SEED,
+                     "photos": list(self.ds.names)}
+
+    def __iter__(self) -> Iterator[VFISample]:
+        for i, name in enumerate(self.names):
+            yield VFISample(name, 0, self.ds.render(self.ds.plan(i)))
+
+
+def open_vfi_data(data: Optional[str], split: str = "test", mode: str = "30to60", limit: Optional[int] = None,
+                  frames: Optional[int] = None, patch: Optional[int] = None) -> VFIData:
+    """The samples of ``data`` (see the module docstring): an Inter4K root (default ``$INTER4K_ROOT`` or
+    ``~/datasets/inter4k``), ``synthetic``, ``synthetic:DIR`` / ``images:DIR`` or a folder of images.
+
+    ValueError for an unknown mode or split, a folder of patches made by ``inter4k prepare``, bad
+    ``limit`` / ``frames`` / ``patch``; FileNotFoundError for a missing folder.
+    """
+    from ..data.datasets import SPLITS, VFI_SPANS
+    from ..train.vfi import parse_data
+
+    if mode not in VFI_SPANS:
+        raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(VFI_SPANS)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    for label, v in (("limit", limit), ("frames", frames), ("patch", patch)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{label} must be an int >= 1 or None, got {v!r}")
+    if patch is not None and patch < 8:
+        raise ValueError(f"patch must be at least 8 pixels, got {patch}")
+    text = None if data is None else str(data)
+    if text is None or not (text == "synthetic" or text.startswith(("synthetic:", "images:"))):
+        from ..data import layout
+
+        root = layout.resolve_root(text)
+        if not root.exists():  # said here: train-vfi's message offers prepared folders, which evaluate refuses
+            raise FileNotFoundError(f"data folder {root} does not exist: give --data an Inter4K root (inter4k "
+                                    f"download / inter4k sample) or synthetic[:DIR]")
+    spec = parse_data(text)
+    if spec.kind == "prepared":
+        raise ValueError(f"{spec.path} is a folder of training patches made by inter4k prepare; evaluate reads "
+                         f"whole clips: give the Inter4K root it was made from, or synthetic[:DIR]")
+    if spec.kind == "synthetic":
+        return _SyntheticSamples(spec.path, split, mode, limit, patch)
+    return _Inter4KSamples(spec.path, split, mode, limit, frames, patch)
