@@ -86,3 +86,22 @@ class Scorer:
             pred, ref = pred.to(self.device), ref.to(self.device)
         out = compute_metrics(pred, ref, metrics=self._run, crop_border=self.crop_border, lpips=self.lpips)
         return {k: (float(out[k].reshape(-1)[0]) if k in out else None) for k in self.keys}
+
+
+def psnr_gain(values: dict, base: dict) -> float:
+    """One method's PSNR-Y minus a baseline's on the same frame (NaN when PSNR was not computed)."""
+    a, b = values.get("psnr_y"), base.get("psnr_y")
+    if a is None or b is None:
+        return float("nan")
+    return a - b
+
+
+def oom_warnings(runners: dict) -> list[str]:
+    """One line per out-of-memory retry of each method's TileRunner (``{name: runner}``)."""
+    lines = []
+    for name, runner in runners.items():
+        for e in runner.events:
+            lines.append(f"{name}: out of memory with "
+                         f"{'the whole frame' if e.failed_tile is None else f'{e.failed_tile}px tiles'}; "
+                         f"retried with {f'{e.new_tile}px tiles' if e.new_tile else 'whole frames'}")
+    return lines

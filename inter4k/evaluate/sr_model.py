@@ -19,7 +19,7 @@ from torch import nn
 
 from .crops import CropPicker
 from .results import FrameRecord, MethodResult
-from .scoring import Scorer
+from .scoring import Scorer, oom_warnings, psnr_gain
 from .sr_data import SRData
 
 __all__ = ["BASELINE_ORDER", "build_methods", "run_sr_methods"]
@@ -82,7 +82,7 @@ def run_sr_methods(data: SRData, methods: list[tuple[str, nn.Module]], scorer: S
             outputs[name] = sr
             results[name].frames.append(FrameRecord(item.clip, item.index, item.name, scorer(sr, item.hr)))
         if picker is not None:
-            gain = _gain(results[primary].frames[-1].values, results["bicubic"].frames[-1].values)
+            gain = psnr_gain(results[primary].frames[-1].values, results["bicubic"].frames[-1].values)
             picker.offer_sr(item.clip, item.index, item.lr, item.hr, outputs, primary, gain)
         done += 1
         if callback is not None:
@@ -91,18 +91,5 @@ def run_sr_methods(data: SRData, methods: list[tuple[str, nn.Module]], scorer: S
         raise ValueError(f"no frames to evaluate in {data.source}")
     for r in results.values():
         r.close_clip(current, r.name, data.source)
-    warnings = []
-    for name, runner in runners.items():
-        for e in runner.events:
-            warnings.append(f"{name}: out of memory with "
-                            f"{'the whole frame' if e.failed_tile is None else f'{e.failed_tile}px tiles'}; "
-                            f"retried with {f'{e.new_tile}px tiles' if e.new_tile else 'whole frames'}")
-    return [results[name] for name, _ in methods], warnings
+    return [results[name] for name, _ in methods], oom_warnings(runners)
 
-
-def _gain(model: dict, bicubic: dict) -> float:
-    """The model's PSNR-Y minus bicubic's (NaN when PSNR was not computed or both are infinite)."""
-    a, b = model.get("psnr_y"), bicubic.get("psnr_y")
-    if a is None or b is None:
-        return float("nan")
-    return a - b

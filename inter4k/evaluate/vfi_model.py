@@ -24,7 +24,7 @@ from torch import nn
 from ..infer.common import FramePairModule
 from .crops import CropPicker
 from .results import FrameRecord, MethodResult
-from .scoring import Scorer
+from .scoring import Scorer, oom_warnings, psnr_gain
 from .vfi_data import VFIData
 
 __all__ = ["VFI_BASELINE_ORDER", "build_vfi_methods", "run_vfi_methods", "t_label"]
@@ -111,7 +111,7 @@ def run_vfi_methods(data: VFIData, methods: list[tuple[str, nn.Module]], scorer:
                                                         t=t, inputs=inputs))
             if picker is not None:
                 values = results[primary].frames[-1].values
-                gain = float("nan") if average is None else _gain(values, results[average].frames[-1].values)
+                gain = float("nan") if average is None else psnr_gain(values, results[average].frames[-1].values)
                 picker.offer_vfi(sample.clip, index, t_label(t), frame0, frame1, target, outputs, primary, average,
                                  gain, values.get("psnr_y"))
             done += 1
@@ -121,18 +121,5 @@ def run_vfi_methods(data: VFIData, methods: list[tuple[str, nn.Module]], scorer:
         raise ValueError(f"no samples to evaluate in {data.source}")
     for r in results.values():
         r.close_clip(current, r.name, data.source)
-    warnings = []
-    for name, runner in runners.items():
-        for e in runner.events:
-            warnings.append(f"{name}: out of memory with "
-                            f"{'the whole frame' if e.failed_tile is None else f'{e.failed_tile}px tiles'}; "
-                            f"retried with {f'{e.new_tile}px tiles' if e.new_tile else 'whole frames'}")
-    return [results[name] for name, _ in methods], warnings
+    return [results[name] for name, _ in methods], oom_warnings(runners)
 
-
-def _gain(model: dict, average: dict) -> float:
-    """The model's PSNR-Y minus frame averaging's (NaN when PSNR was not computed or both are infinite)."""
-    a, b = model.get("psnr_y"), average.get("psnr_y")
-    if a is None or b is None:
-        return float("nan")
-    return a - b

@@ -17,6 +17,8 @@ from urllib.parse import urlparse
 
 import torch
 
+from ._inputs import as_image_batch
+
 LPIPS_VERSION = "0.1"
 # lpips trunk name -> (torchvision weights enum, member): the weights lpips' own trunk would download.
 _TRUNK_WEIGHTS = {"alex": ("AlexNet_Weights", "IMAGENET1K_V1")}
@@ -151,12 +153,7 @@ class LPIPS:
 
         Shape: ``pred``, ``ref``: ``(N, 3, H, W)`` or ``(3, H, W)`` -> ``(N,)``.
         """
-        if pred.shape != ref.shape:
-            raise ValueError(f"lpips: pred {tuple(pred.shape)} and ref {tuple(ref.shape)} differ in shape")
-        if pred.dim() == 3:
-            pred, ref = pred.unsqueeze(0), ref.unsqueeze(0)
-        if pred.dim() != 4 or pred.shape[1] != 3:
-            raise ValueError(f"lpips: expected (N, 3, H, W) RGB images, got {tuple(pred.shape)}")
+        pred, ref = as_image_batch(pred, ref, "lpips")
         min_side = MIN_SIDE[self.net]
         if min(pred.shape[-2:]) < min_side:
             raise ValueError(

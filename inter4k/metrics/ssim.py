@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data.resize import rgb_to_y
+from ._inputs import prepare
 
 WINDOW_SIZE = 11
 WINDOW_SIGMA = 1.5
@@ -76,21 +76,7 @@ def ssim(pred: torch.Tensor, ref: torch.Tensor, crop_border: int = 0, y_channel:
         >>> bool((ssim(a, (a + 0.1).clamp(0, 1)) < 1).all())
         True
     """
-    if pred.shape != ref.shape:
-        raise ValueError(f"ssim: pred {tuple(pred.shape)} and ref {tuple(ref.shape)} differ in shape")
-    if pred.dim() == 3:
-        pred, ref = pred.unsqueeze(0), ref.unsqueeze(0)
-    if pred.dim() != 4 or pred.shape[1] != 3:
-        raise ValueError(f"ssim: expected (N, 3, H, W) RGB images, got {tuple(pred.shape)}")
-    p, r = pred.double().clamp(0, 1), ref.double().clamp(0, 1)
-    if y_channel:
-        p, r = rgb_to_y(p), rgb_to_y(r)
-    p, r = p * 255.0, r * 255.0
-    if crop_border:
-        c = int(crop_border)
-        if 2 * c >= p.shape[-1] or 2 * c >= p.shape[-2]:
-            raise ValueError(f"ssim: crop_border {c} leaves nothing of a {tuple(p.shape[-2:])} image")
-        p, r = p[..., c:-c, c:-c], r[..., c:-c, c:-c]
+    p, r = prepare(pred, ref, "ssim", crop_border, y_channel, peak=255.0)
     height, width = p.shape[-2:]
     if height < WINDOW_SIZE or width < WINDOW_SIZE:
         raise ValueError(
