@@ -44,6 +44,7 @@ def main() -> int:
     p.add_argument("--upsamplers", default=",".join(UPSAMPLERS))
     p.add_argument("--workdir", default="runs/ablation")
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--eval-only", action="store_true", help="do not train; evaluate the runs' final checkpoints")
     args = p.parse_args()
 
     rows = []
@@ -51,7 +52,7 @@ def main() -> int:
     names = args.upsamplers.split(",")
     common = dict(scale=args.scale, model=args.model, match_params=True, steps=args.steps,
                   workdir=args.workdir, select="last", command="python " + " ".join(sys.argv))
-    for name in names:  # train every variant first, then evaluate them all the same way
+    for name in [] if args.eval_only else names:  # train every variant first, then evaluate them all
         train_and_evaluate(upsampler=name, train_only=True, **common)
         print(f"{name}: trained", flush=True)
     for name in names:
