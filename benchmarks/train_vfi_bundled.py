@@ -68,6 +68,8 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--flow-loss", type=float, default=0.0,
+                   help="weight of the supervision of the flows by the true motion (train_vfi flow_loss; 0: off)")
     p.add_argument("--upsampler", default="adaunpool", help="adaunpool, or bilinear (the ablation)")
     p.add_argument("--workdir", default="runs/vfi-bundled")
     p.add_argument("--eval-modes", default="30to60,15to60")
@@ -86,7 +88,7 @@ def main() -> int:
     if not args.eval_only:
         t0 = time.time()
         train_vfi(data="synthetic", mode=args.mode, model="vfi-small", model_kwargs={"upsampler": args.upsampler},
-                  steps=args.steps, batch=args.batch, patch=args.patch, lr=args.lr,
+                  steps=args.steps, batch=args.batch, patch=args.patch, lr=args.lr, flow_loss=args.flow_loss,
                   val_every=max(args.steps // 10, 1), ckpt_every=max(args.steps // 10, 1), out=str(run),
                   resume=args.resume, workers=0, seed=0)
         seconds = round(time.time() - t0, 1)
@@ -98,7 +100,8 @@ def main() -> int:
 
     report = {
         "model": "vfi-small", "upsampler": args.upsampler, "mode": args.mode, "steps": args.steps,
-        "batch": args.batch, "patch": args.patch, "lr": args.lr, "select": "last", "train_seconds": seconds,
+        "batch": args.batch, "patch": args.patch, "lr": args.lr, "flow_loss": args.flow_loss, "select": "last",
+        "train_seconds": seconds,
         "threads": torch.get_num_threads(), "params": sum(q.numel() for q in net.parameters()),
         "data": "inter4k.data.motion.SyntheticMotionVFI (scikit-image photographs)",
         "photos": {k: list(v) for k, v in PHOTO_SPLITS.items()},

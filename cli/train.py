@@ -164,6 +164,9 @@ def train_vfi(
     model: Annotated[str, typer.Option("--model", help="VFI model name (see inter4k.models.list_models('vfi')).")] = "vfi-small",
     upsampler: Annotated[Optional[str], typer.Option(
         "--upsampler", help="The model's flow upsampler, passed to its factory (vfi-small: adaunpool or bilinear).")] = None,
+    flow_loss: Annotated[float, typer.Option(
+        "--flow-loss", min=0.0, help="Weight of the flow supervision: L1 + F * mean|flow error| / patch (synthetic "
+                                     "data only, which knows the true motion; 0: off).")] = 0.0,
     steps: StepsOpt = 100_000,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Samples per batch and process (each has 1, 3 or 7 targets).")] = 16,
     patch: Annotated[Optional[int], typer.Option(
@@ -187,7 +190,9 @@ def train_vfi(
 ) -> None:
     """Train a frame interpolation model on Inter4K (or prepared shards, or synthetic motion over photos).
 
-    L1 loss on every target frame, AdamW, warm-up + cosine schedule, gradient clipping; validation
+    L1 loss on every target frame (with --flow-loss F on synthetic data, plus F times the mean L1 error of
+    the flows against the true motion, divided by the patch side), AdamW, warm-up + cosine schedule,
+    gradient clipping; validation
     PSNR-Y and RGB of every target frame against frame averaging ((1 - t) I0 + t I1); RUN_DIR/last.pt
     and best.pt (atomic), RUN_DIR/metrics.jsonl.
 
@@ -195,7 +200,8 @@ def train_vfi(
 
     Several processes: torchrun --nproc_per_node K -m cli.main train-vfi ...
     """
-    config = _config(locals(), mode=mode, model_kwargs={} if upsampler is None else {"upsampler": upsampler})
+    config = _config(locals(), mode=mode, model_kwargs={} if upsampler is None else {"upsampler": upsampler},
+                     flow_loss=flow_loss)
     where = Path(out) if out is not None else Path("runs") / f"vfi-{mode}-{model}"
 
     def rows(report: dict) -> list[tuple[str, str]]:

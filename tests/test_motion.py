@@ -246,3 +246,154 @@ def test_folder_input_and_bad_arguments(tmp_path, astronaut):
         SyntheticMotionVFI([astronaut], samples=2).plan(2)
     with pytest.raises(ValueError, match="empty"):
         SyntheticMotionVFI([])
+
+
+# --- true flows (with_flows=True) ------------------------------------------------------------------
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(10 * torch.log10(1 / ((a.double() - b.double()) ** 2).mean()))
+
+
+def _warp_psnrs(frames: torch.Tensor, flows: torch.Tensor, keep: torch.Tensor) -> list[tuple[float, float]]:
+    """Per target k: PSNR of backward_warp(frame 0, F_t->0) and of backward_warp(frame span, F_t->1)
+    against frame k, over the pixels where ``keep[k - 1]`` (P, P) is True."""
+    from inter4k.models.vfi import backward_warp
+
+    span = frames.shape[0] - 1
+    out = []
+    for k in range(1, span):
+        w0 = backward_warp(frames[0:1], flows[k - 1:k, 0:2])[0]
+        w1 = backward_warp(frames[span:span + 1], flows[k - 1:k, 2:4])[0]
+        sel = keep[k - 1].expand(3, -1, -1)
+        out.append((_psnr(w0[sel], frames[k][sel]), _psnr(w1[sel], frames[k][sel])))
+    return out
+
+
+def _inner(flows: torch.Tensor, extra: int = 3) -> torch.Tensor:
+    """(T, P, P) True away from the border by the largest flow + ``extra`` (points seen at time t that may
+    be outside frames 0 / span there)."""
+    t, _, p, _ = flows.shape
+    m = int(math.ceil(float(flows.abs().max()))) + extra
+    keep = torch.zeros(t, p, p, dtype=torch.bool)
+    keep[:, m:p - m, m:p - m] = True
+    return keep
+
+
+@pytest.fixture(scope="module")
+def smooth_astronaut(astronaut) -> np.ndarray:
+    # blurred, so that the bilinear backward warp is close to the bicubic rendering (the test is of the flows)
+    return cv2.GaussianBlur(astronaut, (0, 0), 1.5)
+
+
+def test_with_flows_adds_a_fourth_item_and_the_default_is_unchanged(photos):
+    plain = SyntheticMotionVFI(photos, mode="15to60", patch_size=32, samples=2)
+    flowing = SyntheticMotionVFI(photos, mode="15to60", patch_size=32, samples=2, with_flows=True)
+    assert len(plain[1]) == 3
+    inputs, targets, t, flows = flowing[1]
+    assert flows.shape == (3, 4, 32, 32) and flows.dtype == torch.float32
+    for a, b in zip(plain[1], (inputs, targets, t)):  # the same sample otherwise
+        assert torch.equal(a, b)
+    batch = torch.utils.data.default_collate([flowing[0], flowing[1]])
+    assert batch[3].shape == (2, 3, 4, 32, 32)
+
+
+def test_an_integer_pan_has_the_constant_displacement_times_t_and_minus_one_minus_t(astronaut):
+    ds = SyntheticMotionVFI([astronaut], mode="15to60", patch_size=48, quantize=False)
+    dx, dy = 12, -8  # the view moves by (12, -8) source px over the clip: content moves by (-12, 8)
+    plan = pan_plan(48, 4, (100, 140), (dx, dy))
+    flows = ds.flows(plan)
+    for k in range(1, 4):
+        t = k / 4
+        # a pixel x of frame t shows photograph point x + corner + t * (dx, dy): in frame 0 it is at
+        # x + t * (dx, dy), in frame 1 at x - (1 - t) * (dx, dy)
+        for ch, value in ((0, t * dx), (1, t * dy), (2, -(1 - t) * dx), (3, -(1 - t) * dy)):
+            np.testing.assert_allclose(flows[k - 1, ch].numpy(), value, atol=1e-5)
+    # the frames agree: frame t at (y, x) is frame 0 at (y + F_y, x + F_x), here (y - 2, x + 3) at t = 1/4
+    frames = ds.render(plan)
+    f0, ft = as_hwc(frames[0]), as_hwc(frames[1])
+    np.testing.assert_allclose(ft[5:-5, 5:-5], f0[3:-7, 8:-2], atol=1e-6)
+
+
+@pytest.mark.parametrize("camera", [
+    {"center": ((250.0, 230.0), (257.3, 224.6)), "zoom": (1.0, 1.0), "angle": (0.0, 0.0)},    # sub-pixel pan
+    {"center": ((250.0, 230.0), (252.0, 231.0)), "zoom": (0.9, 1.15), "angle": (0.0, 0.0)},   # zoom
+    {"center": ((250.0, 230.0), (250.0, 230.0)), "zoom": (1.0, 1.0), "angle": (-6.0, 6.0)},   # rotation
+    {"center": ((250.0, 230.0), (246.0, 236.0)), "zoom": (1.2, 1.05), "angle": (3.0, -5.0)},  # all three
+])
+def test_warping_the_inputs_with_the_true_flows_gives_the_targets(smooth_astronaut, camera):
+    ds = SyntheticMotionVFI([smooth_astronaut], mode="15to60", patch_size=64, quantize=False)
+    plan = {"index": 0, "span": 4, "patch": 64, "objects": [], "camera": {"image": 0, **camera}}
+    frames, flows = ds.render(plan), ds.flows(plan)
+    keep = _inner(flows)
+    right = _warp_psnrs(frames, flows, keep)
+    for p0, p1 in right:
+        assert p0 > 35 and p1 > 35, (p0, p1)
+    # the test can fail: the flows with the wrong sign are far worse
+    wrong = _warp_psnrs(frames, -flows, keep)
+    assert all(w0 < r0 - 8 and w1 < r1 - 8 for (r0, r1), (w0, w1) in zip(right, wrong)), (right, wrong)
+
+
+def test_random_samples_with_zoom_and_rotation_warp_to_their_targets(smooth_astronaut):
+    ds = SyntheticMotionVFI([smooth_astronaut], mode="8x", patch_size=96, samples=3, objects=(0, 0), max_speed=1.5,
+                            quantize=False, with_flows=True)
+    for i in range(3):
+        frames = ds.render(ds.plan(i))
+        inputs, targets, t, flows = ds[i]
+        assert torch.equal(inputs[0], frames[0]) and torch.equal(targets, frames[1:-1])
+        keep = _inner(flows)
+        assert keep[0].sum() >= 40 * 40
+        for p0, p1 in _warp_psnrs(frames, flows, keep):
+            assert p0 > 35 and p1 > 35, (i, p0, p1)
+
+
+def _visible(masks: torch.Tensor) -> torch.Tensor:
+    """(n, P, P) object masks in compositing order -> (n + 1, P, P): how much of the background and of
+    each object shows at every pixel (object j: its mask times 1 - the masks of the objects above it)."""
+    layers = [torch.ones_like(masks[0])] + list(masks)
+    out = []
+    for j, a in enumerate(layers):
+        above = torch.ones_like(a)
+        for b in layers[j + 1:]:
+            above = above * (1 - b)
+        out.append(a * above)
+    return torch.stack(out)
+
+
+def test_objects_move_by_their_own_flow_and_the_top_most_wins(photos, smooth_astronaut):
+    ds = SyntheticMotionVFI([smooth_astronaut, cv2.GaussianBlur(photos[1], (0, 0), 1.5)], mode="15to60",
+                            patch_size=80, quantize=False)
+    low = {"image": 1, "box": (50, 80, 30, 34), "feather": 2.0, "harmonics": [], "start": (8.0, 20.0),
+           "end": (28.0, 12.0)}   # 5, -2 px per frame
+    top = {"image": 1, "box": (200, 150, 30, 30), "feather": 2.0, "harmonics": [], "start": (30.0, 14.0),
+           "end": (14.5, 22.5)}   # -3.875, 2.125 px per frame
+    plan = pan_plan(80, 4, (150, 180), (6.0, 3.0), [low, top])
+    frames, masks = ds.render(plan, with_masks=True)
+    flows = ds.flows(plan, masks)
+    torch.testing.assert_close(flows, ds.flows(plan))  # masks rendered when not given
+    for k in range(1, 4):
+        t = k / 4
+        in_low, in_top = masks[k, 0] > 0.5, masks[k, 1] > 0.5
+        assert (in_low & in_top).sum() > 0  # they overlap at every target time
+        for inside, ob in ((in_low & ~in_top, low), (in_top, top)):
+            move = np.subtract(ob["end"], ob["start"])
+            for ch, value in ((0, -t * move[0]), (1, -t * move[1]), (2, (1 - t) * move[0]), (3, (1 - t) * move[1])):
+                np.testing.assert_allclose(flows[k - 1, ch][inside].numpy(), value, atol=1e-5)
+        background = (masks[k] <= 0.5).all(0)
+        for ch, value in ((0, t * 6.0), (1, t * 3.0), (2, -(1 - t) * 6.0), (3, -(1 - t) * 3.0)):
+            np.testing.assert_allclose(flows[k - 1, ch][background].numpy(), value, atol=1e-5)
+    # warping: away from the border and from object edges (soft masks, occlusions), within 2 px
+    from inter4k.models.vfi import backward_warp
+
+    keep = _inner(ds.flows({**plan, "objects": []}))  # the border: the background moves 6 px at most
+    for k in range(1, 4):
+        mt = masks[k]
+        seen = _visible(mt)  # what shows at each pixel of frame t, and the same seen from frames 0 / 1
+        solid = ((seen < 1e-3) | (seen > 1 - 1e-3)).all(0)  # one layer alone shows
+        w0 = backward_warp(_visible(masks[0])[None], flows[k - 1:k, 0:2])[0]
+        w1 = backward_warp(_visible(masks[4])[None], flows[k - 1:k, 2:4])[0]
+        same = ((w0 - seen).abs() < 1e-2).all(0) & ((w1 - seen).abs() < 1e-2).all(0)
+        bad = (~(solid & same)).float()[None, None]
+        keep[k - 1] &= torch.nn.functional.max_pool2d(bad, 5, stride=1, padding=2)[0, 0] == 0
+        assert keep[k - 1].sum() > 0.3 * 80 * 80 and (keep[k - 1] & (mt[1] > 0.5)).sum() > 50
+    for p0, p1 in _warp_psnrs(frames, flows, keep):
+        assert p0 > 35 and p1 > 35, (p0, p1)

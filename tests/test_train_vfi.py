@@ -321,3 +321,96 @@ def test_api_train_vfi_is_the_library_function(tmp_path):
 
     result = api.train_vfi(tiny(out=str(tmp_path / "run"), steps=1))
     assert result.step == 1 and result.to_dict()["out"] == str(tmp_path / "run")
+
+
+# --- flow supervision (flow_loss) --------------------------------------------------------------------
+
+def flow_cfg(**kw) -> dict:
+    # the real vfi-small (it returns its flows), narrow, on 16 px synthetic frames: a second or so
+    base = dict(model="vfi-small", model_kwargs={"channels": 4}, patch=16, flow_loss=1.0)
+    base.update(kw)
+    return tiny(**base)
+
+
+def test_flow_loss_runs_logs_and_is_the_frame_l1_plus_the_scaled_flow_error(tmp_path, monkeypatch):
+    from inter4k.models import create_model
+    from inter4k.train import vfi as vfi_train
+
+    seen = []
+    original = vfi_train.VFITrainer.batch_loss
+    monkeypatch.setattr(vfi_train.VFITrainer, "batch_loss",
+                        lambda self, batch: seen.append(batch) or original(self, batch))
+    run = tmp_path / "run"
+    result = train_vfi(flow_cfg(out=str(run), steps=3, mode="15to60", flow_loss=2.5))
+    assert result.step == 3 and result.finished and result.config["flow_loss"] == 2.5
+    assert ckpt_io.load(run / "last.pt")["config"]["flow_loss"] == 2.5
+    logged = [r["loss"] for r in records(run, "train")]
+    assert len(logged) == 3 and all(np.isfinite(logged))
+    # step 1's loss recomputed here: the same batch through the initial model (the trainer seeds with 0)
+    inputs, targets, t, flows = seen[0]
+    assert flows.shape == (2, 3, 4, 16, 16)  # the training set returned the true flows
+    torch.manual_seed(0)
+    model = create_model("vfi-small", channels=4)
+    n, k = targets.shape[:2]
+    f0 = inputs[:, 0:1].expand(-1, k, -1, -1, -1).reshape(n * k, 3, 16, 16)
+    f1 = inputs[:, 1:2].expand(-1, k, -1, -1, -1).reshape(n * k, 3, 16, 16)
+    with torch.no_grad():
+        pred, pflows = model(f0, f1, t.reshape(-1), return_flows=True)
+    assert torch.equal(pflows, torch.zeros_like(pflows))  # untrained: zero flows, the flow term is mean|true| / P
+    frame_l1 = float((pred - targets.reshape(n * k, 3, 16, 16)).abs().mean())
+    flow_term = 2.5 * float(flows.abs().mean()) / 16
+    assert flow_term > 0.01  # the true flows are not zero
+    assert logged[0] == pytest.approx(frame_l1 + flow_term, rel=1e-5)
+
+
+def test_flow_loss_resumes_exactly_and_must_match(tmp_path):
+    cfg = flow_cfg(steps=4, ckpt_every=2)
+    train_vfi(cfg, out=str(tmp_path / "straight"))
+    assert not train_vfi(cfg, out=str(tmp_path / "split"), stop_at=2).finished
+    second = train_vfi(cfg, out=str(tmp_path / "split"), resume=True)
+    assert second.start_step == 2 and second.step == 4 and second.config["flow_loss"] == 1.0
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert [r["loss"] for r in records(tmp_path / "straight", "train")] == \
+        [r["loss"] for r in records(tmp_path / "split", "train")]
+    with pytest.raises(ValueError, match=r"config differs.*flow_loss: 1\.0 in the checkpoint, 0\.5 now"):
+        train_vfi(cfg, out=str(tmp_path / "split"), resume=True, flow_loss=0.5)
+
+
+def test_flow_loss_needs_synthetic_data_and_a_model_with_flows(sample_root, tmp_path):
+    with pytest.raises(ValueError, match="flow_loss 1.0 needs the true flows of synthetic data.*inter4k data has none"):
+        train_vfi(flow_cfg(data=str(sample_root), out=str(tmp_path / "run")))
+    with pytest.raises(ValueError, match=f"model '{TINY}' cannot return its flows"):
+        train_vfi(tiny(flow_loss=1.0, out=str(tmp_path / "run")))
+    with pytest.raises(ValueError, match="flow_loss must be a finite number >= 0, got -1"):
+        train_vfi(flow_cfg(flow_loss=-1, out=str(tmp_path / "run")))
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_cli_flow_loss_option(tmp_path, capsys, monkeypatch, sample_root):
+    monkeypatch.delenv("INTER4K_DEBUG", raising=False)
+    run = tmp_path / "run"
+    args = ["train-vfi", "--data", "synthetic", "--model", "vfi-small", "--steps", "1", "--batch", "1",
+            "--patch", "16", "--workers", "0", "--val-every", "0", "--flow-loss", "0.5", "--out", str(run),
+            "--json", "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["config"]["flow_loss"] == 0.5
+    bad = ["train-vfi", "--data", str(sample_root), "--steps", "1", "--workers", "0", "--flow-loss", "1",
+           "--out", str(tmp_path / "bad"), "--quiet"]
+    assert main(bad) == 2
+    assert "needs the true flows of synthetic data" in plain(capsys.readouterr().err)
+
+
+def test_a_checkpoint_written_before_a_config_field_existed_resumes_with_its_default():
+    from inter4k.train.loop import config_diff
+    from inter4k.train.vfi import VFITrainConfig
+
+    now = VFITrainConfig(data="synthetic").to_dict()
+    old = {k: v for k, v in now.items() if k != "flow_loss"}  # as written before flow_loss existed
+    defaults = VFITrainConfig().to_dict()
+    assert config_diff(old, now, defaults) == []
+    changed = dict(now, flow_loss=0.5)
+    assert config_diff(old, changed, defaults) == ["flow_loss: 0.0 in the checkpoint, 0.5 now"]

@@ -218,3 +218,51 @@ def test_save_and_load_round_trip(tmp_path):
     assert isinstance(back, VFISmall) and back.model_name == "vfi-small" and back.config == m.config
     f0, f1 = pair(1, 16, 16)
     assert torch.equal(back(f0, f1, 0.4), m.eval()(f0, f1, 0.4))
+
+
+# --- return_flows ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("upsampler", ["adaunpool", "bilinear"])
+def test_return_flows_untrained_is_zero_and_the_frame_is_unchanged(upsampler):
+    f0, f1 = pair(2, 26, 34)
+    m = VFISmall(upsampler=upsampler)
+    out, flows = m(f0, f1, 0.5, return_flows=True)
+    assert flows.shape == (2, 4, 26, 34) and flows.dtype == torch.float32
+    assert torch.equal(flows, torch.zeros_like(flows))
+    assert torch.equal(out, m(f0, f1, 0.5))
+    p = perturbed(VFISmall(upsampler=upsampler))
+    t = torch.tensor([0.25, 0.75])
+    out, flows = p(f0, f1, t, return_flows=True)
+    assert torch.equal(out, p(f0, f1, t)) and flows.abs().max() > 1e-3
+    # F_t->0 = t * f0 and F_t->1 = (1 - t) * f1: zero at t = 0 and at t = 1 respectively
+    _, at0 = p(f0, f1, 0.0, return_flows=True)
+    _, at1 = p(f0, f1, 1.0, return_flows=True)
+    assert torch.equal(at0[:, 0:2], torch.zeros_like(at0[:, 0:2])) and at0[:, 2:4].abs().max() > 1e-3
+    assert torch.equal(at1[:, 2:4], torch.zeros_like(at1[:, 2:4])) and at1[:, 0:2].abs().max() > 1e-3
+
+
+def test_returned_flows_are_the_ones_the_frames_were_warped_with():
+    f0, f1 = pair(2, 24, 32)
+    t = torch.tensor([0.3, 0.6])
+    m = perturbed(VFISmall())
+    with torch.no_grad():  # no residual, and a blend logit of +-100: the output is one warped input alone
+        m.res2.weight.zero_(), m.res2.bias.zero_()
+        for head in (m.flownet.head, m.refinenet.head):
+            head.weight[4].zero_(), head.bias[4].zero_()
+    for logit, frame, channels in ((100.0, f0, slice(0, 2)), (-100.0, f1, slice(2, 4))):
+        with torch.no_grad():
+            m.flownet.head.bias[4] = logit
+        out, flows = m(f0, f1, t, return_flows=True)
+        assert flows[:, channels].abs().max() > 0.05
+        assert torch.allclose(out, backward_warp(frame, flows[:, channels]), atol=1e-5)
+
+
+def test_returned_flows_are_cropped_like_the_output():
+    m = perturbed(VFISmall())
+    f0, f1 = pair(1, 21, 30)  # padded to 24 x 32 inside
+    out, flows = m(f0, f1, 0.4, return_flows=True)
+    assert out.shape == (1, 3, 21, 30) and flows.shape == (1, 4, 21, 30)
+    # the model pads by replicate itself: the same inputs padded by hand give the uncropped flows
+    big0, big1 = (F.pad(f, (0, 2, 0, 3), mode="replicate") for f in (f0, f1))
+    _, full = m(big0, big1, 0.4, return_flows=True)
+    assert torch.allclose(flows, full[:, :, :21, :30], atol=1e-6)

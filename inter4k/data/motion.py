@@ -29,6 +29,15 @@ The motion (drawn per sample, see :meth:`SyntheticMotionVFI.plan`):
   bilinearly (so they stay in [0, 1]). Frames are clamped to [0, 1] and, with ``quantize=True``
   (default), rounded to 8 bits as decoded video is.
 
+**True flows** (``with_flows=True``): each sample also returns ``flows`` (span - 1, 4, P, P) float32,
+for every target time t = k / span the backward flows ``F_t->0`` (channels 0, 1) and ``F_t->1``
+(channels 2, 3) in output pixels, x then y as :func:`inter4k.models.vfi.backward_warp` takes them:
+``F_t->0(x)`` = (where the scene point seen at pixel x of frame t is in frame 0) - x, so
+``backward_warp(frame0, F_t->0)`` approximates frame t wherever that point is visible in frame 0.
+The background's flow composes the frames' affine camera maps exactly (:meth:`SyntheticMotionVFI.flows`);
+an object's is its own translation, used where its mask at time t is > 0.5 (a later object wins,
+as in compositing). Occlusions are not marked: a flow points where the point *is*, visible or not.
+
 **Randomness**: a training sample ``i`` draws from ``numpy.random.default_rng([seed, epoch, i])``
 (:meth:`set_epoch`, as the other datasets); a val / test sample from ``default_rng([seed, stream, i])``
 with a stream number of its own (:data:`EVAL_STREAMS`), the same in every epoch and never equal to a
@@ -156,6 +165,24 @@ def _lerp(a: Sequence[float], b: Sequence[float], tau: float) -> np.ndarray:
     return a + (b - a) * tau
 
 
+def _camera_at(cam: dict, tau: float, patch: int) -> np.ndarray:
+    """The camera's 2x3 view -> source map at time ``tau`` (what :meth:`SyntheticMotionVFI.render` warps with)."""
+    zoom = float(_lerp([cam["zoom"][0]], [cam["zoom"][1]], tau)[0])
+    angle = float(_lerp([cam["angle"][0]], [cam["angle"][1]], tau)[0])
+    return camera_matrix(_lerp(cam["center"][0], cam["center"][1], tau), zoom, angle, patch)
+
+
+def _affine_flow(src_from_t: np.ndarray, src_from_ref: np.ndarray, patch: int) -> np.ndarray:
+    """(2, P, P) flow of every pixel x of a view: ``ref_map^-1(t_map(x)) - x``, (x, y) channels."""
+    t3 = np.vstack([src_from_t, [0.0, 0.0, 1.0]])
+    r3 = np.vstack([src_from_ref, [0.0, 0.0, 1.0]])
+    ref_from_t = np.linalg.solve(r3, t3)[:2]  # compose exactly: view t -> source -> view ref
+    ys, xs = np.mgrid[0:patch, 0:patch].astype(np.float64)
+    mapped_x = ref_from_t[0, 0] * xs + ref_from_t[0, 1] * ys + ref_from_t[0, 2]
+    mapped_y = ref_from_t[1, 0] * xs + ref_from_t[1, 1] * ys + ref_from_t[1, 2]
+    return np.stack([mapped_x - xs, mapped_y - ys])
+
+
 class SyntheticMotionVFI(Dataset):
     """VFI samples ``(inputs, targets, timesteps)`` of synthetic camera and object motion over still
     photographs (see the module docstring).
@@ -173,12 +200,15 @@ class SyntheticMotionVFI(Dataset):
         zoom, rotation: allow zooming / rotating cameras.
         quantize: round the frames to 8 bits.
         interpolation: "cubic" or "linear" (the warps of the background and of the objects).
+        with_flows: also return each sample's true backward flows (see the module docstring): samples
+            are then ``(inputs, targets, timesteps, flows)``.
     """
 
     def __init__(self, images: Union[str, Path, Sequence[np.ndarray], None] = None, mode: str = "30to60",
                  patch_size: int = 256, samples: Optional[int] = None, seed: int = 0, split: str = "train",
                  objects: tuple[int, int] = (1, 3), max_speed: float = 6.0, zoom: bool = True,
-                 rotation: bool = True, quantize: bool = True, interpolation: str = "cubic"):
+                 rotation: bool = True, quantize: bool = True, interpolation: str = "cubic",
+                 with_flows: bool = False):
         if mode not in VFI_SPANS:
             raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(VFI_SPANS)}")
         if split not in SPLITS:
@@ -202,6 +232,7 @@ class SyntheticMotionVFI(Dataset):
         self.zoom, self.rotation = bool(zoom), bool(rotation)
         self.quantize = bool(quantize)
         self.interpolation = interpolation
+        self.with_flows = bool(with_flows)
         self._cache: dict[int, np.ndarray] = {}
         self._arrays: Optional[list[np.ndarray]] = None
         self._folder: Optional[Path] = None
@@ -354,9 +385,7 @@ class SyntheticMotionVFI(Dataset):
         masks = np.zeros((span + 1, len(layers), p, p), dtype=np.float32)
         for k in range(span + 1):
             tau = k / span
-            zoom = float(_lerp([cam["zoom"][0]], [cam["zoom"][1]], tau)[0])
-            angle = float(_lerp([cam["angle"][0]], [cam["angle"][1]], tau)[0])
-            m = camera_matrix(_lerp(cam["center"][0], cam["center"][1], tau), zoom, angle, p)
+            m = _camera_at(cam, tau, p)
             frame = cv2.warpAffine(bg, m, (p, p), flags=flags, borderMode=cv2.BORDER_REFLECT101)
             for j, (texture, mask, start, end) in enumerate(layers):
                 corner = _lerp(start, end, tau)
@@ -373,5 +402,44 @@ class SyntheticMotionVFI(Dataset):
         out = torch.from_numpy(frames)
         return (out, torch.from_numpy(masks)) if with_masks else out
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return split_vfi(self.render(self.plan(index)))
+    def flows(self, plan: dict, masks: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The true backward flows of a plan's targets: (span - 1, 4, P, P) float32, for k = 1 .. span - 1
+        (t = k / span) ``F_t->0`` in channels 0, 1 and ``F_t->1`` in 2, 3, (x, y) in output pixels.
+
+        ``masks``: the objects' warped masks of :meth:`render` with ``with_masks=True`` (rendered here
+        when None). Background: ``M_0^-1 M_t x - x`` with ``M_k`` the camera map of frame k (and
+        ``M_span`` for ``F_t->1``); an object j: ``corner_0 - corner_t`` (``corner_span - corner_t``)
+        where ``masks[k, j] > 0.5``, objects in compositing order (the top-most wins).
+        """
+        p, span = int(plan["patch"]), int(plan["span"])
+        if masks is None:
+            masks = self.render(plan, with_masks=True)[1]
+        masks = torch.as_tensor(masks)
+        if masks.shape != (span + 1, len(plan["objects"]), p, p):
+            want = (span + 1, len(plan["objects"]), p, p)
+            raise ValueError(f"flows: masks must be (span + 1, n_objects, P, P) = {want}, got {tuple(masks.shape)}")
+        masks = masks.numpy()
+        cam = plan["camera"]
+        first, last = _camera_at(cam, 0.0, p), _camera_at(cam, 1.0, p)
+        out = np.empty((span - 1, 4, p, p), dtype=np.float64)
+        for k in range(1, span):
+            tau = k / span
+            now = _camera_at(cam, tau, p)
+            out[k - 1, 0:2] = _affine_flow(now, first, p)
+            out[k - 1, 2:4] = _affine_flow(now, last, p)
+            for j, ob in enumerate(plan["objects"]):
+                corner = _lerp(ob["start"], ob["end"], tau)
+                inside = masks[k, j] > 0.5
+                for ch, ref in ((0, ob["start"]), (2, ob["end"])):
+                    shift = np.asarray(ref, dtype=np.float64) - corner  # the object's point moved by this
+                    out[k - 1, ch][inside] = shift[0]
+                    out[k - 1, ch + 1][inside] = shift[1]
+        return torch.from_numpy(out.astype(np.float32))
+
+    def __getitem__(self, index: int):
+        """``(inputs, targets, timesteps)``, and ``flows`` (span - 1, 4, P, P) when ``with_flows``."""
+        plan = self.plan(index)
+        if not self.with_flows:
+            return split_vfi(self.render(plan))
+        frames, masks = self.render(plan, with_masks=True)
+        return (*split_vfi(frames), self.flows(plan, masks))

@@ -335,7 +335,12 @@ class VFISmall(nn.Module):
             return guided_upsample(y, guide)
         return F.interpolate(y.float(), scale_factor=2, mode="bilinear", align_corners=False)
 
-    def forward(self, frame0: torch.Tensor, frame1: torch.Tensor, t: Union[float, torch.Tensor]) -> torch.Tensor:
+    def forward(self, frame0: torch.Tensor, frame1: torch.Tensor, t: Union[float, torch.Tensor],
+                return_flows: bool = False):
+        """The frame at t (see the class docstring); with ``return_flows``, ``(frame, flows)``: flows
+        (N, 4, H, W) float32 = the full-resolution ``F_t->0`` (channels 0, 1) and ``F_t->1`` (2, 3), x then
+        y in pixels, that the inputs were backward-warped with (cropped like the output; at t = 0 / 1
+        the frame is the input, the flows are still what the network computed). For flow supervision."""
         _check_frames(frame0, frame1, "VFISmall")
         n, _, h, w = frame0.shape
         tt = as_time(t, n, frame0.device)
@@ -378,7 +383,10 @@ class VFISmall(nn.Module):
         blend = mask * wf0 + (1 - mask) * wf1
         res = self.res2(self.act(self.res1(torch.cat([wf0, wf1, blend, mask], 1).to(pdtype))))
         out = (blend + res.float())[:, :, :h, :w].to(frame0.dtype)
-        return _exact_endpoints(out, frame0, frame1, tt)
+        out = _exact_endpoints(out, frame0, frame1, tt)
+        if return_flows:
+            return out, torch.cat([ft0, ft1], 1)[:, :, :h, :w]
+        return out
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config.items())

@@ -215,13 +215,18 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return groups
 
 
-def config_diff(old: dict, new: dict) -> list[str]:
-    """The settings that differ between a checkpoint's config and now (except RESUMABLE_CHANGES)."""
+def config_diff(old: dict, new: dict, defaults: Optional[dict] = None) -> list[str]:
+    """The settings that differ between a checkpoint's config and now (except RESUMABLE_CHANGES).
+
+    A setting the checkpoint lacks (it was written before the setting existed) counts as its default
+    from ``defaults``, so adding a config field does not make older runs unresumable.
+    """
     diffs = []
+    defaults = defaults or {}
     for key in sorted(set(old) | set(new)):
         if key in RESUMABLE_CHANGES:
             continue
-        a, b = old.get(key), new.get(key)
+        a, b = old.get(key, defaults.get(key)), new.get(key)
         if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
             a, b = list(a), list(b)
         if a != b:
@@ -640,7 +645,8 @@ class Trainer:
             if task != self.task:
                 raise ValueError(f"cannot resume {last}: it is a train-{task} checkpoint, and this is "
                                  f"train-{self.task}; choose another --out")
-            diffs = config_diff(state["config"], cfg.to_dict())
+            defaults = type(cfg)().to_dict()
+            diffs = config_diff(state["config"], cfg.to_dict(), defaults)
             if state.get("world_size", 1) != self.dist.world_size:
                 diffs.append(f"world_size: {state.get('world_size', 1)} in the checkpoint, {self.dist.world_size} now")
             if diffs:

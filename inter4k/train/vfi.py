@@ -18,6 +18,12 @@ training and, with fixed other motion, for validation).
 
 **Loss**: L1 over every target frame: a sample of T targets is T model calls
 ``model(frame0, frame1, t)``, made as one call on a batch of N x T (the inputs repeated).
+With ``flow_loss`` > 0 (synthetic data only, which knows the true motion; another kind is a
+ValueError) the flows are supervised too: the training set returns the true ``F_t->0``, ``F_t->1``
+(:class:`~inter4k.data.motion.SyntheticMotionVFI` ``with_flows=True``), the model is called with
+``return_flows=True`` (vfi-small) and the loss is ``L1(frame) + flow_loss * mean|flows - true| / P``,
+P the frame side: flows divided by the patch size, so the weight does not depend on the patch (a
+photometric loss alone only sees about a pixel around the current flow). Validation is unchanged.
 
 **Validation** every ``val_every`` steps and at the end: PSNR on Y (BT.601) and on RGB (SPEC §5, no
 border cropped) of every target frame, the mean over all target frames of the validation set, for the
@@ -33,6 +39,8 @@ resuming a train-sr run (or the reverse) is an error.
 
 from __future__ import annotations
 
+import inspect
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +73,7 @@ class VFITrainConfig(TrainConfig):
 
     model: str = "vfi-small"
     mode: str = "30to60"
+    flow_loss: float = 0.0   # weight of the flow supervision (synthetic data; see the module docstring)
 
 
 @dataclass(kw_only=True)
@@ -93,7 +102,17 @@ def check_config(cfg: VFITrainConfig) -> None:
     """Raise ValueError / TypeError for settings that cannot work (before anything is loaded)."""
     if cfg.mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
+    v = cfg.flow_loss
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+        raise ValueError(f"flow_loss must be a finite number >= 0, got {v!r}")
     check_common(cfg)
+
+
+def check_flow_data(spec: DataSpec, cfg: VFITrainConfig) -> None:
+    """ValueError when ``flow_loss`` > 0 and the data has no true flows (only synthetic motion has)."""
+    if cfg.flow_loss > 0 and spec.kind != "synthetic":
+        raise ValueError(f"flow_loss {cfg.flow_loss} needs the true flows of synthetic data (--data synthetic or "
+                         f"synthetic:DIR); {spec.kind} data has none: use --flow-loss 0")
 
 
 def _resolve(cfg: VFITrainConfig, stored_patch: Optional[int]) -> VFITrainConfig:
@@ -127,7 +146,9 @@ def _prepared(path: Path, cfg: VFITrainConfig, augment: Optional[bool] = None):
 
 
 def build_train_dataset(spec: DataSpec, cfg: VFITrainConfig):
-    """The training set that ``spec`` names (see the module docstring)."""
+    """The training set that ``spec`` names (see the module docstring); with ``flow_loss`` > 0 its
+    samples carry the true flows."""
+    check_flow_data(spec, cfg)
     if spec.kind == "prepared":
         ds = _prepared(spec.path, cfg)
         check_stored_patch(ds, spec.path, cfg.patch)
@@ -136,7 +157,8 @@ def build_train_dataset(spec: DataSpec, cfg: VFITrainConfig):
         from ..data.motion import SyntheticMotionVFI
 
         images = None if spec.path is None else split_folder(spec.path, "train")
-        return SyntheticMotionVFI(images, mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed, split="train")
+        return SyntheticMotionVFI(images, mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed, split="train",
+                                  with_flows=cfg.flow_loss > 0)
     from ..data.datasets import Inter4KVFI
 
     return Inter4KVFI(spec.path, split="train", mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed)
@@ -173,7 +195,11 @@ def build_model(cfg: VFITrainConfig) -> tuple[nn.Module, dict]:
         if cfg.model in list_models():
             raise ValueError(f"model {cfg.model!r} is not a frame interpolation model; known VFI models: {known}")
         raise ValueError(f"unknown model {cfg.model!r}; known VFI models: {known}")
-    return create_trainable(cfg.model, dict(cfg.model_kwargs))
+    model, config = create_trainable(cfg.model, dict(cfg.model_kwargs))
+    if cfg.flow_loss > 0 and "return_flows" not in inspect.signature(model.forward).parameters:
+        raise ValueError(f"model {cfg.model!r} cannot return its flows (no return_flows argument), which "
+                         f"flow_loss {cfg.flow_loss} needs; use vfi-small or --flow-loss 0")
+    return model, config
 
 
 def flatten_targets(inputs: torch.Tensor, targets: torch.Tensor, t: torch.Tensor):
@@ -232,12 +258,24 @@ class VFITrainer(Trainer):
 
     def batch_loss(self, batch) -> torch.Tensor:
         frame0, frame1, target, t = self._flat(batch)
+        supervise = self.cfg.flow_loss > 0
         with self.autocast():
-            pred = self.model(frame0, frame1, t)
+            pred = self.model(frame0, frame1, t, return_flows=True) if supervise else self.model(frame0, frame1, t)
+        if supervise:
+            pred, flows = pred
         if pred.shape != target.shape:
             raise ValueError(f"model {self.cfg.model!r} returned {tuple(pred.shape)} for frames "
                              f"{tuple(frame0.shape)}; expected {tuple(target.shape)}")
-        return F.l1_loss(pred.float(), target)
+        loss = F.l1_loss(pred.float(), target)
+        if supervise:
+            true = batch[3].to(self.device, non_blocking=True)
+            true = true.reshape(-1, *true.shape[2:])  # (N, T, 4, H, W) -> N*T, sample-major as the frames
+            if flows.shape != true.shape:
+                raise ValueError(f"model {self.cfg.model!r} returned flows {tuple(flows.shape)}; expected "
+                                 f"{tuple(true.shape)}")
+            side = max(target.shape[-2:])  # P: a scale-free weight (flows in patch sizes)
+            loss = loss + self.cfg.flow_loss * (flows.float() - true).abs().mean() / side
+        return loss
 
     # -- validation: PSNR-Y and RGB over every target frame; the linear blend once ------------------
     def val_keys(self) -> tuple[str, ...]:
@@ -296,5 +334,6 @@ def train_vfi(config: Union[VFITrainConfig, dict, None] = None, callback: Option
     is trained.
     """
     cfg = make_config(config, **overrides)
-    parse_data(cfg.data)  # a missing data folder fails before any process group is made
+    # a missing data folder, or flow_loss without true flows, fails before any process group is made
+    check_flow_data(parse_data(cfg.data), cfg)
     return run_trainer(VFITrainer, cfg, callback)
