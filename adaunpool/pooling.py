@@ -33,7 +33,7 @@ __all__ = ["GlobalAvgPool2d", "GlobalMaxPool2d", "SpatialPyramidPool2d", "NetVLA
 SPP_MODES = ("max", "avg", "ada")
 
 
-def _check_map(x, op: str, channels: Optional[int] = None) -> None:
+def check_map(x, op: str, channels: Optional[int] = None) -> None:
     """x must be a floating (N, C, H, W) tensor (with C == channels when given)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{op}: x must be a torch.Tensor, got {type(x).__name__}")
@@ -60,7 +60,7 @@ class _GlobalPool2d(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_map(x, type(self).__name__)
+        check_map(x, type(self).__name__)
         y = self._reduce(x)
         return y[..., None, None] if self.keepdim else y
 
@@ -182,7 +182,7 @@ class SpatialPyramidPool2d(nn.Module):
         return torch.cat([torch.cat(row, dim=3) for row in grid], dim=2)  # (N, C, l, l)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_map(x, type(self).__name__)
+        check_map(x, type(self).__name__)
         parts = []
         for level in self.levels:
             if self.mode == "max":
@@ -273,7 +273,7 @@ class NetVLAD(nn.Module):
             self.conv.bias.copy_(-self.alpha * c.pow(2).sum(dim=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_map(x, type(self).__name__, channels=self.dim)
+        check_map(x, type(self).__name__, channels=self.dim)
         if self.normalize_input:
             x = F.normalize(x, p=2, dim=1)
         assign = F.softmax(self.conv(x).flatten(2), dim=1)        # (N, K, HW)
@@ -325,11 +325,11 @@ class BilinearPool2d(nn.Module):
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         name = type(self).__name__
-        _check_map(x, name)
+        check_map(x, name)
         if y is None:
             y = x
         else:
-            _check_map(y, name)
+            check_map(y, name)
             if y.shape[0] != x.shape[0] or y.shape[2:] != x.shape[2:]:
                 raise ValueError(f"{name}: y {tuple(y.shape)} must match x {tuple(x.shape)} in N, H and W")
         n, _, h, w = x.shape

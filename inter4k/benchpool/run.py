@@ -56,8 +56,7 @@ class BenchPoolResult:
         factors: the pooling factors.
         methods: ``Method.describe()`` of every method, in table order.
         rows: one ``{"image", "factor", "method", "psnr", "ssim", "seconds"}`` per measurement (method
-            = its key; ssim None when SSIM is unavailable or the image is under 11 px).
-        ssim_available: whether ``inter4k.metrics.ssim`` was there.
+            = its key; ssim None when the image is under 11 px, too small for SSIM's window).
         backend: ``adaunpool.backend_info()["backend"]``; ``torch``: its version; ``threads``: CPU threads.
         seconds: the wall time of the whole run.
         files: report file kind -> path, when a report was written.
@@ -69,13 +68,17 @@ class BenchPoolResult:
     factors: list[int]
     methods: list[dict]
     rows: list[dict]
-    ssim_available: bool
     backend: str
     torch: str
     threads: int
     seconds: float
     files: dict[str, str] = field(default_factory=dict)
     crops: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def ssim_available(self) -> bool:
+        """Whether any measurement has an SSIM (images under 11 px have none)."""
+        return any(r["ssim"] is not None for r in self.rows)
 
     def values(self, factor: int, method: str, metric: str = "psnr") -> list[float]:
         """``metric`` of ``method`` at ``factor``, one value per image (None where not measured)."""
@@ -203,7 +206,7 @@ def bench_pool(images=None, factors: Sequence[int] = DEFAULT_FACTORS, report=Non
                         callback(done, total, f"{name} x{f} {method.label}")
     result = BenchPoolResult(
         source=source, images=infos, factors=list(factors), methods=[m.describe() for m in METHODS], rows=rows,
-        ssim_available=True, backend=backend, torch=torch.__version__, threads=torch.get_num_threads(),
+        backend=backend, torch=torch.__version__, threads=torch.get_num_threads(),
         seconds=time.perf_counter() - t_start, crops=crops)
     if report is not None:
         from .report import write_report

@@ -28,18 +28,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from adaunpool.pooling import check_map
+
 __all__ = ["median_pool2d", "stochastic_pool2d", "lp_pool2d", "mixed_pool2d", "softpool2d", "MIXED_MODES"]
 
 MIXED_MODES = ("add", "concat")
 
 
 def _check(x, k, op: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{op}: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(f"{op}: x must have shape (N, C, H, W), got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{op}: x must be a floating-point tensor, got {x.dtype}")
+    check_map(x, op)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"{op}: kernel_size must be a positive int, got {k!r}")
     if k > x.shape[2] or k > x.shape[3]:
