@@ -104,7 +104,8 @@ class ProgressCallback:
 def train_sr(
     scale: Annotated[int, typer.Option("--scale", min=2, max=4, help="SR factor: 2, 3 or 4.")] = 4,
     data: Annotated[Optional[str], typer.Option(
-        "--data", help="Inter4K root, a folder made by `inter4k prepare`, or images:DIR "
+        "--data", help="Inter4K root, a folder made by `inter4k prepare`, images:DIR, or photos (the "
+                       "real-photograph corpus, built on first use; photos:DIR for another folder) "
                        "(default: $INTER4K_ROOT or ~/datasets/inter4k).")] = None,
     val_data: Annotated[Optional[str], typer.Option(
         "--val-data", help="Validation data (same kinds; default: the root's val split / the images).")] = None,
@@ -118,6 +119,9 @@ def train_sr(
     lr: LrOpt = 2e-4,
     warmup: WarmupOpt = None,
     grad_clip: GradClipOpt = 1.0,
+    blur_prob: Annotated[float, typer.Option(
+        "--blur-prob", min=0.0, max=1.0, help="Share of training samples motion-blurred before the LR is made "
+                                              "(images and photos data).")] = 0.0,
     workers: WorkersOpt = None,
     val_every: ValEveryOpt = 1000,
     val_patch: Annotated[Optional[int], typer.Option(
@@ -142,7 +146,7 @@ def train_sr(
 
     Several processes: torchrun --nproc_per_node K -m cli.main train-sr ...
     """
-    config = _config(locals(), scale=scale, upsampler=upsampler)
+    config = _config(locals(), scale=scale, upsampler=upsampler, blur_prob=blur_prob)
     where = Path(out) if out is not None else Path("runs") / f"sr-x{scale}-{model}"
 
     def rows(report: dict) -> list[tuple[str, str]]:

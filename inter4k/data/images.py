@@ -117,11 +117,20 @@ class ImageFolderSR(Dataset):
         seed: base seed of the per-sample generators (None: a fresh draw from torch's generator).
         samples_per_image: samples per image and epoch (default 32 for train, 1 otherwise).
         quantize: round the LR to 8 bits.
+        weighting: "equal" (each image gets ``samples_per_image`` samples) or "area" (the epoch's
+            ``images x samples_per_image`` samples are shared out in proportion to the images' pixel
+            counts, at least one each, so every pixel is about equally likely to be seen: a 4-megapixel
+            photograph is not sampled as often as a 300x400 one).
+        blur_prob: train only: the probability that a sample's HR crop is motion-blurred (a straight blur
+            of 3 to 15 pixels at a random angle) before the LR is made from it. The pair stays consistent
+            (the target is the blurred crop): the model learns that blurred edges stay blurred, instead
+            of sharpening them into a scale-periodic pattern.
     """
 
     def __init__(self, root, scale: int = 4, patch_size: Optional[int] = 96, split: str = "train",
                  files: Optional[Sequence[str]] = None, augment: Optional[bool] = None, seed: Optional[int] = 0,
-                 samples_per_image: Optional[int] = None, quantize: bool = False):
+                 samples_per_image: Optional[int] = None, quantize: bool = False, weighting: str = "equal",
+                 blur_prob: float = 0.0):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
         if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
@@ -154,6 +163,12 @@ class ImageFolderSR(Dataset):
         if samples_per_image < 1:
             raise ValueError(f"samples_per_image must be >= 1, got {samples_per_image}")
         self.samples_per_image = int(samples_per_image)
+        if weighting not in ("equal", "area"):
+            raise ValueError(f"weighting must be 'equal' or 'area', got {weighting!r}")
+        if not 0.0 <= float(blur_prob) <= 1.0:
+            raise ValueError(f"blur_prob must lie in [0, 1], got {blur_prob!r}")
+        self.weighting = weighting
+        self.blur_prob = float(blur_prob)
         self.seed = seed
         self.quantize = bool(quantize)
         self.epoch = 0
@@ -162,9 +177,24 @@ class ImageFolderSR(Dataset):
         if self.patch_size is not None:
             for i in range(len(self.files)):  # fail early on an image smaller than the patch
                 self.size(i)
+        self._starts = self._allot()
+
+    def _allot(self) -> np.ndarray:
+        """The first sample index of each image (and the total at the end)."""
+        n = len(self.files)
+        if self.weighting == "equal":
+            counts = np.full(n, self.samples_per_image)
+        else:
+            areas = np.array([float(np.prod(self._header_size(i))) for i in range(n)])
+            total = n * self.samples_per_image
+            counts = np.maximum(1, np.floor(areas / areas.sum() * total)).astype(np.int64)
+        return np.concatenate([[0], np.cumsum(counts)])
+
+    def _header_size(self, image: int) -> tuple[int, int]:
+        return self.size(image) if self.patch_size is not None else self.image(image).shape[:2]
 
     def __len__(self) -> int:
-        return len(self.files) * self.samples_per_image
+        return int(self._starts[-1])
 
     def set_epoch(self, epoch: int) -> None:
         """Mix ``epoch`` into the seed so each epoch draws new crops (reproducibly)."""
@@ -200,7 +230,7 @@ class ImageFolderSR(Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} samples")
         index %= len(self)
-        image = index // self.samples_per_image
+        image = int(np.searchsorted(self._starts, index, side="right")) - 1
         h, w = self.size(image)
         a = self.scale
         rng = self._rng(index) if (self.train or self.augment) else None
@@ -208,13 +238,22 @@ class ImageFolderSR(Dataset):
         hflip = vflip = False
         if self.augment:
             hflip, vflip = (bool(v) for v in rng.integers(0, 2, size=2))
-        return dict(image=image, file=self.files[image], y=y, x=x, height=ph, width=pw, hflip=hflip, vflip=vflip)
+        blur = None
+        if self.train and self.blur_prob > 0 and rng.random() < self.blur_prob:
+            blur = (int(rng.integers(3, 16)), float(rng.uniform(0, 180)))
+        return dict(image=image, file=self.files[image], y=y, x=x, height=ph, width=pw, hflip=hflip, vflip=vflip,
+                    blur=blur)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         plan = self.plan(index)
         img = self.image(plan["image"])
         y, x = plan["y"], plan["x"]
-        hr = to_tensor(img[y:y + plan["height"], x:x + plan["width"]])
+        crop = img[y:y + plan["height"], x:x + plan["width"]]
+        if plan.get("blur") is not None:
+            from .photos import motion_blur
+
+            crop = motion_blur(crop, *plan["blur"])
+        hr = to_tensor(crop)
         dims = [d for d, on in ((-2, plan["vflip"]), (-1, plan["hflip"])) if on]
         if dims:
             hr = hr.flip(dims).contiguous()

@@ -266,7 +266,7 @@ def _write_png(path: Path, img: np.ndarray) -> str:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+    if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
         raise OSError(f"cannot write {tmp}")
     os.replace(tmp, path)
     return _sha256_file(path)

@@ -87,6 +87,7 @@ class SRTrainConfig(TrainConfig):
     model: str = "sr-small"
     scale: int = 4
     upsampler: Optional[str] = None     # passed to the model factory when given
+    blur_prob: float = 0.0              # motion-blurred training samples ("images" and "photos" data)
 
 
 @dataclass(kw_only=True)
@@ -118,6 +119,8 @@ def check_config(cfg: SRTrainConfig) -> None:
         v = getattr(cfg, name)
         if v is not None and v % cfg.scale:
             raise ValueError(f"{name} {v} is not a multiple of scale {cfg.scale}")
+    if not isinstance(cfg.blur_prob, (int, float)) or isinstance(cfg.blur_prob, bool) or not 0 <= cfg.blur_prob <= 1:
+        raise ValueError(f"blur_prob must lie in [0, 1], got {cfg.blur_prob!r}")
     if "scale" in cfg.model_kwargs:
         raise ValueError("give the scale as scale=, not in model_kwargs")
     if cfg.upsampler is not None and cfg.model_kwargs.get("upsampler", cfg.upsampler) != cfg.upsampler:
@@ -137,9 +140,21 @@ def _resolve(cfg: SRTrainConfig, stored_patch: Optional[int]) -> SRTrainConfig:
 
 # --- data -----------------------------------------------------------------------------------------
 
+PHOTOS = "photos"
+
+
 def parse_data(data: Optional[str]) -> DataSpec:
-    """What kind of data ``data`` names ("prepared", "inter4k" or "images"; see
-    :func:`~inter4k.train.loop.parse_data_path`); a missing folder is a FileNotFoundError."""
+    """What kind of data ``data`` names ("prepared", "inter4k", "images" or "photos"; see
+    :func:`~inter4k.train.loop.parse_data_path`); a missing folder is a FileNotFoundError.
+
+    ``photos`` (or ``photos:DIR``) is the real-photograph corpus of :mod:`inter4k.data.photos`, built on
+    first use in the default folder (or DIR)."""
+    text = None if data is None else str(data)
+    if text == PHOTOS or (text is not None and text.startswith(PHOTOS + ":")):
+        from ..data.photos import build_photo_corpus
+
+        given = text[len(PHOTOS) + 1:] if text != PHOTOS else None
+        return DataSpec(PHOTOS, build_photo_corpus(given or None))
     return parse_data_path(data, (IMAGES_PREFIX,), "images", "a folder made by inter4k prepare, or images:DIR")
 
 
@@ -153,11 +168,13 @@ def build_train_dataset(spec: DataSpec, cfg: SRTrainConfig):
         if ds.frames != 1:
             raise ValueError(f"{spec.path} holds {ds.frames}-frame patches; train-sr trains on single frames (--frames 1)")
         return ds
-    if spec.kind == "images":
+    if spec.kind in ("images", PHOTOS):
         from ..data.images import ImageFolderSR
 
+        # photographs of very different sizes: share the samples out by area
+        weighting = "area" if spec.kind == PHOTOS else "equal"
         return ImageFolderSR(split_folder(spec.path, "train"), scale=cfg.scale, patch_size=cfg.patch, split="train",
-                             seed=cfg.seed)
+                             seed=cfg.seed, weighting=weighting, blur_prob=cfg.blur_prob)
     from ..data.datasets import Inter4KSR
 
     return Inter4KSR(spec.path, split="train", scale=cfg.scale, patch_size=cfg.patch, seed=cfg.seed)
@@ -165,7 +182,7 @@ def build_train_dataset(spec: DataSpec, cfg: SRTrainConfig):
 
 def build_val_dataset(spec: DataSpec, cfg: SRTrainConfig, explicit: bool = False):
     """The validation set for ``spec`` (None when there is none; an error only when ``explicit``)."""
-    if spec.kind == "images":
+    if spec.kind in ("images", PHOTOS):
         from ..data.images import ImageFolderSR
 
         return ImageFolderSR(split_folder(spec.path, "val"), scale=cfg.scale, patch_size=cfg.val_patch, split="val")

@@ -1,0 +1,213 @@
+"""LowResSRNet: an SR network that does nearly all of its work on the low-resolution grid.
+
+    model = create_model("sr-lr-small", scale=4)          # upsampler (output stage) "adaunpool"
+    sr = model(lr).clamp(0, 1)                            # (N, 3, H, W) -> (N, 3, sH, sW)
+
+Why: a network's cost per output frame is its multiply-adds per LR pixel times the LR pixel count.
+Convolutions at the output resolution cost ``scale**2`` times more per layer; the earlier SRNet ran a
+C-channel refine conv and its tail at HR and was as slow as a peer with six times its parameters. Here
+every convolution runs at LR, and only the last step, which turns each LR pixel's prediction into
+``scale x scale`` (or overlapping ``k x k``) output pixels, touches the HR grid, with a handful of
+channels.
+
+Architecture, for LR RGB x in [0, 1]:
+
+    f0 = head(x)                       conv3x3, 3 -> C
+    f  = f0 + fuse(body(f0))           `blocks` residual blocks (conv3x3 - ReLU - conv3x3, + identity),
+                                       then conv3x3 (the long skip around the body)
+    y  = bicubic(x) + out(f)           the output stage (``upsampler``, :data:`OUTPUT_STAGES`), zero-initialised,
+                                       so an untrained model returns exactly MATLAB bicubic
+
+Output stages (C features at LR -> 3 channels at HR):
+
+``pixelshuffle``
+    ESPCN: conv3x3 C -> 3 s^2, ``PixelShuffle(s)``. Each LR pixel writes its own s x s block; the s^2
+    phases are independent outputs, so any phase-dependent error shows up as an s-periodic pattern.
+``adaunpool``
+    A normalised adaUnPool over *overlapping* windows: each LR pixel p predicts a k x k patch of
+    values ``V_p`` (k = 2s for even s, 3s for odd s, centred on its s x s footprint) and exponential
+    weights ``W_p = exp(G_p)`` over the same k x k positions, both by 1x1 convs of f; every HR pixel i
+    gets the weighted mean of the predictions of the windows that cover it,
+
+        out_i = sum_{p covers i} W_{p,i} V_{p,i} / sum_{p covers i} W_{p,i}
+
+    This is adaUnPool's rule (spread with exponential weights, here normalised as in the VFI model's
+    guided upsampling) with a value per position instead of one per window. Every HR pixel blends
+    2 x 2 (3 x 3 at odd s) neighbouring predictions with content-dependent weights, so there is no
+    seam at the window borders and no s-periodic pattern on smooth or blurred input, while sharp edges
+    can still follow the weights. ``G`` is bounded by ``8 tanh(. / 8)`` so the division is safe.
+
+Nothing is clamped inside (callers clamp). Fully convolutional: any H, W >= 1.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .registry import register_model
+from .upsamplers import BicubicUpsample
+
+__all__ = ["LowResSRNet", "OUTPUT_STAGES", "LR_SR_PRESETS", "PixelShuffleOutput", "AdaUnPoolOutput",
+           "conv_macs_per_lr_pixel"]
+
+_WEIGHT_BOUND = 8.0
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class PixelShuffleOutput(nn.Module):
+    """conv3x3 C -> out * s^2 then ``PixelShuffle(s)``; zero-initialised (starts at 0)."""
+
+    def __init__(self, channels: int, scale: int, out_channels: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, out_channels * scale * scale, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(scale)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.conv(f))
+
+
+def window_size(scale: int) -> int:
+    """k: the side of the overlapping window of each LR pixel (2s for even s, 3s for odd s, so that
+    ``(k - s) / 2`` is an integer and the window is centred on the pixel's s x s footprint)."""
+    return 2 * scale if scale % 2 == 0 else 3 * scale
+
+
+class AdaUnPoolOutput(nn.Module):
+    """Normalised adaUnPool over overlapping k x k windows at stride s (see the module docstring).
+
+    Shape:
+        - Input: (N, C, H, W).
+        - Output: (N, out_channels, s*H, s*W).
+
+    Example:
+        >>> out = AdaUnPoolOutput(8, scale=2)
+        >>> out(torch.randn(1, 8, 5, 7)).shape
+        torch.Size([1, 3, 10, 14])
+    """
+
+    def __init__(self, channels: int, scale: int, out_channels: int = 3) -> None:
+        super().__init__()
+        self.scale = scale
+        self.out_channels = out_channels
+        self.k = window_size(scale)
+        self.pad = (self.k - scale) // 2
+        self.values = nn.Conv2d(channels, out_channels * self.k * self.k, 1)
+        self.logits = nn.Conv2d(channels, self.k * self.k, 1)
+        for conv in (self.values, self.logits):
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = f.shape
+        s, k, c = self.scale, self.k, self.out_channels
+        size = (s * h, s * w)
+        g = _WEIGHT_BOUND * torch.tanh(self.logits(f).float() / _WEIGHT_BOUND)
+        wts = torch.exp(g).reshape(n, 1, k * k, h * w)
+        vals = self.values(f).float().reshape(n, c, k * k, h * w)
+        num = F.fold((vals * wts).reshape(n, c * k * k, h * w), size, k, stride=s, padding=self.pad)
+        den = F.fold(wts.reshape(n, k * k, h * w), size, k, stride=s, padding=self.pad)
+        return (num / den).to(f.dtype)
+
+
+OUTPUT_STAGES = {"pixelshuffle": PixelShuffleOutput, "adaunpool": AdaUnPoolOutput}
+
+
+class LowResSRNet(nn.Module):
+    """See the module docstring.
+
+    Args:
+        scale: the SR factor (int >= 2).
+        channels: C, the feature width at LR.
+        blocks: residual blocks in the body.
+        upsampler: the output stage, a key of :data:`OUTPUT_STAGES` (named as SRNet's upsampler, the
+            part that goes from the LR grid to the HR one).
+
+    Attributes:
+        config: the constructor's keyword arguments; ``LowResSRNet(**config)`` rebuilds the architecture.
+    """
+
+    def __init__(self, scale: int = 4, channels: int = 48, blocks: int = 4, upsampler: str = "adaunpool") -> None:
+        super().__init__()
+        for name, v, lo in (("scale", scale, 2), ("channels", channels, 1), ("blocks", blocks, 0)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ValueError(f"LowResSRNet: {name} must be an int >= {lo}, got {v!r}")
+        if upsampler not in OUTPUT_STAGES:
+            raise ValueError(f"LowResSRNet: unknown upsampler {upsampler!r}; known: {', '.join(OUTPUT_STAGES)}")
+        self.scale = scale
+        self.config = {"scale": scale, "channels": channels, "blocks": blocks, "upsampler": upsampler}
+        self.model_name: Optional[str] = None
+        self.skip = BicubicUpsample(scale)
+        self.head = nn.Conv2d(3, channels, 3, padding=1)
+        self.body = nn.Sequential(*[_ResBlock(channels) for _ in range(blocks)])
+        self.fuse = nn.Conv2d(channels, channels, 3, padding=1)
+        self.out = OUTPUT_STAGES[upsampler](channels, scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"LowResSRNet: expected (N, 3, H, W), got {tuple(x.shape)}")
+        f0 = self.head(x)
+        f = f0 + self.fuse(self.body(f0))
+        return self.skip(x) + self.out(f)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+
+
+def conv_macs_per_lr_pixel(model: nn.Module, scale: int, size: int = 16) -> float:
+    """Multiply-adds of the model's convolutions per LR input pixel (measured with hooks on a
+    ``size x size`` input; the bicubic skip and the fold are a few ops per HR pixel and not counted)."""
+    total = 0
+
+    def hook(mod: nn.Conv2d, _inp, out) -> None:
+        nonlocal total
+        kh, kw = mod.kernel_size
+        total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, size, size))
+    finally:
+        for h in handles:
+            h.remove()
+    return total / (size * size)
+
+
+#: Preset defaults (LowResSRNet keyword arguments, besides scale and output).
+LR_SR_PRESETS: dict[str, dict] = {
+    "sr-lr-small": {"channels": 48, "blocks": 4},
+    "sr-lr-large": {"channels": 64, "blocks": 10},
+}
+
+
+def _preset(name: str, scale: int, upsampler: str, overrides: dict) -> LowResSRNet:
+    model = LowResSRNet(**{**LR_SR_PRESETS[name], **overrides, "scale": scale, "upsampler": upsampler})
+    model.model_name = name
+    return model
+
+
+@register_model("sr-lr-small", task="sr")
+def sr_lr_small(scale: int = 4, upsampler: str = "adaunpool", **overrides) -> LowResSRNet:
+    """LowResSRNet, 48 channels, 4 residual blocks: the fast preset."""
+    return _preset("sr-lr-small", scale, upsampler, overrides)
+
+
+@register_model("sr-lr-large", task="sr")
+def sr_lr_large(scale: int = 4, upsampler: str = "adaunpool", **overrides) -> LowResSRNet:
+    """LowResSRNet, 64 channels, 10 residual blocks."""
+    return _preset("sr-lr-large", scale, upsampler, overrides)
