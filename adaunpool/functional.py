@@ -2,7 +2,7 @@
 
 Each function checks its arguments, maps the input to the canonical 5-D layout and runs either the
 compiled kernels (``torch.ops.adaunpool``) or the pure-PyTorch reference; ``backend_info()`` says
-which. The maths is in SPEC §1; the docstrings of :func:`adapool2d` and :func:`adaunpool2d` hold it.
+which. The maths is in docs/OPS.md; the docstrings of :func:`adapool2d` and :func:`adaunpool2d` hold it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pure-PyTorch AdaPool / AdaUnPool: the test oracle and the fallback backend.
 
 Written for clarity, not speed: windows are materialised with ``Tensor.unfold`` and autograd
-differentiates the formulas of SPEC §1 directly, so the gradients are exact by construction. Run in
+differentiates the formulas of docs/OPS.md directly, so the gradients are exact by construction. Run in
 float64 it is the reference every compiled kernel is checked against. All tensors here are in the
 canonical 5-D layout (N, C, D, H, W); see ``_geometry``.
 """

@@ -6,7 +6,7 @@ Each run is ``benchmarks/train_bundled.py``'s recipe (the same training images, 
 learning rate and schedule; the final checkpoint is evaluated) with ``--upsampler U --match-params``:
 every variant's width is chosen so that its parameter count is the closest to the adaunpool
 variant's (``create_model(..., match_params=True)``). The test images are train_bundled's held-out
-ones; PSNR-Y / SSIM-Y per SPEC §5. Results: ``<workdir>/ablation-x<scale>.json`` and a markdown
+ones; PSNR-Y / SSIM-Y per docs/EVALUATE.md#metrics. Results: ``<workdir>/ablation-x<scale>.json`` and a markdown
 table on stdout.
 """
 

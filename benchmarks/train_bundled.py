@@ -9,7 +9,7 @@ Data (all from the scikit-image package, nothing downloaded):
 - test (held out: never trained on): the RGB photographs astronaut, coffee, stereo_motorcycle (left
   view), and the greyscale photographs clock and text.
 The LR input is the MATLAB-bicubic (antialiased) downscale of the HR image; PSNR-Y and SSIM-Y are
-measured per SPEC §5 (BT.601 Y, ``scale`` pixels cropped from each border) on whole images, against
+measured per docs/EVALUATE.md#metrics (BT.601 Y, ``scale`` pixels cropped from each border) on whole images, against
 bicubic.
 
 The shipped weights are the final checkpoint of the fixed schedule (``--select last``). The first

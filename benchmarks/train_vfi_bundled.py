@@ -9,7 +9,7 @@ coffee, stereo_motorcycle, clock, text; never trained on, the same photographs t
 Training mode ``--mode`` (default 15to60: targets at t = 1/4, 1/2, 3/4, so the one model serves
 ``interpolate --factor 2`` and ``--factor 4``); evaluation on the test clips of ``--eval-modes``
 (default 30to60 and 15to60), ``--eval-samples`` clips (photograph i % 5) at ``--eval-patch`` pixels, PSNR-Y /
-PSNR-RGB / SSIM-Y (SPEC §5, no border crop) of the model, of frame averaging ((1-t) I0 + t I1) and of
+PSNR-RGB / SSIM-Y (docs/EVALUATE.md#metrics, no border crop) of the model, of frame averaging ((1-t) I0 + t I1) and of
 the nearest frame. The shipped weights are the final checkpoint of the fixed schedule.
 """
 

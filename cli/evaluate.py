@@ -112,7 +112,8 @@ def evaluate(
         "--data", help="Model mode: an Inter4K root (default: $INTER4K_ROOT or ~/datasets/inter4k); sr: or "
                        "images:DIR; vfi: or synthetic[:DIR] (synthetic motion over held-out photographs).")] = None,
     vfi_mode: Annotated[Optional[str], typer.Option(
-        "--mode", help="vfi model mode: 30to60 (default), 15to60 or 8x (SPEC §4).", show_default=False)] = None,
+        "--mode", help="vfi model mode: 30to60 (default), 15to60 or 8x (docs/DATA.md#vfi-modes).",
+        show_default=False)] = None,
     patch: Annotated[Optional[int], typer.Option(
         "--patch", min=8, help="vfi model mode: evaluate P x P centre crops (Inter4K: default whole frames; "
                                "synthetic: the frame side, default 256).", show_default=False)] = None,

@@ -159,7 +159,8 @@ def train_sr(
 
 def train_vfi(
     mode: Annotated[str, typer.Option(
-        "--mode", help="30to60 (1 frame between the inputs), 15to60 (3) or 8x (7); SPEC §4.")] = "30to60",
+        "--mode", help="30to60 (1 frame between the inputs), 15to60 (3) or 8x (7); "
+                       "docs/DATA.md#vfi-modes.")] = "30to60",
     data: Annotated[Optional[str], typer.Option(
         "--data", help="Inter4K root, a folder made by `inter4k prepare --task vfi`, synthetic (motion over "
                        "scikit-image's photos) or synthetic:DIR (default: $INTER4K_ROOT or ~/datasets/inter4k).")] = None,

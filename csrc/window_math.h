@@ -8,8 +8,8 @@
 //
 // Layout: tensors are canonical 5-D (N, C, D, H, W); p indexes the windows of one (n, c) plane in
 // (od, oh, ow) row-major order, i the K items of a window in (kd, kh, kw) row-major order.
-// The maths is SPEC §1: eM (SoftPool) weights, eDSCW weights in "element" or "channel" mode, the
-// fusion with beta, adaUnPool in "mean" or "sum" mode, and their exact gradients.
+// The maths is docs/OPS.md: eM (SoftPool) weights, eDSCW weights in "element" or "channel" mode, the
+// fusion with beta, adaUnPool in "mean" or "sum" mode, and their exact gradients (docs/OPS.md#gradients).
 #pragma once
 
 #include <cmath>

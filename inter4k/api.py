@@ -1,6 +1,6 @@
 """The functions behind the ``inter4k`` command line.
 
-Each verb of the CLI (SPEC §3) is one function here that takes plain Python arguments and returns
+Each verb of the CLI (README.md#command-line) is one function here that takes plain Python arguments and returns
 plain data; the CLI only parses, calls and renders. Bad input raises ValueError / TypeError /
 FileNotFoundError (the CLI exits 2), other failures RuntimeError (exit 1).
 """

@@ -35,8 +35,8 @@ def test_psnrs_are_finite_and_plausible(result):
 
 
 def test_adaunpool_keeps_more_of_the_image_than_avg_nearest(result):
-    # SPEC §1: at 2x2, pool-then-unpool with the image's own weights beats avg-pool + nearest by
-    # 1.3-3.4 dB at beta 0.5 and 2.4-6.8 dB at beta 0 on natural photos.
+    # docs/OPS.md#information-retention: at 2x2, pool-then-unpool with the image's own weights beats
+    # avg-pool + nearest by 1.3-3.4 dB at beta 0.5 and 2.4-6.8 dB at beta 0 on natural photos.
     p = result["psnr_db"]
     assert p[ADA] > p[BASE] + 1.0, p
     assert p[EM] > p[BASE] + 2.0, p

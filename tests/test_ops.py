@@ -1,4 +1,4 @@
-"""AdaPool / AdaUnPool operators on the CPU: the maths of SPEC §1 and the public API of SPEC §2.
+"""AdaPool / AdaUnPool operators on the CPU: the maths of docs/OPS.md and the public API of README.md#the-ops-api.
 
 Everything is checked against ``adaunpool.reference`` called directly in float64 (the oracle), and
 the oracle itself is checked against hand-computed values and naive loop implementations. With the
@@ -33,9 +33,9 @@ F32 = dict(rtol=1e-5, atol=1e-6)
 F32_GRAD = dict(rtol=1e-4, atol=1e-5)
 # float64 kernels vs the float64 reference: only summation order differs.
 F64 = dict(rtol=1e-10, atol=1e-12)
-# float16 / bfloat16 storage vs float32 *on the same (already rounded) input*: SPEC §1 says the maths
-# runs in float32 whatever the storage dtype, so the only error left is one rounding of the output,
-# i.e. half an ulp: 2^-11 = 4.9e-4 (fp16) and 2^-8 = 3.9e-3 (bf16) relative. The reference fed
+# float16 / bfloat16 storage vs float32 *on the same (already rounded) input*: the maths runs in
+# float32 whatever the storage dtype (docs/OPS.md#precision), so the only error left is one
+# rounding of the output, i.e. half an ulp: 2^-11 = 4.9e-4 (fp16) and 2^-8 = 3.9e-3 (bf16) relative. The reference fed
 # fp16/bf16 measures 4.85e-4 and 3.89e-3 (y, 4x16x32x32, k=3 s=2, |x| up to 60). We allow 2 half-ulps;
 # the atol term only covers float32 summation noise around outputs near 0.
 LOWP_RTOL = {torch.float16: 1e-3, torch.bfloat16: 8e-3}
@@ -116,7 +116,7 @@ def make_beta(kind, y_shape, dtype=torch.float32, device="cpu"):
 
 
 def naive_adapool2d(x, k, s, beta, dsc):
-    """SPEC §1 written out window by window with slicing (no unfold): checks the oracle's indexing."""
+    """docs/OPS.md written out window by window with slicing (no unfold): checks the oracle's indexing."""
     x = x.double()
     n, c, h, wd = x.shape
     (kh, kw), (sh, sw) = k, s
@@ -727,9 +727,9 @@ def test_gradcheck_pool_unpool_with_guide(mode, dsc):
     assert gg.abs().sum() > 0 and gx.abs().sum() > 0
 
 
-# ----------------------------------------------------------------- SPEC §1 gradient formulas
+# ------------------------------------------------ the gradient formulas of docs/OPS.md#gradients
 def _spec_grads(X, G):
-    """dL/dX of L = sum_c G_c y_c for one window X (C, K), from the formulas of SPEC §1.
+    """dL/dX of L = sum_c G_c y_c for one window X (C, K), from the formulas of docs/OPS.md#gradients.
 
     Returns (eM, element, channel, yD_element, yD_channel, yM) gradients/values, float64.
     """
@@ -766,7 +766,7 @@ def _spec_grads(X, G):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_spec_gradient_formulas(dtype):
-    """The closed-form gradients of SPEC §1 equal the op's autograd (one 2x3 window, C = 3)."""
+    """The closed-form gradients of docs/OPS.md#gradients equal the op's autograd (one 2x3 window, C = 3)."""
     tol = F64 if dtype == torch.float64 else F32_GRAD
     X = torch.randn(3, 6, dtype=torch.float64)
     G = torch.randn(3, dtype=torch.float64)

@@ -5,9 +5,10 @@ The rule for bringing it back:
 
 * **adaPool family** (adaPool at beta 0.25 / 0.5 / 0.75, eM = beta 0, eDSCW = beta 1; dsc "channel"):
   :func:`adaunpool.adaunpool2d` (``mode="mean"``) with the pooling's own weights
-  (``return_weights=True``), SPEC §1/§2. eM and eDSCW are adaPool at beta 0 and 1 (SPEC §1), so their
-  matching unpool is adaUnPool with their own weights; their pooled values alone, restored with
-  nearest, are the "SoftPool + nearest" row (eM's weighting) and not repeated.
+  (``return_weights=True``), docs/OPS.md#adaunpool. eM and eDSCW are adaPool at beta 0 and 1
+  (docs/OPS.md#adapool), so their matching unpool is adaUnPool with their own weights; their pooled
+  values alone, restored with nearest, are the "SoftPool + nearest" row (eM's weighting) and not
+  repeated.
 * **every other pooling**: nearest-neighbour upsampling (each pooled value fills its window);
   average pooling also with bilinear (``align_corners=False``, the half-pixel grid that a k x k
   average sits on), and max pooling also with ``F.max_unpool2d`` (the max back at its position, 0

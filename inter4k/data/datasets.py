@@ -1,7 +1,7 @@
 """PyTorch datasets that decode training / evaluation samples straight from the Inter4K clips.
 
 :class:`Inter4KSR` gives super-resolution pairs ``(lr, hr)``; :class:`Inter4KVFI` gives frame
-interpolation triples ``(inputs, targets, timesteps)`` following SPEC §4. Both read
+interpolation triples ``(inputs, targets, timesteps)`` following docs/DATA.md#vfi-modes. Both read
 ``ROOT/Inter4K/60fps/<res>/<n>.mp4`` (``res`` UHD by default) and decode, for each sample, only the
 frames it needs: :func:`inter4k.video.iter_frames` seeks to the keyframe before the first one and
 decodes from there (threaded PyAV). For long training runs, cut patches once with
@@ -64,7 +64,7 @@ from .resize import imresize
 SPLITS = ("train", "val", "test")
 SCALES = (2, 3, 4)
 LR_SOURCES = ("bicubic", "derived")
-# VFI modes (SPEC §4): frames between two inputs that are `span` frames apart.
+# VFI modes (docs/DATA.md#vfi-modes): frames between two inputs that are `span` frames apart.
 VFI_SPANS = {"30to60": 2, "15to60": 4, "8x": 8}
 DEFAULT_TRAIN_SAMPLES = 4
 DEFAULT_EVAL_SAMPLES = 1
@@ -349,7 +349,7 @@ class Inter4KSR(_ClipDataset):
 
 
 class Inter4KVFI(_ClipDataset):
-    """Frame interpolation samples ``(inputs, targets, timesteps)`` (SPEC §4).
+    """Frame interpolation samples ``(inputs, targets, timesteps)`` (docs/DATA.md#vfi-modes).
 
     ``mode`` "30to60": inputs frames 2k and 2k+2, target 2k+1, t = 0.5; "15to60": inputs 4k and 4k+4,
     targets 4k+1..4k+3, t = 0.25, 0.5, 0.75; "8x": inputs 8k and 8k+8, targets 8k+1..8k+7, t = i/8.

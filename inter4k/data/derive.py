@@ -1,7 +1,7 @@
 """``inter4k derive``: build the lower-resolution / lower-frame-rate tree from the 60 fps UHD source.
 
-What is made (SPEC §4, as the official ``resolution_changes.py`` lays it out, which makes the frame
-rate variants of every 60 fps folder, UHD included):
+What is made (docs/DATA.md#the-inter4k-data-set, as the official ``resolution_changes.py`` lays it
+out, which makes the frame rate variants of every 60 fps folder, UHD included):
 
 - ``Inter4K/60fps/<RES>/<n>.mp4`` for each requested resolution (default QHD, FHD, HD, qHD, nHD);
 - ``Inter4K/<fps>fps/<RES>/<n>.mp4`` for each requested frame rate (default 50, 30, 24, 15) at UHD

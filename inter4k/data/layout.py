@@ -1,4 +1,4 @@
-"""Inter4K's facts and folder layout (SPEC §4), in one place.
+"""Inter4K's facts and folder layout (docs/DATA.md#the-inter4k-data-set), in one place.
 
 The official release unpacks as ``ROOT/Inter4K/60fps/UHD/<n>.mp4`` for n = 1..1000; the derived tree
 is ``ROOT/Inter4K/<fps>fps/<RES>/<n>.mp4``. ``ROOT`` defaults to ``$INTER4K_ROOT`` or

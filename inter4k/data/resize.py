@@ -1,4 +1,4 @@
-"""MATLAB-compatible bicubic resizing and the BT.601 luma used by the SR conventions (SPEC §5).
+"""MATLAB-compatible bicubic resizing and the BT.601 luma used by the SR conventions (docs/EVALUATE.md#luma).
 
 :func:`imresize` reproduces MATLAB's ``imresize(x, scale, 'bicubic')`` (the default method, with
 antialiasing on): the cubic convolution kernel with ``a = -0.5``, the kernel widened by ``1/scale``

@@ -1,4 +1,4 @@
-"""Train / val / test splits of Inter4K's 1,000 clips (80/10/10; SPEC §4: none is published).
+"""Train / val / test splits of Inter4K's 1,000 clips (80/10/10; none is published, docs/DATA.md#splits).
 
 The official split is made once by a seeded rule and shipped as ``data/splits/inter4k.json``::
 

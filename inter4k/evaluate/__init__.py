@@ -1,4 +1,4 @@
-"""``inter4k evaluate``: PSNR / SSIM / LPIPS reports (SPEC §3, §5; conventions in ``docs/EVALUATE.md``).
+"""``inter4k evaluate``: PSNR / SSIM / LPIPS reports (conventions in docs/EVALUATE.md#metrics).
 
 - :mod:`.sources`: frames from an image, an image folder, a video or a folder of clips; pairing by name;
 - :mod:`.compare`: pairs mode (given predictions against references);

@@ -70,8 +70,8 @@ def _check_args(task, pred, ref, model, data, scale, crop_border, vfi_mode=None,
         if task == "vfi":
             crop_border = 0
         elif scale is None:
-            raise ValueError("--task sr crops `scale` pixels from each border (SPEC §5): give --scale (or "
-                             "--crop-border)")
+            raise ValueError("--task sr crops `scale` pixels from each border (docs/EVALUATE.md#border-crop): "
+                             "give --scale (or --crop-border)")
         else:
             crop_border = scale
     return mode, scale, crop_border
@@ -102,7 +102,7 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
     pixels, the first ``limit``); every target frame is one evaluated frame, with its t (see
     :mod:`.vfi_data`). ``tile_overlap`` defaults to 32 (SR) or 64 (VFI).
 
-    ``crop_border`` defaults to ``scale`` for SR (SPEC §5; pairs mode then needs ``scale`` or
+    ``crop_border`` defaults to ``scale`` for SR (docs/EVALUATE.md#border-crop; pairs mode then needs ``scale`` or
     ``crop_border``) and 0 for VFI. ``metrics`` is a subset of ("psnr", "ssim", "lpips"); LPIPS that
     cannot run (no backbone weights) is reported as None with the reason and a warning, the rest as
     usual. ``report`` (a folder) gets report.json, report.csv, report.md and report.html, each written

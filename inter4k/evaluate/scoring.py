@@ -37,7 +37,7 @@ def parse_metrics(metrics: Union[str, Iterable[str]]) -> tuple[str, ...]:
 
 
 class Scorer:
-    """Computes the chosen metrics of a (pred, ref) frame pair (SPEC §5 conventions).
+    """Computes the chosen metrics of a (pred, ref) frame pair (conventions: docs/EVALUATE.md#metrics).
 
     Args:
         metrics: a subset of :data:`METRICS`.
@@ -45,7 +45,7 @@ class Scorer:
             :func:`inter4k.metrics.compute_metrics` does for LPIPS).
         device: where the metrics run: LPIPS (default: CUDA when available), and PSNR / SSIM when it is
             not the CPU (the frames are moved there).
-        lpips_net: the LPIPS backbone ("alex", SPEC §5).
+        lpips_net: the LPIPS backbone ("alex", docs/EVALUATE.md#lpips).
 
     When LPIPS is asked for but cannot be built (:class:`inter4k.metrics.LPIPSUnavailable`, e.g. no
     backbone weights offline), ``lpips_available`` is False, ``lpips_reason`` says why and every

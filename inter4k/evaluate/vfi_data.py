@@ -1,7 +1,7 @@
 """The held-out frame-interpolation samples the VFI model mode evaluates on.
 
 A *sample* is two input frames ``span`` frames apart and the ``span - 1`` true frames between them
-(SPEC §4: span 2 for "30to60", 4 for "15to60", 8 for "8x"); each of those target frames is one
+(docs/DATA.md#vfi-modes: span 2 for "30to60", 4 for "15to60", 8 for "8x"); each of those target frames is one
 evaluated frame, made at ``t = k / span``.
 
 - **Inter4K root** (``inter4k download`` / ``inter4k sample``): the clips of ``split``

@@ -1,4 +1,4 @@
-"""Image quality metrics (SPEC §5)."""
+"""Image quality metrics (docs/EVALUATE.md#metrics)."""
 
 from .compute import compute_metrics
 from .perceptual import LPIPS, LPIPSUnavailable, lpips_status

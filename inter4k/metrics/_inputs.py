@@ -1,4 +1,4 @@
-"""The input checks and preparation every metric shares (SPEC §5)."""
+"""The input checks and preparation every metric shares (docs/EVALUATE.md#metrics)."""
 
 from __future__ import annotations
 

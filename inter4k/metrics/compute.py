@@ -1,4 +1,4 @@
-"""All the metrics of SPEC §5 for a batch of (prediction, reference) pairs, in one call."""
+"""All the metrics of docs/EVALUATE.md#metrics for a batch of (prediction, reference) pairs, in one call."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def compute_metrics(
       else with a default ``LPIPS()`` built once and reused. When LPIPS cannot be built here (no trunk
       weights, see :func:`~inter4k.metrics.perceptual.lpips_status`) the key is simply absent.
 
-    PSNR and SSIM drop ``crop_border`` pixels from each side (SPEC §5: the scale factor); LPIPS sees the
-    whole images. ``metrics`` may also be a single name.
+    PSNR and SSIM drop ``crop_border`` pixels from each side (the scale factor for SR,
+    docs/EVALUATE.md#border-crop); LPIPS sees the whole images. ``metrics`` may also be a single name.
 
     Shape: ``pred``, ``ref``: ``(N, 3, H, W)`` or ``(3, H, W)`` -> each value ``(N,)``.
 

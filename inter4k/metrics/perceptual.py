@@ -1,4 +1,4 @@
-"""LPIPS (SPEC §5): the ``lpips`` package, AlexNet trunk, version 0.1, on RGB scaled to [-1, 1].
+"""LPIPS (docs/EVALUATE.md#lpips): the ``lpips`` package, AlexNet trunk, version 0.1, on RGB scaled to [-1, 1].
 
 The package ships its calibrated linear layers, but its AlexNet trunk is torchvision's ImageNet model,
 which torchvision would download into the torch hub cache. This machine may have no network, and a

@@ -1,4 +1,4 @@
-"""PSNR with the conventions of SPEC §5: RGB in [0, 1]; on Y (BT.601 limited range, MATLAB's
+"""PSNR with the conventions of docs/EVALUATE.md#psnr: RGB in [0, 1]; on Y (BT.601 limited range, MATLAB's
 rgb2ycbcr) or on RGB; ``crop_border`` pixels removed from each side first. Batched: one value per image."""
 
 from __future__ import annotations

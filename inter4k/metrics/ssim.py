@@ -1,4 +1,4 @@
-"""SSIM with the conventions of SPEC §5, as MATLAB's ``ssim`` and BasicSR's ``calculate_ssim`` compute it.
+"""SSIM with the conventions of docs/EVALUATE.md#ssim, as MATLAB's ``ssim`` and BasicSR's ``calculate_ssim`` compute it.
 
 RGB in [0, 1] is taken to the 0..255 scale (on Y: ``255 * rgb_to_y``, MATLAB's rgb2ycbcr luma), then the
 local statistics come from an 11x11 Gaussian window (sigma 1.5) applied in 'valid' mode: no padding, so

@@ -16,7 +16,7 @@ CUDA (never on the CPU).
 
 **Validation** every ``val_every`` steps and at the end: PSNR and SSIM on Y (BT.601, MATLAB's rgb2ycbcr;
 SSIM with an 11x11 Gaussian window, :func:`inter4k.metrics.ssim`) with ``scale`` border pixels cropped
-(SPEC §5), each the mean over the validation images (SSIM over those at least 11 + 2 x scale pixels
+(docs/EVALUATE.md#border-crop), each the mean over the validation images (SSIM over those at least 11 + 2 x scale pixels
 on each side, so that its window fits: None when there are none); the bicubic baseline (MATLAB bicubic
 ``imresize(lr, scale)``) is measured once, on PSNR-Y. ``best.pt`` keeps the best PSNR-Y.
 

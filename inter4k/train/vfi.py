@@ -4,7 +4,7 @@
     result = train_vfi(VFITrainConfig(mode="30to60", data="synthetic", steps=2000, out="runs/vfi"))
     result = train_vfi(dict(mode="8x", data="~/datasets/inter4k", resume=True, out="runs/vfi-8x"))
 
-**Modes** (SPEC §4): "30to60" (inputs 2 frames apart, one target at t = 1/2), "15to60" (4 apart,
+**Modes** (docs/DATA.md#vfi-modes): "30to60" (inputs 2 frames apart, one target at t = 1/2), "15to60" (4 apart,
 targets at t = 1/4, 1/2, 3/4), "8x" (8 apart, targets at t = i/8, i = 1..7).
 
 **Data** (``data``): an Inter4K root -> :class:`~inter4k.data.datasets.Inter4KVFI` decoding on the
@@ -25,7 +25,7 @@ ValueError) the flows are supervised too: the training set returns the true ``F_
 P the frame side: flows divided by the patch size, so the weight does not depend on the patch (a
 photometric loss alone only sees about a pixel around the current flow). Validation is unchanged.
 
-**Validation** every ``val_every`` steps and at the end: PSNR on Y (BT.601) and on RGB (SPEC §5, no
+**Validation** every ``val_every`` steps and at the end: PSNR on Y (BT.601) and on RGB (docs/EVALUATE.md#metrics, no
 border cropped) of every target frame, the mean over all target frames of the validation set, for the
 model and, measured once, for the linear blend ``(1 - t) I0 + t I1`` (frame averaging, the
 ``vfi-average`` baseline). A frame reproduced exactly (PSNR = inf) counts as :data:`PSNR_CAP` dB,
