@@ -4,9 +4,9 @@ The C++/CUDA sources in ``csrc/`` are compiled with ``torch.utils.cpp_extension`
 cache folder keyed by a hash of the sources, the flags and the torch version, so a build happens once
 per machine and source change. The build compiles a copy of the sources kept inside that folder, not
 the checkout's files: ninja records source paths, so two checkouts of the same sources would
-otherwise rebuild on every switch between them. ``ADAUNPOOL_BACKEND`` forces a backend: ``compiled`` (a failed build is
-an error), ``reference`` (never build); unset, a failed build falls back to the pure-PyTorch reference
-with one warning that says why.
+otherwise rebuild on every switch between them. ``ADAUNPOOL_BACKEND`` forces a backend: ``compiled``
+(a failed build is an error), ``reference`` (never build); unset, a failed build falls back to the
+pure-PyTorch reference with one warning that says why.
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ def _source_files() -> list[Path]:
 
 
 def _openmp() -> bool:
-    """Whether torch's at::parallel_for runs on OpenMP (the case for the Linux wheels)."""
-    return "ATen parallel backend: OpenMP" in torch.__config__.parallel_info()
+    """Whether to build with -fopenmp: torch's at::parallel_for runs on OpenMP (the Linux wheels do) and
+    the compiler is one that takes the flag (on macOS Apple's clang does not: serial kernels there)."""
+    return sys.platform.startswith("linux") and "ATen parallel backend: OpenMP" in torch.__config__.parallel_info()
 
 
 def _cpu_flags() -> list[str]:
@@ -123,22 +124,16 @@ def _import_cpp_extension(with_cuda: bool):
 
         return cpp_extension
     logger = logging.getLogger("torch.utils.cpp_extension")
-    drop = _DropMessage("No CUDA runtime is found")
+
+    def drop(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No CUDA runtime is found")
+
     logger.addFilter(drop)
     try:
         from torch.utils import cpp_extension
     finally:
         logger.removeFilter(drop)
     return cpp_extension
-
-
-class _DropMessage(logging.Filter):
-    def __init__(self, prefix: str) -> None:
-        super().__init__()
-        self.prefix = prefix
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.prefix)
 
 
 def build(with_cuda: bool, verbose: bool = False) -> Path:

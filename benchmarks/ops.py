@@ -725,6 +725,7 @@ def main(argv=None) -> int:
         "cpu_count": os.cpu_count(),
         "cpu_capability": info.get("cpu_capability"),
         "threads": torch.get_num_threads(),
+        "kernel_threads": info.get("kernel_threads"),  # what the compiled CPU kernels really use
         "python": platform.python_version(),
         "repeat": args.repeat, "ref_repeat": args.ref_repeat, "warmup": args.warmup,
         "kernel": args.kernel, "stride": args.stride,
@@ -802,7 +803,8 @@ def main(argv=None) -> int:
             f"- backend: `{backend}` ({info['reason']})" + (" — **the reference, not the kernels**" if warn else ""),
             f"- torch {torch.__version__}" + (f", CUDA {torch.version.cuda}" if device == "cuda" else "")
             + f", Python {meta['python']}",
-            f"- device: {where}; CPU capability {meta['cpu_capability']}; threads {meta['threads']}",
+            f"- device: {where}; CPU capability {meta['cpu_capability']}; threads {meta['threads']} "
+            f"(the compiled CPU kernels run on {meta['kernel_threads'] or '—'})",
             f"- kernel {args.kernel}, stride {args.stride}; median of {args.repeat} calls after {args.warmup} "
             f"warm-up (reference: {args.ref_repeat})",
             f"- peak memory: {meta['memory_method']}",
