@@ -7,11 +7,13 @@ so every command spells, documents and validates a shared option the same way.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
@@ -29,9 +31,54 @@ _TYPER_SETTINGS = dict(
 )
 
 
+def print_error(message: str) -> None:
+    """One red ``Error:`` line on stderr, whitespace collapsed, never wrapped (soft_wrap): it reads the
+    same on any terminal, in a pipe or a log, and in the tests (a console that is no terminal wraps at
+    80 columns or $COLUMNS)."""
+    line = " ".join(message.split()) or "(no message)"
+    if len(line) > 800:  # a compiler log: keep its start and its end
+        line = f"{line[:300]} ... {line[-400:]}"
+    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[bold red]Error:[/] [red]{escape(line)}[/]")
+
+
+# click's base of every usage error, taken from a public typer name: recent typers vendor click
+# (typer._click) and older ones use the click package, and only the one typer raises can be caught.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+@contextlib.contextmanager
+def _usage_errors_as_one_line():
+    try:
+        yield
+    except _ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # not an error: click shows the help
+            raise
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            typer.echo(ctx.get_usage(), err=True)
+            if ctx.command.get_help_option(ctx) is not None:
+                typer.echo(f"Try '{ctx.command_path} {ctx.help_option_names[0]}' for help.", err=True)
+        print_error(exc.format_message())
+        raise typer.Exit(exc.exit_code) from exc
+
+
+class _Group(TyperGroup):
+    """Click's usage errors (a bad option value, a missing path, an unknown command) print like every
+    other inter4k error, as one :func:`print_error` line after the usage, instead of typer's boxed
+    panel, which wraps the message at the terminal's width."""
+
+    def make_context(self, *args, **kwargs):
+        with _usage_errors_as_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _usage_errors_as_one_line():
+            return super().invoke(ctx)
+
+
 def typer_factory(help: str) -> typer.Typer:
     """A Typer app (the top-level one or a command group) with the project's settings."""
-    return typer.Typer(help=help, **_TYPER_SETTINGS)
+    return typer.Typer(help=help, cls=_Group, **_TYPER_SETTINGS)
 
 
 JsonOpt = Annotated[

@@ -16,13 +16,11 @@ import sys
 from typing import Annotated, Optional, Sequence
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from inter4k import __version__
 
 from . import dataset
-from ._options import typer_factory
+from ._options import print_error, typer_factory
 from .doctor import doctor
 from .download import download
 from .prepare import prepare
@@ -69,10 +67,7 @@ app.command(name="evaluate")(evaluate)
 
 
 def _error(message: str, code: int) -> int:
-    line = " ".join(message.split()) or "(no message)"
-    if len(line) > 800:  # a compiler log: keep its start and its end
-        line = f"{line[:300]} ... {line[-400:]}"
-    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[bold red]Error:[/] [red]{escape(line)}[/]")
+    print_error(message)
     return code
 
 

@@ -6,6 +6,7 @@
   the tests that need the compiled ops then skip and say so.
 * Every test gets its own deterministic RNG seed, derived from its node id.
 * Tests marked ``cuda`` skip when no CUDA GPU is visible.
+* Every test renders rich output for the same fixed terminal, whatever the one pytest runs from.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_terminal(monkeypatch):
+    """Rich (and typer) read the width from $COLUMNS (80 when unset and no terminal) and colour from
+    FORCE_COLOR / NO_COLOR / TTY_*: pin them so that no test passes or fails with the caller's shell.
+    Wide, so that a table cell holding a temporary path does not wrap; a test about widths sets its own."""
+    monkeypatch.setenv("COLUMNS", "200")
+    for name in ("LINES", "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(autouse=True)
