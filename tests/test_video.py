@@ -73,11 +73,12 @@ def test_writer_is_atomic(tmp_path):
         with VideoWriter(final, 30, (64, 48)) as vw:
             for f in _frames(40) * 2:  # past the encoder's look-ahead, so packets reach the file
                 vw.write(f)
-            assert part_path(final).exists() and not final.exists()  # in progress under the temporary name
+            assert vw.tmp.exists() and not final.exists()  # in progress under the temporary name
+            assert vw.tmp.name.startswith(".out.part-") and vw.tmp.suffix == ".mp4"
             raise RuntimeError("boom")
-    assert not final.exists() and not part_path(final).exists()
+    assert sorted(tmp_path.iterdir()) == []
     _write(final, _frames(5))
-    assert final.exists() and not part_path(final).exists() and count_frames(final) == 5
+    assert sorted(tmp_path.iterdir()) == [final] and count_frames(final) == 5
 
 
 def test_write_audio_needs_an_audio_stream(tmp_path):
