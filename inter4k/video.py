@@ -203,7 +203,9 @@ def remove_folders(made: list[Path]) -> None:
     for f in reversed(made):
         try:
             f.rmdir()
-        except OSError:
+        except FileNotFoundError:  # removed already
+            continue
+        except OSError:  # not empty: neither are the folders holding it
             return
 
 

@@ -330,6 +330,27 @@ def test_png_image(tmp_path):
     assert np.array_equal(out, np.repeat(np.repeat(img, 3, axis=0), 3, axis=1))  # nearest, lossless, BGR kept
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_as_viewers_show_the_image(tmp_path, orientation):
+    from PIL import Image
+
+    rgb = np.zeros((32, 64, 3), np.uint8)
+    rgb[:8, :16] = (255, 0, 0)      # a red block at the stored top-left
+    rgb[24:, 56:] = (0, 0, 255)     # a blue one at the stored bottom-right
+    rgb[:, 30:34, 1] = 200
+    exif = Image.Exif()
+    exif[0x0112] = orientation      # 6: a phone held upright, the stored picture lies on its side
+    src = tmp_path / "phone.jpg"
+    Image.fromarray(rgb).save(src, "JPEG", quality=95, exif=exif.tobytes())
+    upright = cv2.imread(str(src), cv2.IMREAD_COLOR)  # OpenCV's converting decoder turns it as viewers do
+    if orientation in (5, 6, 7, 8):
+        assert upright.shape[:2] == (64, 32)
+    r = upscale(src, tmp_path / "up.png", scale=2, model="nearest")
+    out = cv2.imread(str(r.output), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(out, np.repeat(np.repeat(upright, 2, axis=0), 2, axis=1))
+    assert r.size_in == (upright.shape[1], upright.shape[0])
+
+
 def test_rgba_16bit_and_grey_images_keep_their_format(tmp_path):
     rgba = np.zeros((20, 24, 4), np.uint16)
     rgba[..., :3] = 40000
