@@ -228,6 +228,7 @@ class VideoWriter:
         self.path = Path(path)
         self.tmp = part_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(self.path)  # a killed run's partial file of the same output
         self.container = av.open(str(self.tmp), "w", format="mp4" if self.path.suffix.lower() in (".mp4", ".m4v") else None)
         self.stream = self.container.add_stream(codec, rate=Fraction(fps))
         self.stream.width, self.stream.height = size

@@ -81,8 +81,9 @@ def test_writer_is_atomic(tmp_path):
             assert vw.tmp.name.startswith(".out.part-") and vw.tmp.suffix == ".mp4"
             raise RuntimeError("boom")
     assert sorted(tmp_path.iterdir()) == []
+    (tmp_path / ".out.part.mp4").write_bytes(b"an older version's, killed")
     _write(final, _frames(5))
-    assert sorted(tmp_path.iterdir()) == [final] and count_frames(final) == 5
+    assert sorted(tmp_path.iterdir()) == [final] and count_frames(final) == 5  # the stale file went too
 
 
 def test_write_audio_needs_an_audio_stream(tmp_path):
