@@ -121,6 +121,13 @@ PixFmtOpt = Annotated[str, typer.Option("--pix-fmt", help="Output pixel format."
 
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
 
+AllowPartialOpt = Annotated[bool, typer.Option(
+    "--allow-partial", help="A truncated or damaged input video: write the frames that decode (exit status 3, "
+                            "the missing frames reported) instead of refusing it (exit status 2).")]
+
+#: The exit status of a run that wrote a partial result (--allow-partial on an input that ends early).
+PARTIAL_EXIT = 3
+
 
 def print_json(data: Any) -> None:
     """A command's result as indented JSON on stdout (the ``--json`` output)."""
@@ -146,6 +153,41 @@ def print_items(title: str, rows: list[tuple[str, str]]) -> None:
 def print_warning(console: Console, message: str) -> None:
     """One yellow ``warning:`` line (the message escaped)."""
     console.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+class WarningPrinter:
+    """Prints each warning once, as a :func:`print_warning` line on stderr: give it as ``on_warning`` to
+    show warnings as they arise, and call it again with the result's warnings at the end."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.shown: set[str] = set()
+
+    def __call__(self, message: str) -> None:
+        if message not in self.shown:
+            self.shown.add(message)
+            print_warning(self.console, message)
+
+
+def print_run_result(title: str, result, rows: list[tuple[str, str]], json_: bool, warn: WarningPrinter) -> None:
+    """The end of ``upscale`` / ``interpolate``: the result as JSON, or its remaining warnings and the
+    item table of ``rows``; then a partial result (``--allow-partial``) exits :data:`PARTIAL_EXIT`."""
+    if json_:
+        print_json(result.to_dict())
+    else:
+        for w in result.warnings:
+            warn(w)
+        print_items(title, rows)
+    if result.partial is not None:
+        raise typer.Exit(PARTIAL_EXIT)
+
+
+def partial_rows(result) -> list[tuple[str, str]]:
+    """The "missing" row of a result whose input ended early (``--allow-partial``); none otherwise."""
+    if result.partial is None:
+        return []
+    count = "frames" if result.missing_frames is None else f"{result.missing_frames} input frames"
+    return [("missing", f"{count}: PARTIAL result ({result.partial})")]
 
 
 def runner_rows(result) -> list[tuple[str, str]]:

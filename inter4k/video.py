@@ -6,11 +6,17 @@
 - :class:`VideoWriter` encodes frames (H.264 by default) and optionally audio, into a temporary name
   that is renamed to the final one only when the file is complete: a crash or Ctrl-C never leaves a
   half-written file that looks finished.
+- Temporary names (:func:`part_path`) are unique per writer (``.<stem>.part-<pid>-<random><suffix>``),
+  so two runs writing the same file never touch each other's partial file, and each renames only its
+  own; :func:`remove_stale_parts` deletes those whose process is gone (a killed run).
+  :func:`make_folders` / :func:`remove_folders` undo the folders made for an output that failed.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -116,7 +122,8 @@ def iter_frames(path: str | os.PathLike, start: int = 0, count: Optional[int] = 
                 if count is not None and yielded >= count:
                     return
         except av.error.FFmpegError as exc:
-            raise VideoError(f"{path}: decoding failed after frame {index} ({exc})") from None
+            where = "at its first frame" if index is None else f"after frame {index}"
+            raise VideoError(f"{path}: decoding failed {where} ({exc})") from None
 
 
 def count_frames(path: str | os.PathLike) -> int:
@@ -135,15 +142,78 @@ def count_frames(path: str | os.PathLike) -> int:
 
 
 def part_path(path: Path) -> Path:
-    """The temporary name a file is written under before it is renamed into place."""
-    return path.with_name(f".{path.stem}.part{path.suffix}")
+    """A temporary name beside ``path`` to write it under before renaming it into place, unique to this
+    call: ``.<stem>.part-<pid>-<8 hex digits><suffix>`` (the suffix last, so the format is still
+    guessed from it)."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.part-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it there: never call a file stale
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def remove_stale_parts(path: Path) -> list[Path]:
+    """Delete the temporary files of ``path`` (:func:`part_path` names, and the ``.<stem>.part<suffix>``
+    of older versions) whose writing process no longer runs on this machine; the paths deleted.
+    Another live run's partial file is left alone."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.stem)}\.part(?:-(\d+)-[0-9a-f]+)?{re.escape(path.suffix)}")
+    removed = []
+    try:
+        names = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:  # no folder yet: nothing stale
+        return removed
+    for p in names:
+        pid = pattern.fullmatch(p.name).group(1)
+        if pid is not None and _process_alive(int(pid)):
+            continue
+        try:
+            p.unlink()
+            removed.append(p)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def make_folders(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; the folders it created, outermost first (for :func:`remove_folders`)."""
+    folder = Path(folder)
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    missing.reverse()
+    for f in missing:
+        f.mkdir(exist_ok=True)
+    return missing
+
+
+def remove_folders(made: list[Path]) -> None:
+    """Remove the folders :func:`make_folders` created, innermost first, as far as they are empty
+    (another run may have put a file there meanwhile)."""
+    for f in reversed(made):
+        try:
+            f.rmdir()
+        except FileNotFoundError:  # removed already
+            continue
+        except OSError:  # not empty: neither are the folders holding it
+            return
 
 
 class VideoWriter:
     """Encode RGB frames (and optionally audio) to ``path``, atomically.
 
     Args:
-        path: the final file; written as ``.<stem>.part<suffix>`` beside it and renamed on success.
+        path: the final file; written under :func:`part_path` beside it and renamed on success.
         fps: frame rate (a Fraction keeps 30000/1001 exact).
         size: (width, height).
         codec, crf, preset, pix_fmt: video encoder settings (``crf``/``preset`` for x264/x265).
@@ -158,6 +228,7 @@ class VideoWriter:
         self.path = Path(path)
         self.tmp = part_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(self.path)  # a killed run's partial file of the same output
         self.container = av.open(str(self.tmp), "w", format="mp4" if self.path.suffix.lower() in (".mp4", ".m4v") else None)
         self.stream = self.container.add_stream(codec, rate=Fraction(fps))
         self.stream.width, self.stream.height = size

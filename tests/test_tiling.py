@@ -139,6 +139,36 @@ def test_oom_below_the_minimum_tile_splits_the_batch_then_raises():
         r2(x[:1])
 
 
+def test_no_room_for_the_whole_output_is_said_at_once_not_retried_with_smaller_tiles(monkeypatch):
+    import inter4k.infer.tiling as tiling
+
+    zeros = torch.zeros
+
+    def host_cannot_hold_the_output(*size, **kw):  # the CPU allocator on a machine with little memory
+        shape = size[0] if len(size) == 1 and not isinstance(size[0], int) else size
+        if torch.Size(shape).numel() >= 3 * 128 * 128:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+                               "you tried to allocate 196608 bytes. Error code 12 (Cannot allocate memory)")
+        return zeros(*size, **kw)
+
+    monkeypatch.setattr(tiling.torch, "zeros", host_cannot_hold_the_output)
+    model = OOMAbove(ConvSR(scale=2, layers=1), max_pixels=40 * 40)  # whole 64x64 frames run out of memory
+    r = TileRunner(model, 2, tile="auto", overlap=8)
+    with pytest.raises(tiling.HostMemoryError, match=r"128x128 output .* smaller tiles do not help"):
+        r(torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8))
+    # one retry from the whole frame to tiles (the model's own memory), then no more: the first tile's
+    # output could not be blended, and smaller tiles need the same accumulator
+    assert r.oom_retries == 1 and model.calls == 2
+
+
+def test_sixteen_bit_frames_keep_sixteen_bits():
+    x = (torch.arange(3 * 16 * 16, dtype=torch.int32).reshape(1, 3, 16, 16) * 85).to(torch.uint16)
+    r = TileRunner(nn.Upsample(scale_factor=2, mode="nearest"), 2, tile=None)
+    y = r(x)
+    assert y.dtype == torch.uint16 and torch.equal(y[..., ::2, ::2], x)  # every one of the 768 levels back
+    assert len(torch.unique(y.to(torch.int32))) == 768
+
+
 def test_tiling_off_reraises_oom_with_a_hint_and_other_errors_pass_through():
     model = ConvSR(scale=2, layers=1)
     with pytest.raises(RuntimeError, match="tiling off; use --tile auto"):

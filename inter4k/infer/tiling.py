@@ -3,7 +3,8 @@
 :class:`TileRunner` turns a model (``(N, 3, H, W)`` in [0, 1] -> ``(N, 3, sH, sW)``) into a function
 of whole frames held on the CPU:
 
-- **Only a tile goes to the device.** Frames stay on the CPU (as uint8 when they come from a video);
+- **Only a tile goes to the device.** Frames stay on the CPU (as uint8, or uint16 for deeper video and
+  16-bit images, when they come from a file; the result has the same type);
   each tile is sliced there, copied to the device, converted to the model's dtype and run; the
   result comes back weighted and is added into a float32 accumulator on the CPU. The whole frame is
   sent only when it is itself the tile (untiled, or a tile at least as large as the frame).
@@ -21,7 +22,8 @@ of whole frames held on the CPU:
   the SAME frames are run again, so no frame is ever dropped; the smaller tile is kept for the frames
   that follow. At the minimum tile (``min_tile``, default 32) a batch of several frames is split in
   halves next; past that a RuntimeError says what to try. ``tile=None`` (``--tile 0``) never tiles
-  and re-raises the out-of-memory error with a hint.
+  and re-raises the out-of-memory error with a hint. When the CPU has no room for the float32
+  accumulator of the whole output, smaller tiles cannot help: :class:`HostMemoryError` says so at once.
 - ``"auto"`` starts untiled, except on CUDA where a rough activation-memory estimate (see
   :func:`estimate_bytes_per_pixel`) picks the largest power-of-two tile that fits in the free memory.
 
@@ -39,10 +41,16 @@ import torch
 from torch import nn
 
 __all__ = ["MIN_TILE", "DEFAULT_OVERLAP", "is_oom", "OOMAbove", "tile_starts", "axis_weights", "TileRunner",
-           "OOMEvent", "parse_tile", "estimate_bytes_per_pixel"]
+           "OOMEvent", "parse_tile", "estimate_bytes_per_pixel", "HostMemoryError", "FULL_SCALE"]
 
 MIN_TILE = 32
 DEFAULT_OVERLAP = 32
+#: The value of full intensity in integer frames (float frames are in [0, 1]).
+FULL_SCALE = {torch.uint8: 255.0, torch.uint16: 65535.0}
+
+
+class HostMemoryError(RuntimeError):
+    """The CPU cannot hold the whole output frame the tiles are blended into: smaller tiles do not help."""
 
 TileSpec = Union[None, int, str]
 
@@ -243,17 +251,36 @@ class TileRunner:
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         """CPU slice -> model input on the device: float in [0, 1] of the model's dtype."""
+        if x.dtype == torch.uint16:  # CUDA has few uint16 kernels: convert on the CPU
+            x = x.to(torch.float32).div_(FULL_SCALE[torch.uint16])
         xd = x.to(self.device, non_blocking=True)
         if xd.dtype == torch.uint8:
-            xd = xd.to(torch.float32).div_(255.0)
+            xd = xd.to(torch.float32).div_(FULL_SCALE[torch.uint8])
         return xd.to(self.dtype)
 
     @staticmethod
     def _finish(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """Clamp a model output and convert it to the input's kind (uint8 stays uint8)."""
-        if like.dtype == torch.uint8:
-            return y.float().clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
-        return y.float().clamp_(0, 1)
+        """Clamp a model output and convert it to the input's kind (uint8 stays uint8, uint16 uint16)."""
+        full = FULL_SCALE.get(like.dtype)
+        if full is None:
+            return y.float().clamp_(0, 1)
+        if like.dtype == torch.uint16:
+            y = y.cpu()
+        return y.float().clamp_(0, 1).mul_(full).round_().to(like.dtype)
+
+    @staticmethod
+    def _accumulator(shape: tuple[int, ...]) -> torch.Tensor:
+        """The float32 frame the tiles are blended into, on the CPU; HostMemoryError when it does not fit."""
+        try:
+            return torch.zeros(shape, dtype=torch.float32)
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are explained
+            if not is_oom(exc):
+                raise
+            n, c, h, w = shape
+            raise HostMemoryError(
+                f"not enough memory on the CPU for the {w}x{h} output ({n * c * h * w * 4 / 2**30:.1f} GiB as "
+                f"float32, where the tiles are blended); smaller tiles do not help: use a smaller input or "
+                f"scale, or a machine with more memory") from None
 
     def _initial_tile(self, h: int, w: int, n: int) -> Optional[int]:
         if self.device.type != "cuda":
@@ -302,7 +329,7 @@ class TileRunner:
                 part = self._model(self._to_device(x[:, :, y0:y0 + th, x0:x0 + tw]))
                 part = part.float() * (wy[:, None] * wx[None, :])
                 if out is None:
-                    out = torch.zeros((n, part.shape[1], h * s, w * s), dtype=torch.float32)
+                    out = self._accumulator((n, part.shape[1], h * s, w * s))
                 out[:, :, y0 * s:(y0 + th) * s, x0 * s:(x0 + tw) * s] += part.cpu()
                 del part
         assert out is not None
@@ -359,7 +386,7 @@ class TileRunner:
                 outs = [self._run_once(c, channels_last) for c in chunks]
                 return outs[0] if len(outs) == 1 else torch.cat(outs)
             except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled
-                if not is_oom(exc):
+                if not is_oom(exc) or isinstance(exc, HostMemoryError):
                     raise
                 if self.mode is None:
                     raise RuntimeError(f"out of memory on {self.device} running the whole {w}x{h} frame "
