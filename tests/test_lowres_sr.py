@@ -11,7 +11,7 @@ from inter4k.models.lowres_sr import (AdaUnPoolOutput, LowResSRNet, PixelShuffle
 from inter4k.models.upsamplers import bicubic_upsample
 
 
-@pytest.mark.parametrize("name", ["sr-lr-small", "sr-lr-large"])
+@pytest.mark.parametrize("name", ["sr-lr-small", "sr-lr-large", "sr-lr-plain"])
 @pytest.mark.parametrize("upsampler", ["adaunpool", "pixelshuffle"])
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_untrained_model_is_exact_bicubic(name, upsampler, scale):
@@ -118,3 +118,12 @@ def test_grid_error_checks_its_arguments():
         grid_error(x, x, 1)
     with pytest.raises(ValueError, match="holds no 64x64 tile"):
         grid_error(x, x, 4)
+
+
+def test_plain_baseline_is_the_chain_it_claims():
+    m = create_model("sr-lr-plain", scale=4)
+    convs = [c for c in m.modules() if isinstance(c, torch.nn.Conv2d)]
+    assert len(convs) == 10 and m.fuse is None             # head, eight body convs, the output conv
+    assert sum(p.numel() for p in m.parameters()) == 188_832
+    with pytest.raises(ValueError, match="unknown body"):
+        LowResSRNet(body="dense")

@@ -67,6 +67,23 @@ class _ResBlock(nn.Module):
         return x + self.conv2(F.relu(self.conv1(x)))
 
 
+class _PlainBody(nn.Module):
+    """PReLU, then ``convs`` x [conv3x3 - PReLU]: a plain chain without skips (the baseline body)."""
+
+    def __init__(self, channels: int, convs: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.PReLU(channels)]
+        for _ in range(convs):
+            layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.PReLU(channels)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+BODIES = ("res", "plain")
+
+
 class PixelShuffleOutput(nn.Module):
     """conv3x3 C -> out * s^2 then ``PixelShuffle(s)``; zero-initialised (starts at 0)."""
 
@@ -136,32 +153,42 @@ class LowResSRNet(nn.Module):
         blocks: residual blocks in the body.
         upsampler: the output stage, a key of :data:`OUTPUT_STAGES` (named as SRNet's upsampler, the
             part that goes from the LR grid to the HR one).
+        body: "res" (``blocks`` residual blocks, a fuse conv and the long skip) or "plain" (``blocks``
+            conv3x3 - PReLU layers in a chain, no skip: the plain LR-grid network the presets are
+            compared with).
 
     Attributes:
         config: the constructor's keyword arguments; ``LowResSRNet(**config)`` rebuilds the architecture.
     """
 
-    def __init__(self, scale: int = 4, channels: int = 48, blocks: int = 4, upsampler: str = "adaunpool") -> None:
+    def __init__(self, scale: int = 4, channels: int = 48, blocks: int = 4, upsampler: str = "adaunpool",
+                 body: str = "res") -> None:
         super().__init__()
         for name, v, lo in (("scale", scale, 2), ("channels", channels, 1), ("blocks", blocks, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValueError(f"LowResSRNet: {name} must be an int >= {lo}, got {v!r}")
         if upsampler not in OUTPUT_STAGES:
             raise ValueError(f"LowResSRNet: unknown upsampler {upsampler!r}; known: {', '.join(OUTPUT_STAGES)}")
+        if body not in BODIES:
+            raise ValueError(f"LowResSRNet: unknown body {body!r}; known: {', '.join(BODIES)}")
         self.scale = scale
-        self.config = {"scale": scale, "channels": channels, "blocks": blocks, "upsampler": upsampler}
+        self.config = {"scale": scale, "channels": channels, "blocks": blocks, "upsampler": upsampler, "body": body}
         self.model_name: Optional[str] = None
         self.skip = BicubicUpsample(scale)
         self.head = nn.Conv2d(3, channels, 3, padding=1)
-        self.body = nn.Sequential(*[_ResBlock(channels) for _ in range(blocks)])
-        self.fuse = nn.Conv2d(channels, channels, 3, padding=1)
+        if body == "res":
+            self.body = nn.Sequential(*[_ResBlock(channels) for _ in range(blocks)])
+            self.fuse = nn.Conv2d(channels, channels, 3, padding=1)
+        else:
+            self.body = _PlainBody(channels, blocks)
+            self.fuse = None
         self.out = OUTPUT_STAGES[upsampler](channels, scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"LowResSRNet: expected (N, 3, H, W), got {tuple(x.shape)}")
         f0 = self.head(x)
-        f = f0 + self.fuse(self.body(f0))
+        f = f0 + self.fuse(self.body(f0)) if self.fuse is not None else self.body(f0)
         return self.skip(x) + self.out(f)
 
     def extra_repr(self) -> str:
@@ -192,6 +219,9 @@ def conv_macs_per_lr_pixel(model: nn.Module, scale: int, size: int = 16) -> floa
 LR_SR_PRESETS: dict[str, dict] = {
     "sr-lr-small": {"channels": 48, "blocks": 4},
     "sr-lr-large": {"channels": 64, "blocks": 10},
+    # the plain LR-grid network the presets must beat: conv 3->48, eight 48-channel conv3x3 + PReLU,
+    # conv -> 3 s^2, PixelShuffle, bicubic skip (189k parameters at x4)
+    "sr-lr-plain": {"channels": 48, "blocks": 8, "body": "plain"},
 }
 
 
@@ -205,6 +235,12 @@ def _preset(name: str, scale: int, upsampler: str, overrides: dict) -> LowResSRN
 def sr_lr_small(scale: int = 4, upsampler: str = "adaunpool", **overrides) -> LowResSRNet:
     """LowResSRNet, 48 channels, 4 residual blocks: the fast preset."""
     return _preset("sr-lr-small", scale, upsampler, overrides)
+
+
+@register_model("sr-lr-plain", task="sr")
+def sr_lr_plain(scale: int = 4, upsampler: str = "pixelshuffle", **overrides) -> LowResSRNet:
+    """The plain baseline: a chain of eight 48-channel conv3x3 + PReLU at LR, pixel shuffle, bicubic skip."""
+    return _preset("sr-lr-plain", scale, upsampler, overrides)
 
 
 @register_model("sr-lr-large", task="sr")
