@@ -155,7 +155,10 @@ def replace_conv(model: nn.Module, dilations: Dilations = (1, 1), inplace: bool 
         >>> net, names = replace_conv(net, return_names=True)
         >>> names, torch.allclose(net(x), ref, atol=1e-6)
         (['0', '2'], True)
-        >>> net = replace_conv(net, {"2": [(1, 1), (1, 2), (2, 1), (2, 2)] * 2})  # only layer 2
+        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+        >>> net = replace_conv(net, {"2": [(1, 1), (1, 2), (2, 1), (2, 2)]})    # only layer 2
+        >>> type(net[0]).__name__, net[2].dilations
+        ('Conv2d', [(1, 1), (1, 2), (2, 1), (2, 2)])
     """
     select = None
     if isinstance(dilations, Mapping):
