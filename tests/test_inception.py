@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 
 import pytest
@@ -96,6 +97,9 @@ def test_state_dict_round_trip_restores_the_dilations(tmp_path):
     assert dst[0].dilations == MIXED
     x = torch.randn(2, 3, 10, 10)
     torch.testing.assert_close(dst(x), src(x), rtol=0, atol=0)
+    twin = copy.deepcopy(dst)                                  # a copy keeps the restoring hook
+    twin.load_state_dict(nn.Sequential(InceptionConv2d(3, 7, [(3, 3)] * 7), nn.ReLU()).state_dict())
+    assert twin[0].dilations == [(3, 3)] * 7 and dst[0].dilations == MIXED
     with pytest.raises(RuntimeError, match="size mismatch"):
         InceptionConv2d(3, 6, [(1, 1)] * 6).load_state_dict(InceptionConv2d(3, 7, MIXED).state_dict())
 
