@@ -276,5 +276,9 @@ def test_edo_convert_a_whole_supernet_then_replace_conv_a_fresh_body():
     torch.testing.assert_close(searched(x), ref, rtol=1e-4, atol=1e-5)
     fresh = make_body("ic", 4, 2, dilations=patterns)
     assert {n: m.dilations for n, m in fresh.named_modules() if isinstance(m, InceptionConv2d)} == planted
+    unused = nn.ModuleDict({"used": nn.Conv2d(4, 4, 5, padding=2), "spare": nn.Conv2d(4, 4, 5, padding=2)})
+    unused.forward = lambda x: unused["used"](x)
+    with pytest.raises(ValueError, match="supernet conv spare received no input"):
+        edo_convert(unused, [x], 2)
     with pytest.raises(ValueError, match="no supernet conv for max_dilation=3"):
         edo_convert(make_supernet(make_body("plain", 4, 1), 2), [x], 3)

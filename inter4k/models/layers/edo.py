@@ -185,8 +185,15 @@ def edo_convert(supernet: nn.Module, data: Iterable, max_dilation: int, inplace:
     finally:
         for h in hooks:
             h.remove()
-    model, names = swap_convs(supernet, lambda name, conv: accs[id(conv)].convert() if id(conv) in accs else None,
-                              True, "edo_convert")
+    def convert(name: str, conv: nn.Conv2d) -> Optional[InceptionConv2d]:
+        if id(conv) not in accs:
+            return None
+        if accs[id(conv)].count == 0:
+            raise ValueError(f"edo_convert: supernet conv {name or 'the model'} received no input during the "
+                             "forwards over data, so it cannot be scored")
+        return accs[id(conv)].convert()
+
+    model, names = swap_convs(supernet, convert, True, "edo_convert")
     patterns = {}
     for name in names:
         layer = model if name == "" else model.get_submodule(name)
