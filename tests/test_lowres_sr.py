@@ -127,3 +127,13 @@ def test_plain_baseline_is_the_chain_it_claims():
     assert sum(p.numel() for p in m.parameters()) == 188_832
     with pytest.raises(ValueError, match="unknown body"):
         LowResSRNet(body="dense")
+
+
+@pytest.mark.parametrize("body", ["plain", "ds", "ds2", "ic"])
+def test_every_layer_body_starts_at_bicubic_and_trains(body):
+    torch.manual_seed(0)
+    m = LowResSRNet(scale=2, channels=8, blocks=2, body=body)
+    x = torch.rand(1, 3, 6, 6)
+    torch.testing.assert_close(m(x), bicubic_upsample(x, 2), rtol=0, atol=1e-6)
+    (m(x) - 0.5).abs().mean().backward()
+    assert m.out.values.weight.grad.abs().sum() > 0

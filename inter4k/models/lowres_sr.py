@@ -13,8 +13,9 @@ channels.
 Architecture, for LR RGB x in [0, 1]:
 
     f0 = head(x)                       conv3x3, 3 -> C
-    f  = f0 + fuse(body(f0))           `blocks` residual blocks (conv3x3 - ReLU - conv3x3, + identity),
-                                       then conv3x3 (the long skip around the body)
+    f  = f0 + fuse(body(f0))           `blocks` residual blocks (conv3x3 - ReLU - conv3x3, + identity;
+                                       or DS / DS2 / IC-Conv blocks, ``body=``), then conv3x3 (the long
+                                       skip around the body)
     y  = bicubic(x) + out(f)           the output stage (``upsampler``, :data:`OUTPUT_STAGES`), zero-initialised,
                                        so an untrained model returns exactly MATLAB bicubic
 
@@ -48,6 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import make_body
+from .layers.bodies import BODIES as LAYER_BODIES
 from .registry import register_model
 from .upsamplers import BicubicUpsample
 
@@ -57,17 +60,7 @@ __all__ = ["LowResSRNet", "OUTPUT_STAGES", "LR_SR_PRESETS", "PixelShuffleOutput"
 _WEIGHT_BOUND = 8.0
 
 
-class _ResBlock(nn.Module):
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
-
-
-class _PlainBody(nn.Module):
+class _ChainBody(nn.Module):
     """PReLU, then ``convs`` x [conv3x3 - PReLU]: a plain chain without skips (the baseline body)."""
 
     def __init__(self, channels: int, convs: int) -> None:
@@ -81,7 +74,7 @@ class _PlainBody(nn.Module):
         return self.layers(x)
 
 
-BODIES = ("res", "plain")
+BODIES = (*LAYER_BODIES, "chain")
 
 
 class PixelShuffleOutput(nn.Module):
@@ -153,16 +146,16 @@ class LowResSRNet(nn.Module):
         blocks: residual blocks in the body.
         upsampler: the output stage, a key of :data:`OUTPUT_STAGES` (named as SRNet's upsampler, the
             part that goes from the LR grid to the HR one).
-        body: "res" (``blocks`` residual blocks, a fuse conv and the long skip) or "plain" (``blocks``
-            conv3x3 - PReLU layers in a chain, no skip: the plain LR-grid network the presets are
-            compared with).
+        body: a kind of :func:`~inter4k.models.layers.make_body` ("plain" residual blocks, "ds", "ds2",
+            "ic"), followed by a fuse conv and the long skip; or "chain": ``blocks`` conv3x3 - PReLU
+            layers in a chain without any skip (the plain LR-grid network the presets are compared with).
 
     Attributes:
         config: the constructor's keyword arguments; ``LowResSRNet(**config)`` rebuilds the architecture.
     """
 
     def __init__(self, scale: int = 4, channels: int = 48, blocks: int = 4, upsampler: str = "adaunpool",
-                 body: str = "res") -> None:
+                 body: str = "plain") -> None:
         super().__init__()
         for name, v, lo in (("scale", scale, 2), ("channels", channels, 1), ("blocks", blocks, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -176,12 +169,12 @@ class LowResSRNet(nn.Module):
         self.model_name: Optional[str] = None
         self.skip = BicubicUpsample(scale)
         self.head = nn.Conv2d(3, channels, 3, padding=1)
-        if body == "res":
-            self.body = nn.Sequential(*[_ResBlock(channels) for _ in range(blocks)])
-            self.fuse = nn.Conv2d(channels, channels, 3, padding=1)
-        else:
-            self.body = _PlainBody(channels, blocks)
+        if body == "chain":
+            self.body = _ChainBody(channels, blocks)
             self.fuse = None
+        else:
+            self.body = make_body(body, channels, blocks)
+            self.fuse = nn.Conv2d(channels, channels, 3, padding=1)
         self.out = OUTPUT_STAGES[upsampler](channels, scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -221,7 +214,7 @@ LR_SR_PRESETS: dict[str, dict] = {
     "sr-lr-large": {"channels": 64, "blocks": 10},
     # the plain LR-grid network the presets must beat: conv 3->48, eight 48-channel conv3x3 + PReLU,
     # conv -> 3 s^2, PixelShuffle, bicubic skip (189k parameters at x4)
-    "sr-lr-plain": {"channels": 48, "blocks": 8, "body": "plain"},
+    "sr-lr-plain": {"channels": 48, "blocks": 8, "body": "chain"},
 }
 
 
