@@ -252,6 +252,17 @@ def test_resume_without_a_checkpoint_says_it_starts_a_new_run(images, tmp_path):
     assert result.step == 1 and ckpt_io.load(run / "last.pt")["step"] == 1
 
 
+def test_a_checkpoint_with_a_missing_config_names_the_file(images, tmp_path):
+    run = tmp_path / "run"
+    cfg = tiny(data=f"images:{images}", out=str(run), steps=2)
+    train_sr(cfg, stop_at=1)
+    state = torch.load(run / "last.pt", weights_only=True)
+    del state["config"]
+    torch.save(state, run / "last.pt")
+    with pytest.raises(ValueError, match=r"last\.pt: a training checkpoint whose 'config' is missing"):
+        train_sr(cfg, resume=True)
+
+
 def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(images, tmp_path, disk_full_after):
     run = tmp_path / "run"
     cfg = tiny(data=f"images:{images}", out=str(run), steps=4, ckpt_every=2)

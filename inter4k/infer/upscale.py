@@ -89,9 +89,18 @@ def resolve_model(model: Union[None, str, os.PathLike, nn.Module], scale: int,
     except ImportError:  # an older checkout without the weights module: registry names only
         load_model = default_sr_model = None  # type: ignore[assignment]
     if load_model is not None:
+        from ..models.registry import list_models
+
         name = default_sr_model(scale) if model is None else model
-        m = load_model(name, scale, "cpu")
         label = str(name) if not isinstance(name, os.PathLike) else os.fspath(name)
+        vfi = list_models("vfi")
+        if label in vfi:
+            raise ValueError(f"{label!r} is a frame-interpolation model; upscale needs a super-resolution model "
+                             f"({', '.join(list_models('sr'))} or an SR checkpoint); use `inter4k interpolate` for it")
+        m = load_model(name, scale, "cpu")
+        if getattr(m, "model_name", None) in vfi:  # a VFI checkpoint: it would fail at its first frame
+            raise ValueError(f"{label}: holds a {m.model_name} model (frame interpolation); upscale needs a "
+                             "super-resolution checkpoint; use `inter4k interpolate --model` for this one")
         return m, label
     from ..models.registry import create_model, list_models
 
@@ -104,19 +113,9 @@ def resolve_model(model: Union[None, str, os.PathLike, nn.Module], scale: int,
 # --- images ----------------------------------------------------------------------------------------
 
 def _read_image(path: Path) -> np.ndarray:
-    import cv2
+    from ..data.images import decode_image
 
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc})") from None
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise ValueError(f"{path}: cannot decode as an image (corrupt, empty or not a "
-                         f"{path.suffix.lstrip('.').upper()} file)")
-    if img.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"{path}: {img.dtype} images are not supported (8- or 16-bit only)")
-    return img
+    return decode_image(path)
 
 
 def _upscale_image(src: Path, dst: Path, runner: TileRunner, scale: int,

@@ -45,7 +45,7 @@ from .registry import create_model, list_models
 
 __all__ = [
     "FORMAT", "DEFAULT_SR_MODELS", "weights_dir", "weights_path", "save_model", "load_model",
-    "load_checkpoint", "read_torch_file", "check_finite", "bundled_weights", "default_sr_model",
+    "load_checkpoint", "read_torch_file", "require_keys", "check_finite", "bundled_weights", "default_sr_model",
 ]
 
 FORMAT = "inter4k-model/1"
@@ -146,7 +146,7 @@ def read_torch_file(path: Union[str, os.PathLike], device: Union[str, torch.devi
                          f"only tensors and plain Python values): {type(e).__name__}: {why}") from None
 
 
-def _require(path: Path, ckpt: dict, layout: str, types: dict) -> None:
+def require_keys(path: Union[str, os.PathLike], ckpt: dict, layout: str, types: dict) -> None:
     """ValueError naming the file when a key of ``layout`` is missing or of the wrong type."""
     for key, kind in types.items():
         if not isinstance(ckpt.get(key), kind):
@@ -162,7 +162,7 @@ def load_checkpoint(path: Union[str, os.PathLike], device: Union[str, torch.devi
     path = Path(path)
     ckpt = read_torch_file(path, device)
     if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
-        _require(path, ckpt, f"{FORMAT} file", {"name": str, "config": dict, "state_dict": dict})
+        require_keys(path, ckpt, f"{FORMAT} file", {"name": str, "config": dict, "state_dict": dict})
         name, kwargs, sd, meta = ckpt["name"], dict(ckpt["config"]), ckpt["state_dict"], ckpt.get("meta") or {}
     elif isinstance(ckpt, dict) and isinstance(ckpt.get("format"), str) and ckpt["format"].startswith("inter4k-model/"):
         raise ValueError(f"{path}: format {ckpt['format']!r} is newer than this version reads ({FORMAT!r})")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .. import atomic
-from ..models.weights import read_torch_file
+from ..models.weights import read_torch_file, require_keys
 
 FORMAT = "inter4k-sr-checkpoint"
 VERSION = 1
@@ -38,6 +38,8 @@ def load(path, map_location="cpu") -> dict:
     ckpt = read_torch_file(path, map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path} is not an inter4k training checkpoint (train-sr / train-vfi)")
+    require_keys(path, ckpt, "training checkpoint", {"step": int, "config": dict, "model": dict, "optimizer": dict,
+                                                     "scheduler": dict, "data": dict, "rng": dict})
     return ckpt
 
 
