@@ -132,7 +132,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _full(path: Path, written: int) -> NotEnoughSpaceError:
-    kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
+    kept = f"the previous {path.name} is kept" if path.exists() else f"{path.name} was not written"
     return NotEnoughSpaceError(f"the disk is full: writing {path} failed after {fmt_bytes(written)} "
                                f"({fmt_bytes(free_bytes(path.parent))} free); {kept}")
 

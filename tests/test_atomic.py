@@ -64,7 +64,7 @@ def test_a_full_disk_met_while_writing_a_checkpoint(small_disk, monkeypatch):
 def test_model_files_use_the_same_writer(tmp_path, disk_full_after):
     model = create_model("sr-small", scale=2)
     disk_full_after(1000)
-    with pytest.raises(atomic.NotEnoughSpaceError, match=r"writing .*m\.pt failed after 1000 B.*nothing was written"):
+    with pytest.raises(atomic.NotEnoughSpaceError, match=r"writing .*m\.pt failed after 1000 B.*; m\.pt was not written"):
         save_model(model, tmp_path / "m.pt")
     assert list(tmp_path.iterdir()) == []
 

@@ -138,6 +138,18 @@ def test_non_finite_model_outputs_are_refused_at_run_time(tmp_path, image, clip)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]  # no black picture, no temporary file
 
 
+def test_one_infinite_output_value_is_enough(tmp_path, image):
+    class OneInf(nn.Module):
+        def forward(self, x):
+            y = nn.functional.interpolate(x, scale_factor=2)
+            y[0, 1, 5, 7] = float("inf")
+            return y
+
+    with pytest.raises(RuntimeError, match=r"the model produced 1 non-finite value\(s\)"):
+        upscale(image, tmp_path / "out.png", scale=2, model=OneInf(), tile=0)
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_a_vfi_checkpoint_given_to_upscale(tmp_path, image, capsys):
     save_model(create_model("vfi-small"), tmp_path / "vfi.pt")
     assert main(["upscale", str(image), "--scale", "2", "--model", str(tmp_path / "vfi.pt")]) == 2

@@ -222,7 +222,7 @@ def test_a_full_disk_while_writing_a_shard_is_one_error_and_leaves_no_temp_file(
 
     out = tmp_path / "sr"
     disk_full_after(900_000)  # the first shard (622 KiB) fits, the second does not
-    with pytest.raises(NotEnoughSpaceError, match=r"disk is full: writing .*shard-00001\.npy.*nothing was written"):
+    with pytest.raises(NotEnoughSpaceError, match=r"disk is full: writing .*shard-00001\.npy failed after .*; shard-00001\.npy was not written"):
         prepare(root, out, **FULL)
     assert leftovers(out) == []
     index = read_index(out)
