@@ -96,9 +96,18 @@ def resolve_model(model: Union[None, str, os.PathLike, nn.Module], scale: int,
     except ImportError:  # an older checkout without the weights module: registry names only
         load_model = default_sr_model = None  # type: ignore[assignment]
     if load_model is not None:
+        from ..models.registry import list_models
+
         name = default_sr_model(scale) if model is None else model
-        m = load_model(name, scale, "cpu")
         label = str(name) if not isinstance(name, os.PathLike) else os.fspath(name)
+        vfi = list_models("vfi")
+        if label in vfi:
+            raise ValueError(f"{label!r} is a frame-interpolation model; upscale needs a super-resolution model "
+                             f"({', '.join(list_models('sr'))} or an SR checkpoint); use `inter4k interpolate` for it")
+        m = load_model(name, scale, "cpu")
+        if getattr(m, "model_name", None) in vfi:  # a VFI checkpoint: it would fail at its first frame
+            raise ValueError(f"{label}: holds a {m.model_name} model (frame interpolation); upscale needs a "
+                             "super-resolution checkpoint; use `inter4k interpolate --model` for this one")
         return m, label
     from ..models.registry import create_model, list_models
 
@@ -110,49 +119,11 @@ def resolve_model(model: Union[None, str, os.PathLike, nn.Module], scale: int,
 
 # --- images ----------------------------------------------------------------------------------------
 
-# EXIF orientation (tag 0x0112) -> the array operation that shows the image upright
-_ORIENT = {
-    2: lambda a: a[:, ::-1],                    # mirrored left-right
-    3: lambda a: a[::-1, ::-1],                 # rotated 180
-    4: lambda a: a[::-1],                       # mirrored top-bottom
-    5: lambda a: a.swapaxes(0, 1),              # transposed
-    6: lambda a: np.rot90(a, -1),               # needs 90 clockwise (a phone held upright)
-    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),  # transversed
-    8: lambda a: np.rot90(a, 1),                # needs 90 counter-clockwise
-}
-
-
-def exif_orientation(data: bytes) -> int:
-    """The EXIF orientation (1..8) of an encoded image (JPEG, PNG, WebP, TIFF); 1 when it has none."""
-    import io
-
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            value = int(im.getexif().get(0x0112, 1))
-    except Exception:  # noqa: BLE001 - no readable EXIF: as stored
-        return 1
-    return value if value in _ORIENT else 1
-
-
 def _read_image(path: Path) -> np.ndarray:
-    """The image as stored (8/16-bit, grey / colour / alpha, BGR), turned upright by its EXIF orientation
-    (OpenCV applies it only when it converts the pixels, not with IMREAD_UNCHANGED)."""
-    import cv2
+    """The image as stored (8/16-bit, grey / colour / alpha, BGR), turned upright by its EXIF orientation."""
+    from ..data.images import decode_image
 
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc})") from None
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise ValueError(f"{path}: cannot decode as an image (corrupt, empty or not a "
-                         f"{path.suffix.lstrip('.').upper()} file)")
-    if img.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"{path}: {img.dtype} images are not supported (8- or 16-bit only)")
-    turn = _ORIENT.get(exif_orientation(data.tobytes()))
-    return np.ascontiguousarray(turn(img)) if turn is not None else img
+    return decode_image(path)
 
 
 def _upscale_image(src: Path, dst: Path, runner: TileRunner, scale: int,

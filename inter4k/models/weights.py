@@ -33,19 +33,19 @@ are accepted; the state dict must otherwise match the model exactly (``strict=Tr
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import torch
 from torch import nn
 
+from ..atomic import save_torch
 from .baselines import is_baseline
 from .registry import create_model, list_models
 
 __all__ = [
     "FORMAT", "DEFAULT_SR_MODELS", "weights_dir", "weights_path", "save_model", "load_model",
-    "load_checkpoint", "bundled_weights", "default_sr_model",
+    "load_checkpoint", "read_torch_file", "require_keys", "check_finite", "bundled_weights", "default_sr_model",
 ]
 
 FORMAT = "inter4k-model/1"
@@ -95,8 +95,6 @@ def save_model(model: nn.Module, path: Union[str, os.PathLike], meta: Optional[d
         raise ValueError(f"save_model: {name!r} is not a registered model; known: {', '.join(list_models())}")
     if not isinstance(config, dict):
         raise ValueError("save_model: the model has no .config dict to rebuild it from")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "name": name,
@@ -104,20 +102,7 @@ def save_model(model: nn.Module, path: Union[str, os.PathLike], meta: Optional[d
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": _plain(dict(meta or {})),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return save_torch(payload, path, what="the model file")
 
 
 def _strip_prefixes(sd: dict) -> dict:
@@ -143,18 +128,41 @@ def _describe(ckpt: Any) -> str:
     return f"a {type(ckpt).__name__}"
 
 
+def read_torch_file(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``; a ValueError naming the file and saying why it cannot be
+    read (empty, cut short, holding code or other objects than tensors and plain values)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: an empty file (0 bytes), not a checkpoint (a save that never finished?)")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling problem
+        why = " ".join(str(e).split()) or "no details"
+        if len(why) > 300:  # weights_only's refusal explains itself at length
+            why = why[:300] + " ..."
+        raise ValueError(f"{path}: not a loadable checkpoint (read with torch.load(weights_only=True), so it may hold "
+                         f"only tensors and plain Python values): {type(e).__name__}: {why}") from None
+
+
+def require_keys(path: Union[str, os.PathLike], ckpt: dict, layout: str, types: dict) -> None:
+    """ValueError naming the file when a key of ``layout`` is missing or of the wrong type."""
+    for key, kind in types.items():
+        if not isinstance(ckpt.get(key), kind):
+            got = "missing" if key not in ckpt else f"a {type(ckpt[key]).__name__}"
+            raise ValueError(f"{path}: a {layout} whose {key!r} is {got}, not a {kind.__name__}; the file is "
+                             "damaged or was not written by inter4k")
+
+
 def load_checkpoint(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu"
                     ) -> tuple[str, dict, dict, dict]:
-    """Read a checkpoint of either layout; returns ``(name, kwargs, state_dict, meta)``."""
+    """Read a checkpoint of either layout; returns ``(name, kwargs, state_dict, meta)``. Every error is
+    a ValueError (FileNotFoundError for a missing file) that names the file."""
     path = Path(path)
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any unpickling problem
-        raise ValueError(f"{path}: not a loadable checkpoint (read with torch.load(weights_only=True), so it "
-                         f"may hold only tensors and plain Python values): {e}") from e
+    ckpt = read_torch_file(path, device)
     if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
+        require_keys(path, ckpt, f"{FORMAT} file", {"name": str, "config": dict, "state_dict": dict})
         name, kwargs, sd, meta = ckpt["name"], dict(ckpt["config"]), ckpt["state_dict"], ckpt.get("meta") or {}
     elif isinstance(ckpt, dict) and isinstance(ckpt.get("format"), str) and ckpt["format"].startswith("inter4k-model/"):
         raise ValueError(f"{path}: format {ckpt['format']!r} is newer than this version reads ({FORMAT!r})")
@@ -170,7 +178,10 @@ def load_checkpoint(path: Union[str, os.PathLike], device: Union[str, torch.devi
           and "model" in ckpt["config"]):
         cfg = ckpt["config"]
         name = cfg["model"]
-        kwargs = dict(cfg.get("model_kwargs") or {})
+        kwargs = cfg.get("model_kwargs") or {}
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"{path}: config model_kwargs is a {type(kwargs).__name__}, not a dict")
+        kwargs = dict(kwargs)
         if cfg.get("upsampler") is not None:
             kwargs.setdefault("upsampler", cfg["upsampler"])
         if cfg.get("scale") is not None:
@@ -190,6 +201,17 @@ def load_checkpoint(path: Union[str, os.PathLike], device: Union[str, torch.devi
     return name, kwargs, _strip_prefixes(sd), meta
 
 
+def check_finite(state_dict: dict, source: Union[str, os.PathLike]) -> None:
+    """ValueError naming ``source`` and the first tensor that holds NaN or infinity: such weights turn
+    every output into NaN, which becomes a black image."""
+    for key, value in state_dict.items():
+        if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()):
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                raise ValueError(f"{source}: tensor {key!r} holds {bad} non-finite value(s) (NaN or inf) of "
+                                 f"{value.numel()}; the weights are unusable (a training run that diverged?)")
+
+
 def _from_file(path: Path, scale: Optional[int], device) -> nn.Module:
     name, kwargs, sd, meta = load_checkpoint(path, device)
     if name not in list_models():
@@ -197,8 +219,15 @@ def _from_file(path: Path, scale: Optional[int], device) -> nn.Module:
     file_scale = kwargs.get("scale")
     if scale is not None and file_scale is not None and int(scale) != int(file_scale):
         raise ValueError(f"{path}: the checkpoint is x{file_scale}, but scale={scale} was asked for")
-    model = create_model(name, **kwargs)
-    missing, unexpected = model.load_state_dict(sd, strict=False)
+    check_finite(sd, path)
+    try:
+        model = create_model(name, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: its config {kwargs} does not build {name}: {exc}") from None
+    try:
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape
+        raise ValueError(f"{path}: the weights do not fit {name} {kwargs}: {' '.join(str(exc).split())[:400]}") from None
     if missing or unexpected:
         raise ValueError(f"{path}: the weights do not fit {name} {kwargs}: missing {list(missing)[:8]}, "
                          f"unexpected {list(unexpected)[:8]}")

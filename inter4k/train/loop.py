@@ -639,6 +639,9 @@ class Trainer:
                              f"or choose another --out")
         self.metrics: dict[str, Any] = self.initial_metrics()
         start = 0
+        if cfg.resume and not last.exists():
+            warnings.warn(f"--resume: there is no checkpoint to resume ({last} does not exist); starting a new "
+                          "run from step 0", stacklevel=4)
         if cfg.resume and last.exists():
             state = ckpt_io.load(last)
             task = state.get("task", "sr")  # the first checkpoints of train-sr had no task
