@@ -62,7 +62,7 @@ class _FrameBar:
 
 
 def _results_table(result, title: str, over: str) -> Table:
-    from inter4k.evaluate.report import LABELS, summary_rows
+    from inter4k.evaluate.tables import LABELS, summary_rows
 
     table = Table(title=title, title_justify="left")
     for h in ("method", "frames", "clips", *(LABELS[k] for k in result.keys)):
@@ -73,7 +73,7 @@ def _results_table(result, title: str, over: str) -> Table:
 
 
 def _clip_table(result) -> Table:
-    from inter4k.evaluate.report import LABELS, format_value
+    from inter4k.evaluate.tables import LABELS, format_value
 
     m = result.primary
     table = Table(title=f"per clip ({escape(m.name)})", title_justify="left")
@@ -87,7 +87,7 @@ def _clip_table(result) -> Table:
 
 
 def _t_table(result) -> Table:
-    from inter4k.evaluate.report import LABELS, per_t_rows
+    from inter4k.evaluate.tables import LABELS, per_t_rows
 
     table = Table(title="mean per target time t", title_justify="left")
     for h in ("method", "t", "frames", *(LABELS[k] for k in result.keys)):

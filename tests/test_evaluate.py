@@ -357,3 +357,44 @@ def test_cli_bad_path_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
     err = ANSI.sub("", capsys.readouterr().err)
     assert "Error:" in err and "nope does not exist" in err and "Traceback" not in err
     assert main(["evaluate", "--task", "vfi", "--pred", str(tmp_path), "--ref", str(tmp_path), "--scale", "2"]) == 2
+
+
+def _np_grid(pred: np.ndarray, ref: np.ndarray, period: int, border: int, tile: int = 64) -> float:
+    """grid_y written out independently: the s-periodic part of the Y error (BT.601 levels) of the
+    border-cropped frame, the RMS of each tile's mean-removed phase pattern, the worst tile."""
+    coef = np.array([65.481, 128.553, 24.966])
+    e = (pred - ref) @ coef                      # Y(pred) - Y(ref); the offset 16 cancels
+    e = e[border:e.shape[0] - border, border:e.shape[1] - border]
+    t = tile // period * period
+    worst = 0.0
+    for y in range(0, e.shape[0] - t + 1, t):
+        for x in range(0, e.shape[1] - t + 1, t):
+            block = e[y:y + t, x:x + t]
+            p = np.array([[block[a::period, b::period].mean() for b in range(period)] for a in range(period)])
+            worst = max(worst, float(np.sqrt(((p - p.mean()) ** 2).mean())))
+    return worst
+
+
+def test_sr_model_mode_reports_grid_y_beside_psnr_and_ssim(tmp_path, no_lpips, one_thread):
+    rng = np.random.default_rng(7)
+    # 140x76 (two 64-tiles after the border crop of 2), then a 36x44 image (no 64x64 tile: grid_y None)
+    for i, size in enumerate([(140, 76), (36, 44)]):
+        write_png(tmp_path / "imgs" / f"p{i}.png",
+                  cv2.GaussianBlur(rng.integers(0, 256, (*size, 3), dtype=np.uint8), (5, 5), 1.5))
+    rep = tmp_path / "rep"
+    r = evaluate(task="sr", model="bicubic", data=f"images:{tmp_path / 'imgs'}", scale=2, metrics="psnr,ssim",
+                 report=rep)
+    assert r.keys == ["psnr_y", "ssim_y", "grid_y", "psnr_rgb"]
+    big, small = r.primary.frames
+    hr = torch.from_numpy(read01(tmp_path / "imgs" / "p0.png")).permute(2, 0, 1).float()
+    sr = _direct_bicubic(hr, 2)
+    want = _np_grid(sr.permute(1, 2, 0).double().numpy(), hr.permute(1, 2, 0).double().numpy(), 2, 2)
+    assert want > 0.01 and big.values["grid_y"] == pytest.approx(want, rel=1e-4, abs=1e-5)
+    assert small.values["grid_y"] is None
+    assert all(f.values["grid_y"] is not None for f in r.method("nearest").frames[:1])
+    md = (rep / "report.md").read_text()
+    assert "| method | frames | clips | PSNR-Y (dB) | SSIM-Y | grid-Y (levels) | PSNR-RGB (dB) |" in md
+    assert "grid_y" in (rep / "report.csv").read_text().splitlines()[0]
+    # pairs mode and VFI keep their columns (no scale to give the period)
+    assert "grid_y" not in evaluate(task="sr", pred=tmp_path / "imgs", ref=tmp_path / "imgs", scale=2,
+                                    metrics="psnr").keys

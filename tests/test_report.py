@@ -157,3 +157,31 @@ def test_best_window_finds_the_hot_spot():
     y, x = best_window(score, side, start, 4)
     assert y <= 20 and y + side >= 28 and x <= 24 and x + side >= 32
     assert y % 4 == 0 and x % 4 == 0
+
+
+def test_evaluate_modules_import_no_circle():
+    """No module of inter4k.evaluate imports, directly or through others, itself (html and report share
+    the table helpers of .tables instead of importing each other); function-level imports count."""
+    import ast
+
+    folder = ROOT / "inter4k" / "evaluate"
+    graph: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module] if node.module else [a.name for a in node.names]
+                deps |= {n.split(".")[0] for n in names if (folder / f"{n.split('.')[0]}.py").is_file()}
+        graph[path.stem] = deps - {path.stem}
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for d in graph.get(todo.pop(), ()):
+                if d not in seen:
+                    seen.add(d)
+                    todo.append(d)
+        return seen
+
+    circles = sorted(m for m in graph if m != "__init__" and m in reach(m))
+    assert not circles, f"modules in an import circle: {circles}"

@@ -7,16 +7,15 @@ mismatch is a ValueError naming both counts, a size mismatch one naming the fram
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 from .crops import CropPicker
 from .results import FrameRecord, MethodResult
 from .scoring import Scorer
-from .sources import ClipPair
+from .sources import ClipPair, pair_clips
+from .tasks import EvalTask, FrameProgress, register_task
 
-__all__ = ["compare_clips", "planned_frames"]
-
-Callback = Callable[[str, dict], None]
+__all__ = ["compare_clips", "planned_frames", "PairsTask"]
 
 
 def planned_frames(pairs: list[ClipPair], frames: Optional[int]) -> tuple[Optional[int], list[str]]:
@@ -45,11 +44,11 @@ def _size(t) -> str:
 
 
 def compare_clips(pairs: list[ClipPair], scorer: Scorer, frames: Optional[int] = None,
-                  picker: Optional[CropPicker] = None, callback: Optional[Callback] = None,
+                  picker: Optional[CropPicker] = None, progress: Optional[FrameProgress] = None,
                   name: str = "pred") -> MethodResult:
     """Compare every clip's frames (the first ``frames`` of each when given) and return the values.
 
-    ``callback("frame", {"done", "total", "clip"})`` is called after each frame.
+    ``progress(done, total, clip)`` is called after each frame.
     """
     if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
         raise ValueError(f"frames must be an int >= 1 or None, got {frames!r}")
@@ -83,11 +82,28 @@ def compare_clips(pairs: list[ClipPair], scorer: Scorer, frames: Optional[int] =
                 picker.offer_pair(pair.name, index, pframe, rframe, values.get("psnr_y"))
             index += 1
             done += 1
-            if callback is not None:
-                callback("frame", {"done": done, "total": total, "clip": pair.name})
+            if progress is not None:
+                progress(done, total, pair.name)
         if index == 0:
             raise ValueError(f"clip {pair.name!r}: no frames to compare in {pair.pred.describe()} "
                              f"and {pair.ref.describe()}")
         result.close_clip(pair.name, str(pair.pred.path), str(pair.ref.path))
     return result
 
+
+
+@register_task("pairs")
+class PairsTask(EvalTask):
+    """Pairs mode of every task: the given predictions (one method, "pred") against the references."""
+
+    def open(self) -> dict:
+        self.pairs = pair_clips(self.req.pred, self.req.ref)
+        if self.req.limit is not None:
+            self.pairs = self.pairs[:self.req.limit]
+        self.clips = len(self.pairs)
+        self.methods = [("pred", None)]
+        return {}
+
+    def run(self, scorer: Scorer, picker: CropPicker, progress: Optional[FrameProgress] = None) -> list[MethodResult]:
+        # the clips are paired sources, not a stream of frames: frame counts are checked per pair
+        return [compare_clips(self.pairs, scorer, self.req.frames, picker, progress)]

@@ -19,8 +19,8 @@ from typing import Optional
 
 import numpy as np
 
-from .report import LABELS, format_value, has_t, per_t_rows, summary_rows
 from .results import EvaluateResult
+from .tables import LABELS, clip_rows, has_t, metric_header, per_t_rows, summary_rows
 
 __all__ = ["report_html", "png_data_uri", "plot_key"]
 
@@ -133,7 +133,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def report_html(result: EvaluateResult) -> str:
     """The page as a string (see the module docstring)."""
-    keys = result.keys
     e = html.escape
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
              f"<title>inter4k evaluate: {e(result.task)}</title><style>{_CSS}</style></head><body>",
@@ -143,15 +142,14 @@ def report_html(result: EvaluateResult) -> str:
     parts.append(_table(["setting", "value"], cfg_rows))
     for w in result.warnings:
         parts.append(f"<p class='warn'>warning: {e(w)}</p>")
-    header = ["method", "frames", "clips", *(LABELS[k] for k in keys)]
+    header = ["method", "frames", "clips", *metric_header(result)]
     parts.append("<h2>Mean over all frames</h2>" + _table(header, summary_rows(result, "frames")))
     parts.append("<h2>Mean over clips</h2>" + _table(header, summary_rows(result, "clips")))
     if has_t(result):
-        parts.append("<h2>Mean per target time t</h2>" + _table(["method", "t", "frames", *(LABELS[k] for k in keys)],
+        parts.append("<h2>Mean per target time t</h2>" + _table(["method", "t", "frames", *metric_header(result)],
                                                                   per_t_rows(result)))
-    clip_rows = [[m.name, c.name, str(c.frames), *(format_value(k, c.means[k]) for k in keys)]
-                 for m in result.methods for c in m.clips]
-    parts.append("<h2>Per clip</h2>" + _table(["method", "clip", "frames", *(LABELS[k] for k in keys)], clip_rows))
+    parts.append("<h2>Per clip</h2>" + _table(["method", "clip", "frames", *metric_header(result)],
+                                              clip_rows(result)))
     key = plot_key(result)
     parts.append("<h2>Plots</h2>")
     if key is None:

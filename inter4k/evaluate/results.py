@@ -18,8 +18,10 @@ from typing import Any, Iterable, Optional
 __all__ = ["METRIC_KEYS", "FrameRecord", "ClipSummary", "MethodResult", "Crop", "EvaluateResult", "mean_values",
            "json_safe"]
 
-#: Every per-image value in report order, with the metric option that produces it.
-METRIC_KEYS: dict[str, str] = {"psnr_y": "psnr", "ssim_y": "ssim", "psnr_rgb": "psnr", "lpips": "lpips"}
+#: Every per-image value in report order, with the metric option that produces it ("grid": SR model
+#: mode's grid_y, always computed there, see :class:`~inter4k.evaluate.scoring.Scorer`).
+METRIC_KEYS: dict[str, str] = {"psnr_y": "psnr", "ssim_y": "ssim", "grid_y": "grid", "psnr_rgb": "psnr",
+                               "lpips": "lpips"}
 
 
 @dataclass

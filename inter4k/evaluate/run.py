@@ -19,15 +19,12 @@ from typing import Callable, Iterable, Optional, Union
 import torch
 from torch import nn
 
-from .compare import compare_clips
 from .crops import CropPicker
 from .results import EvaluateResult
 from .scoring import METRICS, Scorer, parse_metrics
-from .sources import pair_clips
+from .tasks import TASKS, EvalRequest, get_task
 
 __all__ = ["TASKS", "evaluate"]
-
-TASKS = ("sr", "vfi")
 
 Callback = Callable[[str, dict], None]
 PathArg = Union[None, str, os.PathLike]
@@ -128,66 +125,22 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
         "frames": frames, "device": str(dev), "lpips_net": "alex",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    warnings: list[str] = []
-    if mode == "pairs":
-        clips = pair_clips(pred, ref)
-        if limit is not None:
-            clips = clips[:limit]
-        scorer = Scorer(metric_names, crop_border, dev)
-        picker = CropPicker(crop_size, 1, crop_border)
-        if callback is not None:
-            callback("start", {"mode": mode, "methods": ["pred"], "clips": len(clips), "total": None,
-                               "lpips_available": scorer.lpips_available, "lpips_reason": scorer.lpips_reason})
-        methods = [compare_clips(clips, scorer, frames, picker, callback)]
-    elif task == "vfi":
-        from .vfi_data import open_vfi_data
-        from .vfi_model import build_vfi_methods, run_vfi_methods
-
-        vfi_mode = "30to60" if vfi_mode is None else vfi_mode
-        vfi_data = open_vfi_data(None if data is None else str(data), split, vfi_mode, limit, frames,
-                                 _positive("patch", patch))
-        if vfi_data.kind == "synthetic" and frames is not None:
-            warnings.append("--frames applies to video clips; every synthetic sample is evaluated (--limit keeps "
-                            "the first N)")
-        nets, more = build_vfi_methods(model)
-        warnings += more
-        overlap = 64 if tile_overlap is None else tile_overlap
-        config.update(model=nets[0][0], data=vfi_data.source, data_kind=vfi_data.kind, split=split,
-                      vfi_mode=vfi_mode, span=vfi_data.span,
-                      timesteps=[k / vfi_data.span for k in range(1, vfi_data.span)], **vfi_data.info,
-                      tile=tile if isinstance(tile, (str, type(None))) else int(tile), tile_overlap=overlap,
-                      clips=[name for name, _ in vfi_data.clips])
-        scorer = Scorer(metric_names, crop_border, dev)
-        picker = CropPicker(crop_size, 1, crop_border)
-        if callback is not None:
-            callback("start", {"mode": mode, "methods": [n for n, _ in nets], "clips": len(vfi_data.clips),
-                               "total": vfi_data.total, "lpips_available": scorer.lpips_available,
-                               "lpips_reason": scorer.lpips_reason})
-        methods, more = run_vfi_methods(vfi_data, nets, scorer, dev, tile, overlap, picker, callback)
-        warnings += more
-    else:
-        from .sr_data import open_sr_data
-        from .sr_model import build_methods, run_sr_methods
-
-        sr_data = open_sr_data(None if data is None else str(data), split, scale, limit, frames, quantize_lr)
-        if sr_data.kind == "images" and frames is not None:
-            warnings.append("--frames applies to video clips; every image is evaluated (--limit keeps the first N)")
-        nets, more = build_methods(model, scale)
-        warnings += more
-        tile_label = tile if isinstance(tile, (str, type(None))) else int(tile)
-        config.update(model=nets[0][0], data=sr_data.source, data_kind=sr_data.kind, split=split,
-                      tile=tile_label, tile_overlap=32 if tile_overlap is None else tile_overlap,
-                      quantize_lr=bool(quantize_lr),
-                      clips=[name for name, _ in sr_data.clips])
-        scorer = Scorer(metric_names, crop_border, dev)
-        picker = CropPicker(crop_size, scale, crop_border)
-        if callback is not None:
-            callback("start", {"mode": mode, "methods": [n for n, _ in nets], "clips": len(sr_data.clips),
-                               "total": sr_data.total, "lpips_available": scorer.lpips_available,
-                               "lpips_reason": scorer.lpips_reason})
-        methods, more = run_sr_methods(sr_data, nets, scorer, scale, dev, tile,
-                                       32 if tile_overlap is None else tile_overlap, picker, callback)
-        warnings += more
+    req = EvalRequest(task=task, mode=mode, pred=pred, ref=ref, model=model, data=None if data is None else str(data),
+                      split=split, scale=scale, limit=limit, frames=frames, device=dev, tile=tile,
+                      tile_overlap=tile_overlap, quantize_lr=quantize_lr, vfi_mode=vfi_mode,
+                      patch=_positive("patch", patch))
+    plugin = get_task("pairs" if mode == "pairs" else task)(req)
+    config.update(plugin.open())
+    scorer = Scorer(metric_names, crop_border, dev, grid_period=plugin.grid_period)
+    picker = CropPicker(crop_size, plugin.align, crop_border)
+    if callback is not None:
+        callback("start", {"mode": mode, "methods": [n for n, _ in plugin.methods], "clips": plugin.clips,
+                           "total": plugin.total, "lpips_available": scorer.lpips_available,
+                           "lpips_reason": scorer.lpips_reason})
+    frame_progress = None if callback is None else (
+        lambda done, total, clip: callback("frame", {"done": done, "total": total, "clip": clip}))
+    methods = plugin.run(scorer, picker, frame_progress)
+    warnings = list(plugin.warnings)
     if scorer.lpips_available is False:
         warnings.insert(0, f"{scorer.lpips_reason} (LPIPS is reported as null; the other metrics are not affected)")
     result = EvaluateResult(task=task, mode=mode, config=config, keys=list(scorer.keys), methods=methods,

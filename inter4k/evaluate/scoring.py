@@ -12,6 +12,8 @@ __all__ = ["METRICS", "parse_metrics", "Scorer"]
 
 #: The metric options (``--metrics``); "psnr" gives psnr_y and psnr_rgb, "ssim" ssim_y, "lpips" lpips.
 METRICS = ("psnr", "ssim", "lpips")
+#: The side of grid_y's tiles: the worst tile of this size is the value.
+GRID_TILE = 64
 
 
 def parse_metrics(metrics: Union[str, Iterable[str]]) -> tuple[str, ...]:
@@ -46,6 +48,9 @@ class Scorer:
         device: where the metrics run: LPIPS (default: CUDA when available), and PSNR / SSIM when it is
             not the CPU (the frames are moved there).
         lpips_net: the LPIPS backbone ("alex", docs/EVALUATE.md#lpips).
+        grid_period: SR's scale: adds ``grid_y``, the worst 64x64 tile's s-periodic Y error
+            (:func:`inter4k.metrics.grid.grid_error`, period ``grid_period``) of the border-cropped frame;
+            None for frames smaller than one tile. None: no ``grid_y``.
 
     When LPIPS is asked for but cannot be built (:class:`inter4k.metrics.LPIPSUnavailable`, e.g. no
     backbone weights offline), ``lpips_available`` is False, ``lpips_reason`` says why and every
@@ -53,15 +58,20 @@ class Scorer:
     """
 
     def __init__(self, metrics: Iterable[str] = METRICS, crop_border: int = 0,
-                 device: Union[None, str, torch.device] = None, lpips_net: str = "alex"):
+                 device: Union[None, str, torch.device] = None, lpips_net: str = "alex",
+                 grid_period: Optional[int] = None):
         self.metrics = parse_metrics(metrics)
+        if grid_period is not None and (isinstance(grid_period, bool) or not isinstance(grid_period, int)
+                                        or grid_period < 2):
+            raise ValueError(f"grid_period must be an int >= 2 or None, got {grid_period!r}")
+        self.grid_period = grid_period
         if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
             raise ValueError(f"crop_border must be an int >= 0, got {crop_border!r}")
         self.crop_border = crop_border
         # PSNR / SSIM run where the frames are sent: on a GPU when one is used (UHD SSIM in float64 is slow
         # on a CPU); None keeps them where they are.
         self.device = None if device is None else torch.device(device)
-        self.keys = [k for k, m in METRIC_KEYS.items() if m in self.metrics]
+        self.keys = [k for k, m in METRIC_KEYS.items() if m in self.metrics or (m == "grid" and grid_period)]
         self.lpips = None
         self.lpips_available: Optional[bool] = None
         self.lpips_reason: Optional[str] = None
@@ -85,7 +95,21 @@ class Scorer:
         if self.device is not None and self.device.type != "cpu":
             pred, ref = pred.to(self.device), ref.to(self.device)
         out = compute_metrics(pred, ref, metrics=self._run, crop_border=self.crop_border, lpips=self.lpips)
-        return {k: (float(out[k].reshape(-1)[0]) if k in out else None) for k in self.keys}
+        values = {k: (float(out[k].reshape(-1)[0]) if k in out else None) for k in self.keys}
+        if self.grid_period is not None:
+            values["grid_y"] = self._grid(pred, ref)
+        return values
+
+    def _grid(self, pred: torch.Tensor, ref: torch.Tensor) -> Optional[float]:
+        """``grid_y`` of a (1, 3, H, W) pair: the border cropped as for PSNR, None below one tile."""
+        from ..metrics.grid import grid_error
+
+        c = self.crop_border
+        if c:
+            pred, ref = pred[..., c:-c, c:-c], ref[..., c:-c, c:-c]
+        if min(pred.shape[-2:]) < GRID_TILE:
+            return None
+        return float(grid_error(pred, ref, self.grid_period, GRID_TILE)["max"][0])
 
 
 def psnr_gain(values: dict, base: dict) -> float:

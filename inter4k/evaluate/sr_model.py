@@ -12,22 +12,22 @@ baselines run, with a warning.
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 
 import torch
 from torch import nn
 
 from .crops import CropPicker
 from .results import FrameRecord, MethodResult
-from .scoring import Scorer, oom_warnings, psnr_gain
-from .sr_data import SRData
+from .scoring import Scorer, psnr_gain
+from .sr_data import open_sr_data
+from .tasks import EvalTask, register_task
 
-__all__ = ["BASELINE_ORDER", "build_methods", "run_sr_methods"]
+__all__ = ["BASELINE_ORDER", "build_methods", "SRTask"]
 
 #: The baselines every model-mode evaluation includes, in table order.
 BASELINE_ORDER = ("bicubic", "bilinear", "nearest")
 
-Callback = Callable[[str, dict], None]
 ModelSpec = Union[None, str, os.PathLike, nn.Module]
 
 
@@ -52,44 +52,54 @@ def build_methods(model: ModelSpec, scale: int) -> tuple[list[tuple[str, nn.Modu
     return methods, warnings
 
 
-def run_sr_methods(data: SRData, methods: list[tuple[str, nn.Module]], scorer: Scorer, scale: int,
-                   device: torch.device, tile="auto", tile_overlap: int = 32,
-                   picker: Optional[CropPicker] = None, callback: Optional[Callback] = None
-                   ) -> tuple[list[MethodResult], list[str]]:
-    """Score every method on every frame of ``data``; returns the results (in ``methods`` order) and
-    warnings (out-of-memory retries). ``callback("frame", {"done", "total", "clip"})`` after each frame."""
-    from ..infer.tiling import TileRunner
+@register_task("sr")
+class SRTask(EvalTask):
+    """SR model mode: the model and the baselines on LR frames made from ``data``, scored against the HR
+    (with ``grid_y``, the grid artifact of period ``scale``)."""
 
-    runners = {name: TileRunner(net, scale, device, torch.float32, tile=tile, overlap=tile_overlap)
-               for name, net in methods}
-    results = {name: MethodResult(name, list(scorer.keys)) for name, _ in methods}
-    primary = methods[0][0]
-    total, done = data.total, 0
-    current: Optional[str] = None
-    for item in data:
-        if item.clip != current:
-            if current is not None:
-                for r in results.values():
-                    r.close_clip(current, r.name, data.source)
-            current = item.clip
+    default_overlap = 32
+
+    @property
+    def align(self) -> int:
+        return self.req.scale
+
+    @property
+    def grid_period(self) -> Optional[int]:
+        return self.req.scale if self.req.scale >= 2 else None
+
+    def open(self) -> dict:
+        req = self.req
+        self.data = open_sr_data(req.data, req.split, req.scale, req.limit, req.frames, req.quantize_lr)
+        if self.data.kind == "images" and req.frames is not None:
+            self.warnings.append("--frames applies to video clips; every image is evaluated (--limit keeps the "
+                                 "first N)")
+        self.methods, more = build_methods(req.model, req.scale)
+        self.warnings += more
+        self.source, self.clips, self.total = self.data.source, len(self.data.clips), self.data.total
+        return dict(model=self.methods[0][0], data=self.data.source, data_kind=self.data.kind, split=req.split,
+                    tile=req.tile_label, tile_overlap=self.overlap, quantize_lr=bool(req.quantize_lr),
+                    clips=[name for name, _ in self.data.clips])
+
+    def runner(self, net: nn.Module):
+        from ..infer.tiling import TileRunner
+
+        return TileRunner(net, self.req.scale, self.req.device, torch.float32, tile=self.req.tile,
+                          overlap=self.overlap)
+
+    def items(self):
+        return self.data
+
+    def score(self, item, scorer: Scorer, picker: CropPicker) -> int:
         outputs = {}
-        for name, runner in runners.items():
+        for name, runner in self.runners.items():
             sr = runner(item.lr[None])[0]
             if sr.shape != item.hr.shape:
                 raise ValueError(f"{name} made a {sr.shape[-1]}x{sr.shape[-2]} frame from a "
                                  f"{item.lr.shape[-1]}x{item.lr.shape[-2]} LR; expected "
-                                 f"{item.hr.shape[-1]}x{item.hr.shape[-2]} (x{scale})")
+                                 f"{item.hr.shape[-1]}x{item.hr.shape[-2]} (x{self.req.scale})")
             outputs[name] = sr
-            results[name].frames.append(FrameRecord(item.clip, item.index, item.name, scorer(sr, item.hr)))
-        if picker is not None:
-            gain = psnr_gain(results[primary].frames[-1].values, results["bicubic"].frames[-1].values)
-            picker.offer_sr(item.clip, item.index, item.lr, item.hr, outputs, primary, gain)
-        done += 1
-        if callback is not None:
-            callback("frame", {"done": done, "total": total, "clip": item.clip})
-    if current is None:
-        raise ValueError(f"no frames to evaluate in {data.source}")
-    for r in results.values():
-        r.close_clip(current, r.name, data.source)
-    return [results[name] for name, _ in methods], oom_warnings(runners)
-
+            self.results[name].frames.append(FrameRecord(item.clip, item.index, item.name, scorer(sr, item.hr)))
+        primary = self.methods[0][0]
+        gain = psnr_gain(self.results[primary].frames[-1].values, self.results["bicubic"].frames[-1].values)
+        picker.offer_sr(item.clip, item.index, item.lr, item.hr, outputs, primary, gain)
+        return 1

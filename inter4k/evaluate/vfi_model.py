@@ -15,8 +15,7 @@ one call per target frame at its own t; whole frames unless out of memory, overl
 from __future__ import annotations
 
 import os
-from fractions import Fraction
-from typing import Callable, Optional, Union
+from typing import Union
 
 import torch
 from torch import nn
@@ -24,27 +23,17 @@ from torch import nn
 from ..infer.common import FramePairModule
 from .crops import CropPicker
 from .results import FrameRecord, MethodResult
-from .scoring import Scorer, oom_warnings, psnr_gain
-from .vfi_data import VFIData
+from .scoring import Scorer, psnr_gain
+from .tables import t_label
+from .tasks import EvalTask, register_task
+from .vfi_data import open_vfi_data
 
-__all__ = ["VFI_BASELINE_ORDER", "build_vfi_methods", "run_vfi_methods", "t_label"]
+__all__ = ["VFI_BASELINE_ORDER", "build_vfi_methods", "VFITask", "t_label"]
 
 #: The baselines every VFI model-mode evaluation includes, in table order.
 VFI_BASELINE_ORDER = ("vfi-average", "vfi-nearest")
 
-Callback = Callable[[str, dict], None]
 ModelSpec = Union[None, str, os.PathLike, nn.Module]
-
-
-def t_label(t: float) -> str:
-    """A target time as the fraction it is (t = k / span).
-
-    Examples:
-        >>> t_label(0.5), t_label(0.375), t_label(1 / 3)
-        ('1/2', '3/8', '1/3')
-    """
-    f = Fraction(float(t)).limit_denominator(64)
-    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
 
 
 def build_vfi_methods(model: ModelSpec) -> tuple[list[tuple[str, nn.Module]], list[str]]:
@@ -69,57 +58,61 @@ def build_vfi_methods(model: ModelSpec) -> tuple[list[tuple[str, nn.Module]], li
     return methods, warnings
 
 
+@register_task("vfi")
+class VFITask(EvalTask):
+    """VFI model mode: the model and the baselines on the input pairs of ``data``, every target frame
+    scored against the true one, at its own t."""
 
-def run_vfi_methods(data: VFIData, methods: list[tuple[str, nn.Module]], scorer: Scorer, device: torch.device,
-                    tile="auto", tile_overlap: int = 64, picker: Optional[CropPicker] = None,
-                    callback: Optional[Callback] = None) -> tuple[list[MethodResult], list[str]]:
-    """Score every method on every target frame of ``data``; returns the results (in ``methods`` order)
-    and warnings (out-of-memory retries). ``callback("frame", {"done", "total", "clip"})`` after each
-    target frame."""
-    from ..infer.tiling import TileRunner
+    default_overlap = 64
+    empty = "no samples to evaluate in {source}"
 
-    pairs = {name: FramePairModule(net) for name, net in methods}
-    runners = {name: TileRunner(pair, 1, device, torch.float32, tile=tile, overlap=tile_overlap)
-               for name, pair in pairs.items()}
-    results = {name: MethodResult(name, list(scorer.keys)) for name, _ in methods}
-    primary = methods[0][0]
-    # the row the model is compared with (gains, crops): frame averaging, however it was named
-    average = next((n for n, net in methods if n == "vfi-average"), None) or next(
-        (n for n, net in methods if getattr(net, "model_name", None) == "vfi-average"), None)
-    total, done = data.total, 0
-    current: Optional[str] = None
-    for sample in data:
-        if sample.clip != current:
-            if current is not None:
-                for r in results.values():
-                    r.close_clip(current, r.name, data.source)
-            current = sample.clip
+    def open(self) -> dict:
+        req = self.req
+        mode = "30to60" if req.vfi_mode is None else req.vfi_mode
+        self.data = open_vfi_data(req.data, req.split, mode, req.limit, req.frames, req.patch)
+        if self.data.kind == "synthetic" and req.frames is not None:
+            self.warnings.append("--frames applies to video clips; every synthetic sample is evaluated (--limit "
+                                 "keeps the first N)")
+        self.methods, more = build_vfi_methods(req.model)
+        self.warnings += more
+        self.source, self.clips, self.total = self.data.source, len(self.data.clips), self.data.total
+        # the row the model is compared with (gains, crops): frame averaging, however it was named
+        self.average = next((n for n, net in self.methods if n == "vfi-average"), None) or next(
+            (n for n, net in self.methods if getattr(net, "model_name", None) == "vfi-average"), None)
+        span = self.data.span
+        return dict(model=self.methods[0][0], data=self.data.source, data_kind=self.data.kind, split=req.split,
+                    vfi_mode=mode, span=span, timesteps=[k / span for k in range(1, span)], **self.data.info,
+                    tile=req.tile_label, tile_overlap=self.overlap, clips=[name for name, _ in self.data.clips])
+
+    def runner(self, net: nn.Module):
+        from ..infer.tiling import TileRunner
+
+        return TileRunner(FramePairModule(net), 1, self.req.device, torch.float32, tile=self.req.tile,
+                          overlap=self.overlap)
+
+    def items(self):
+        return self.data
+
+    def score(self, sample, scorer: Scorer, picker: CropPicker) -> int:
         span = sample.span
         frame0, frame1 = sample.frame(0), sample.frame(span)
         x = torch.cat([frame0, frame1])[None]
         inputs = (sample.start, sample.start + span)
+        primary = self.methods[0][0]
         for k in range(1, span):
             t = k / span
             target = sample.frame(k)
             index = sample.start + k
             outputs = {}
-            for name, runner in runners.items():
-                pairs[name].t = t
+            for name, runner in self.runners.items():
+                runner.model.t = t  # the FramePairModule's target time
                 out = runner(x)[0]
                 outputs[name] = out
-                results[name].frames.append(FrameRecord(sample.clip, index, f"#{index}", scorer(out, target),
-                                                        t=t, inputs=inputs))
-            if picker is not None:
-                values = results[primary].frames[-1].values
-                gain = float("nan") if average is None else psnr_gain(values, results[average].frames[-1].values)
-                picker.offer_vfi(sample.clip, index, t_label(t), frame0, frame1, target, outputs, primary, average,
-                                 gain, values.get("psnr_y"))
-            done += 1
-            if callback is not None:
-                callback("frame", {"done": done, "total": total, "clip": sample.clip})
-    if current is None:
-        raise ValueError(f"no samples to evaluate in {data.source}")
-    for r in results.values():
-        r.close_clip(current, r.name, data.source)
-    return [results[name] for name, _ in methods], oom_warnings(runners)
-
+                self.results[name].frames.append(FrameRecord(sample.clip, index, f"#{index}", scorer(out, target),
+                                                             t=t, inputs=inputs))
+            values = self.results[primary].frames[-1].values
+            gain = float("nan") if self.average is None else psnr_gain(
+                values, self.results[self.average].frames[-1].values)
+            picker.offer_vfi(sample.clip, index, t_label(t), frame0, frame1, target, outputs, primary, self.average,
+                             gain, values.get("psnr_y"))
+        return span - 1
