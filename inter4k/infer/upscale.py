@@ -154,11 +154,11 @@ def _upscale_image(src: Path, dst: Path, runner: TileRunner, scale: int,
     ok, buf = cv2.imencode(dst.suffix, out, params)
     if not ok:
         raise RuntimeError(f"{dst}: OpenCV could not encode the result as {dst.suffix}")
-    from ..evaluate.report import write_atomic  # here: inter4k.evaluate imports this package
+    from ..atomic import write_bytes
 
     made = make_folders(dst.parent)
     try:
-        write_atomic(dst, buf.tobytes())
+        write_bytes(dst, buf.tobytes())
     except BaseException:
         remove_folders(made)
         raise
