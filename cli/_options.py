@@ -1,8 +1,10 @@
 """Shared CLI pieces: the app factory, ``Annotated`` aliases for options used by several commands, and
-the rendering helpers they share (JSON, item tables, warnings, progress bars).
+the rendering helpers they share (JSON, item tables, warnings); progress is :mod:`cli._progress`,
+``--json`` / ``-q`` :mod:`cli._output`.
 
-A command declares ``json_: JsonOpt = False`` instead of repeating the ``typer.Option(...)`` call,
-so every command spells, documents and validates a shared option the same way.
+A command declares ``device: DeviceOpt = None`` instead of repeating the ``typer.Option(...)`` call,
+so every command spells, documents and validates a shared option the same way (``--json`` and
+``-q`` are added to every command by :func:`cli._output.command`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,7 @@ import typer
 from typer.core import TyperGroup
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
 from rich.table import Table
-from rich.text import Text
 
 # Settings every inter4k Typer app shares.
 _TYPER_SETTINGS = dict(
@@ -93,7 +92,7 @@ DeviceOpt = Annotated[
 
 QuietOpt = Annotated[
     bool,
-    typer.Option("--quiet", "-q", help="Print only errors and the final result."),
+    typer.Option("--quiet", "-q", help="No progress bars or progress lines (errors, warnings and the result still print)."),
 ]
 
 # --- inference (upscale, interpolate): tiles, precision, the video encoder, the output -------------------
@@ -131,7 +130,7 @@ PARTIAL_EXIT = 3
 
 def print_json(data: Any) -> None:
     """A command's result as indented JSON on stdout (the ``--json`` output)."""
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def item_table(title: str) -> Table:
@@ -169,15 +168,11 @@ class WarningPrinter:
             print_warning(self.console, message)
 
 
-def print_run_result(title: str, result, rows: list[tuple[str, str]], json_: bool, warn: WarningPrinter) -> None:
+def print_run_result(title: str, result, rows: list[tuple[str, str]], ui) -> None:
     """The end of ``upscale`` / ``interpolate``: the result as JSON, or its remaining warnings and the
-    item table of ``rows``; then a partial result (``--allow-partial``) exits :data:`PARTIAL_EXIT`."""
-    if json_:
-        print_json(result.to_dict())
-    else:
-        for w in result.warnings:
-            warn(w)
-        print_items(title, rows)
+    item table of ``rows`` (``ui``: the command's :class:`cli._output.Output`); then a partial result
+    (``--allow-partial``) exits :data:`PARTIAL_EXIT`."""
+    ui.result(result.to_dict(), lambda: print_items(title, rows), warnings=None if ui.json else result.warnings)
     if result.partial is not None:
         raise typer.Exit(PARTIAL_EXIT)
 
@@ -197,48 +192,3 @@ def runner_rows(result) -> list[tuple[str, str]]:
     if result.oom_retries:
         tile += f", {result.oom_retries} out-of-memory retries"
     return [("model", f"{result.model} on {result.device}, {result.dtype}"), ("tile", tile)]
-
-
-# --- progress bars ------------------------------------------------------------------------------------
-
-class FpsColumn(ProgressColumn):
-    """Frames per second over the last few updates (rich's own speed estimate)."""
-
-    def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:6.2f} fps" if speed else "   ... fps", style="cyan")
-
-
-class LazyBar:
-    """A rich progress bar on stderr with the given columns, started at its first :meth:`update` (a call
-    that fails before any progress shows no bar); :meth:`close` stops it (``with contextlib.closing(bar)``)."""
-
-    def __init__(self, *columns) -> None:
-        self.columns = columns
-        self.progress: Optional[Progress] = None
-        self.task = None
-
-    def update(self, **fields) -> None:
-        """``Progress.update`` of the one task (``completed``, ``total``, ``description``, ...)."""
-        if self.progress is None:
-            self.progress = Progress(*self.columns, console=Console(stderr=True))
-            self.progress.start()
-            self.task = self.progress.add_task("", total=fields.get("total"))
-        self.progress.update(self.task, **fields)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
-class FramesBar(LazyBar):
-    """The ``progress(done, total)`` callback of ``upscale`` / ``interpolate``: frames done, fps, elapsed
-    time and ETA; without a total (a video that declares no frame count) no ETA."""
-
-    def __init__(self, command: str, label: str) -> None:
-        super().__init__(TextColumn(f"[bold]{command}"), TextColumn(label), BarColumn(), MofNCompleteColumn(),
-                         TextColumn("frames"), FpsColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-
-    def __call__(self, done: int, total: Optional[int]) -> None:
-        # a declared count can be short: never show more frames done than the total
-        self.update(completed=done, total=max(total, done) if total is not None else None)

@@ -1,8 +1,7 @@
 """``inter4k download``: fetch Inter4K (resumable, verified) or unpack a zip already on disk.
 
 The work is :func:`inter4k.api.download` (:func:`inter4k.data.download.download`); this module
-parses the options, draws the progress bar (on stderr) from its progress callback and renders the
-result.
+parses the options, passes the shared progress renderer and renders the result.
 """
 
 from __future__ import annotations
@@ -13,64 +12,12 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from inter4k import api
 from inter4k.data import download as dl
 from inter4k.data import layout
 
-from ._options import JsonOpt, print_json, QuietOpt
-
-STAGES = {
-    "download": "downloading",
-    "hash": "hashing the zip",
-    "check": "checking CRCs",
-    "extract": "extracting",
-    "verify": "verifying sha256",
-}
-
-
-class _Bar:
-    """A rich progress bar with one task per stage, fed by ``progress(stage, done, total)``."""
-
-    def __init__(self, console: Console):
-        self.progress = Progress(
-            TextColumn("[bold]{task.description:<16}"),
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
-        self.tasks: dict[str, TaskID] = {}
-        self.started = False
-
-    def __call__(self, stage: str, done: int, total: Optional[int]) -> None:
-        if not self.started:  # started on the first report: a run with nothing to do draws nothing
-            self.progress.start()
-            self.started = True
-        task = self.tasks.get(stage)
-        if task is None:
-            task = self.tasks[stage] = self.progress.add_task(STAGES.get(stage, stage), total=total)
-        self.progress.update(task, completed=done, total=total)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.started:
-            self.progress.stop()
-        return False
-
+from ._output import Output, command
 
 def _size(n: Optional[int]) -> str:
     return dl.fmt_bytes(n)
@@ -107,6 +54,7 @@ def _render(result: dl.DownloadResult, console: Console) -> None:
         console.print(f"[dim]{escape(note)}[/]")
 
 
+@command
 def download(
     url: Annotated[
         Optional[str],
@@ -147,8 +95,8 @@ def download(
         bool,
         typer.Option("--force", help="Extract again even when the manifest says the work is done."),
     ] = False,
-    json_: JsonOpt = False,
-    quiet: QuietOpt = False,
+    *,
+    ui: Output,
 ) -> None:
     """Fetch Inter4K (resumable, verified) into ROOT, or unpack a zip already on disk.
 
@@ -158,20 +106,11 @@ def download(
     """
     if url is not None and from_zip is not None:
         raise typer.BadParameter("give --url or --from-zip, not both", param_hint="'--from-zip'")
-    err = Console(stderr=True, highlight=False)
-    show_bar = not (quiet or json_)
     try:
-        if show_bar:
-            with _Bar(err) as bar:
-                result = api.download(root, url, from_zip=from_zip, sha256=sha256, keep_zip=keep_zip, retries=retries,
-                                     timeout=timeout, verify_hashes=verify_hashes, force=force, progress=bar)
-        else:
-            result = api.download(root, url, from_zip=from_zip, sha256=sha256, keep_zip=keep_zip, retries=retries,
-                                 timeout=timeout, verify_hashes=verify_hashes, force=force)
+        result = api.download(root, url, from_zip=from_zip, sha256=sha256, keep_zip=keep_zip, retries=retries,
+                              timeout=timeout, verify_hashes=verify_hashes, force=force, on_progress=ui.progress)
     except dl.DownloadInterrupted as exc:
-        err.print(f"[yellow]{escape(str(exc))}[/]")
+        ui.progress.close()
+        ui.err.print(f"[yellow]{escape(str(exc))}[/]")
         raise typer.Exit(code=130) from None
-    if json_:
-        print_json(result.to_dict())
-    else:
-        _render(result, Console(highlight=False))
+    ui.result(result.to_dict(), lambda: _render(result, Console(highlight=False)))

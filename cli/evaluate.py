@@ -20,45 +20,15 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from inter4k import api
 
-from ._options import DeviceOpt, JsonOpt, print_json
+from ._options import DeviceOpt
+from ._output import Output, command
 
 # The rows shown per clip before the table says "... more" (report.md / report.html have them all).
 MAX_CLIP_ROWS = 30
-
-
-class _FrameBar:
-    """The ``callback(event, info)`` of :func:`inter4k.api.evaluate`: a rich bar over frames (stderr)."""
-
-    def __init__(self, console: Console):
-        self.console = console
-        self.progress: Optional[Progress] = None
-        self.task = None
-        self.methods = ""
-
-    def __call__(self, event: str, info: dict) -> None:
-        if event == "start":
-            self.methods = ", ".join(info["methods"])
-        elif event == "frame":
-            if self.progress is None:
-                self.progress = Progress(
-                    TextColumn("[bold]evaluate"), TextColumn(escape(self.methods)), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("frames, clip {task.fields[clip]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=self.console, transient=True)
-                self.progress.start()
-                self.task = self.progress.add_task("evaluate", total=info["total"], clip="")
-            self.progress.update(self.task, completed=info["done"], total=info["total"], clip=escape(str(info["clip"])))
-        elif event == "end":
-            self.close()
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
 
 
 def _results_table(result, title: str, over: str) -> Table:
@@ -97,6 +67,7 @@ def _t_table(result) -> Table:
     return table
 
 
+@command
 def evaluate(
     task: Annotated[str, typer.Option("--task", help="sr (super-resolution) or vfi (frame interpolation).")] = "sr",
     pred: Annotated[Optional[Path], typer.Option(
@@ -135,29 +106,24 @@ def evaluate(
     quantize_lr: Annotated[bool, typer.Option(
         "--quantize-lr", help="Model mode: round the bicubic LR to 8 bits (as an LR saved as PNG).")] = False,
     device: DeviceOpt = None,
-    json_: JsonOpt = False,
+    *,
+    ui: Output,
 ) -> None:
     """PSNR / SSIM / LPIPS of predictions against references, or of an SR / VFI model and the baselines on a dataset.
 
     PSNR and SSIM on Y (BT.601, MATLAB's rgb2ycbcr) with the border crop; PSNR on RGB too; LPIPS
     (AlexNet) when its weights are present, else reported as null with a warning.
     """
-    err = Console(stderr=True, highlight=False)
-    bar = _FrameBar(err)
-    try:
-        result = api.evaluate(task=task, pred=pred, ref=ref, model=model, data=data, split=split, scale=scale,
-                              crop_border=crop_border, metrics=metrics, report=report, callback=bar, limit=limit,
-                              frames=frames, device=device, tile=tile, quantize_lr=quantize_lr, vfi_mode=vfi_mode,
-                              patch=patch)
-    finally:
-        bar.close()
-    for w in result.warnings:
-        err.print(f"[yellow]warning:[/] {escape(w)}")
-    if json_:
-        from inter4k.evaluate.results import json_safe
+    from inter4k.evaluate.results import json_safe
 
-        print_json(json_safe(result.to_dict()))
-        return
+    result = api.evaluate(task=task, pred=pred, ref=ref, model=model, data=data, split=split, scale=scale,
+                          crop_border=crop_border, metrics=metrics, report=report, on_progress=ui.progress,
+                          limit=limit, frames=frames, device=device, tile=tile, quantize_lr=quantize_lr,
+                          vfi_mode=vfi_mode, patch=patch)
+    ui.result(json_safe(result.to_dict()), lambda: _render(result), warnings=result.warnings)
+
+
+def _render(result) -> None:
     out = Console(highlight=False)
     n_frames, n_clips = len(result.primary.frames), len(result.primary.clips)
     out.print(_results_table(result, f"evaluate {result.task}: mean over {n_frames} frames", "frames"))

@@ -12,20 +12,19 @@ stdout stays machine-readable.
 
 from __future__ import annotations
 
-from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 
 from inter4k import api
 
-from ._options import (AllowPartialOpt, CodecOpt, CrfOpt, DeviceOpt, DtypeOpt, FramesBar, OverwriteOpt, PixFmtOpt,
-                       PresetOpt, JsonOpt, partial_rows, print_run_result, runner_rows, TileOpt, TileOverlapOpt,
-                       WarningPrinter)
+from ._options import (AllowPartialOpt, CodecOpt, CrfOpt, DeviceOpt, DtypeOpt, OverwriteOpt, PixFmtOpt,
+                       PresetOpt, partial_rows, print_run_result, runner_rows, TileOpt, TileOverlapOpt)
+from ._output import Output, command
 
 
+@command
 def interpolate(
     input: Annotated[Path, typer.Argument(help="A video file.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option(
@@ -52,7 +51,8 @@ def interpolate(
     pix_fmt: PixFmtOpt = "yuv420p",
     overwrite: OverwriteOpt = False,
     allow_partial: AllowPartialOpt = False,
-    json_: JsonOpt = False,
+    *,
+    ui: Output,
 ) -> None:
     """Interpolate a video to --factor times its frames (default 2) or to --fps, with exact timestamps;
     scene cuts get duplicated frames, never morphs; audio and subtitles are kept.
@@ -61,13 +61,11 @@ def interpolate(
     SIGTERM leaves nothing behind. A truncated input is refused (exit status 2) unless --allow-partial,
     which writes the frames that decode and exits 3.
     """
-    warn = WarningPrinter()
-    with closing(FramesBar("interpolate", escape(input.name))) as bar:
-        result = api.interpolate(input, output, factor=factor, fps=fps, model=model, tile=tile,
-                                 tile_overlap=tile_overlap, dtype=dtype, device=device,
-                                 scene_threshold=scene_threshold, codec=codec, crf=crf, preset=preset,
-                                 pix_fmt=pix_fmt, overwrite=overwrite, progress=bar, on_warning=warn,
-                                 allow_partial=allow_partial)
+    result = api.interpolate(input, output, factor=factor, fps=fps, model=model, tile=tile,
+                             tile_overlap=tile_overlap, dtype=dtype, device=device,
+                             scene_threshold=scene_threshold, codec=codec, crf=crf, preset=preset,
+                             pix_fmt=pix_fmt, overwrite=overwrite, on_progress=ui.progress, on_warning=ui.warn,
+                             allow_partial=allow_partial)
     rate = f"x{result.factor}" if result.factor else f"{result.fps_out:g} fps"
     cuts = result.scene_cuts
     print_run_result("interpolate", result, [
@@ -81,4 +79,4 @@ def interpolate(
         *runner_rows(result),
         ("time", f"{result.seconds:.1f} s, {result.speed:.2f} output frames/s"),
         *[("stream", s) for s in result.streams],
-    ], json_, warn)
+    ], ui)

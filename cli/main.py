@@ -1,7 +1,11 @@
 """The ``inter4k`` entry point: builds the Typer app and maps known errors to exit codes.
 
     inter4k download | verify | derive | sample | prepare | doctor
+    inter4k train-sr | train-vfi | upscale | interpolate | evaluate | bench-pool
     inter4k --version
+
+Every command takes ``--json`` (the result as JSON on stdout) and ``-q`` (no progress), see
+:mod:`cli._output`.
 
 Errors from our code become one red line on stderr and an exit code, without a traceback
 (``INTER4K_DEBUG=1`` shows it): bad input (ValueError, TypeError, FileNotFoundError) exits 2,

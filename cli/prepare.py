@@ -10,18 +10,17 @@ stderr, so ``--json`` output on stdout stays machine-readable.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from inter4k import api
 
-from ._options import item_table, JsonOpt, print_json
+from ._options import item_table
+from ._output import Output, command
 
 
 def _parse_clips(value: Optional[str]) -> Optional[list[int]]:
@@ -33,6 +32,7 @@ def _parse_clips(value: Optional[str]) -> Optional[list[int]]:
         raise ValueError(f"--clips takes clip numbers separated by commas, e.g. 1,2,3; got {value!r}") from None
 
 
+@command
 def prepare(
     root: Annotated[Optional[Path], typer.Option(
         "--root", file_okay=False,
@@ -52,7 +52,8 @@ def prepare(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the patch positions.")] = 0,
     clips: Annotated[Optional[str], typer.Option(
         "--clips", help="Clip numbers instead of the split's, e.g. 1,2,3.")] = None,
-    json_: JsonOpt = False,
+    *,
+    ui: Output,
 ) -> None:
     """Decode each clip once and cut random (seeded) patches into uint8 .npy shards plus index.json.
 
@@ -62,30 +63,13 @@ def prepare(
 
     Load the result with inter4k.data.prepare.PreparedSR / PreparedVFI.
     """
-    progress: Optional[Progress] = None
-    bar = None
+    report = api.prepare(root=root, out=out, split=split, task=task, scale=scale, patch=patch,
+                         per_clip=per_clip, shard_size=shard_size, frames=frames, mode=mode, seed=seed,
+                         clips=_parse_clips(clips), on_progress=ui.progress)
+    ui.result(report, lambda: _render(report))
 
-    def tick(done: int, total: int, note: str) -> None:
-        nonlocal progress, bar
-        if progress is None:
-            progress = Progress(
-                TextColumn("[bold]prepare"), BarColumn(), MofNCompleteColumn(), TextColumn("patches {task.fields[note]}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
-            )
-            progress.start()
-            bar = progress.add_task("prepare", total=total, note="")
-        progress.update(bar, completed=done, total=total, note=escape(note))
 
-    try:
-        report = api.prepare(root=root, out=out, split=split, task=task, scale=scale, patch=patch,
-                             per_clip=per_clip, shard_size=shard_size, frames=frames, mode=mode, seed=seed,
-                             clips=_parse_clips(clips), progress=tick)
-    finally:
-        if progress is not None:
-            progress.stop()
-    if json_:
-        print_json(report)
-        return
+def _render(report: dict) -> None:
     table = item_table("prepare")
     for key in ("out", "task", "split", "clips", "patches", "shape", "shards", "written", "skipped", "seconds"):
         table.add_row(key, escape(str(report[key])))

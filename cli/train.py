@@ -20,11 +20,11 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from inter4k import api
 
-from ._options import DeviceOpt, item_table, JsonOpt, print_json, QuietOpt
+from ._options import DeviceOpt, item_table
+from ._output import Output, command
 
 # The training options both commands take, spelt once (the task-specific ones stay in each command).
 StepsOpt = Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps in all.")]
@@ -49,58 +49,7 @@ _SHARED_CONFIG = ("data", "val_data", "model", "steps", "batch", "patch", "lr", 
                   "val_every", "val_patch", "ckpt_every", "resume", "seed", "stop_at", "device", "amp")
 
 
-class ProgressCallback:
-    """A rich progress bar for the trainers' ``callback(event, info)`` (:func:`inter4k.train.sr.train_sr`,
-    :func:`inter4k.train.vfi.train_vfi`): steps, loss, last validation PSNR (and SSIM when the ``val`` event
-    has one: train-sr's SSIM-Y) and the baseline's (the ``val`` event's field named ``baseline``: "bicubic"
-    for SR, "average" for VFI), it/s and ETA (stderr)."""
-
-    def __init__(self, console: Optional[Console] = None, show_bar: bool = True, command: str = "train-sr",
-                 baseline: str = "bicubic", metric: str = "PSNR-Y"):
-        self.console = console or Console(stderr=True, highlight=False)
-        self.show_bar = show_bar
-        self.command, self.baseline, self.metric = command, baseline, metric
-        self.progress: Optional[Progress] = None
-        self.task = None
-        self.val = "-"
-
-    def __call__(self, event: str, info: dict) -> None:
-        if event == "start":
-            mode = f" {info['mode']}" if info.get("mode") else ""
-            self.console.print(
-                f"[bold]{self.command}[/]{mode} {info['data_kind']} {escape(info['data'])}: {info['train_samples']} samples "
-                f"({info['steps_per_epoch']} steps/epoch), {info['val_samples']} val, {info['params']:,} parameters, "
-                f"{info['device']}{' bf16' if info['amp'] else ''} x{info['world_size']} -> {escape(info['out'])}"
-                + (f" [yellow](resumed at step {info['step']})[/]" if info["resumed"] else ""))
-            if self.show_bar:
-                self.progress = Progress(
-                    TextColumn(f"[bold]{self.command}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]}"), TextColumn("val {task.fields[val]}"),
-                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=self.console)
-                self.progress.start()
-                self.task = self.progress.add_task("train", total=info["end"], completed=info["step"],
-                                                   loss="-", val=self.val, rate="")
-        elif event == "step" and self.progress is not None:
-            rate = f"{info['it_s']:.2f} it/s" if info.get("it_s") else ""
-            self.progress.update(self.task, completed=info["step"], loss=f"{info['loss']:.4f}", rate=rate)
-        elif event == "val":
-            base, ssim = info.get(self.baseline), info.get("ssim")  # ssim: train-sr's SSIM-Y
-            self.val = (f"{info['psnr']:.2f} dB" + (f" SSIM {ssim:.4f}" if ssim is not None else "")
-                        + (f" ({self.baseline} {base:.2f})" if base is not None else ""))
-            if self.progress is not None:
-                self.progress.update(self.task, val=self.val)
-            else:
-                self.console.print(f"step {info['step']}: val {self.metric} {self.val}")
-        elif event == "end":
-            self.stop()
-
-    def stop(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-
+@command
 def train_sr(
     scale: Annotated[int, typer.Option("--scale", min=2, max=4, help="SR factor: 2, 3 or 4.")] = 4,
     data: Annotated[Optional[str], typer.Option(
@@ -133,8 +82,8 @@ def train_sr(
     stop_at: StopAtOpt = None,
     device: DeviceOpt = None,
     amp: AmpOpt = None,
-    json_: JsonOpt = False,
-    quiet: QuietOpt = False,
+    *,
+    ui: Output,
 ) -> None:
     """Train an SR model on Inter4K (or prepared shards, or a folder of images).
 
@@ -154,9 +103,10 @@ def train_sr(
         return [("loss (L1)", _loss(report["loss"])), ("val PSNR-Y", _db(report["val_psnr"])), ("val SSIM-Y", ssim),
                 ("best PSNR-Y", _db(report["best_psnr"])), ("bicubic PSNR-Y", _db(report["bicubic_psnr"]))]
 
-    _train("train-sr", api.train_sr, config, where, rows, json_, quiet, baseline="bicubic")
+    _train("train-sr", api.train_sr, config, where, rows, ui)
 
 
+@command
 def train_vfi(
     mode: Annotated[str, typer.Option(
         "--mode", help="30to60 (1 frame between the inputs), 15to60 (3) or 8x (7); "
@@ -190,8 +140,8 @@ def train_vfi(
     stop_at: StopAtOpt = None,
     device: DeviceOpt = None,
     amp: AmpOpt = None,
-    json_: JsonOpt = False,
-    quiet: QuietOpt = False,
+    *,
+    ui: Output,
 ) -> None:
     """Train a frame interpolation model on Inter4K (or prepared shards, or synthetic motion over photos).
 
@@ -215,7 +165,7 @@ def train_vfi(
                 ("best PSNR-Y", _db(report["best_psnr_y"])),
                 ("average PSNR-Y / RGB", f"{_db(report['average_psnr_y'])} / {_db(report['average_psnr_rgb'])}")]
 
-    _train("train-vfi", api.train_vfi, config, where, rows, json_, quiet, baseline="average")
+    _train("train-vfi", api.train_vfi, config, where, rows, ui)
 
 
 def _config(options: dict, **task) -> dict:
@@ -235,34 +185,27 @@ def _loss(v) -> str:
     return "-" if v is None else f"{v:.5f}"
 
 
-def _train(command: str, run, config: dict, where: Path, rows, json_: bool, quiet: bool, baseline: str) -> None:
-    """Run ``run(config, callback=bar)`` with a progress bar on rank 0; Ctrl-C exits 130 after saying
-    where last.pt is; then print the result (``rows(report)`` are the task's own lines) or its JSON."""
+def _train(name: str, run, config: dict, where: Path, rows, ui: Output) -> None:
+    """Run ``run(config, on_progress=...)`` with the progress shown on rank 0; Ctrl-C exits 130 after
+    saying where last.pt is; then print the result (``rows(report)`` are the task's own lines) or its JSON."""
     from inter4k.train.distributed import env_world
 
     is_main = env_world()[0] == 0
-    err = Console(stderr=True, highlight=False)
-    bar = ProgressCallback(err, show_bar=not (quiet or json_), command=command, baseline=baseline) \
-        if is_main and not quiet else None
     try:
-        result = run(config, callback=bar)
+        result = run(config, on_progress=ui.progress if is_main else None)
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.stop()
+        ui.progress.close()
         if is_main:
-            err.print(f"[yellow]interrupted: the last finished step is saved in {escape(str(where / 'last.pt'))}; "
-                      f"continue with the same command and --resume[/]")
+            ui.err.print(f"[yellow]interrupted: the last finished step is saved in {escape(str(where / 'last.pt'))}; "
+                          f"continue with the same command and --resume[/]")
         raise typer.Exit(code=130) from None
-    finally:
-        if bar is not None:
-            bar.stop()
-    if not is_main:
-        return
-    report = result.to_dict()
-    if json_:
-        print_json(report)
-        return
-    table = item_table(command)
+    if is_main:
+        report = result.to_dict()
+        ui.result(report, lambda: _render(name, report, rows))
+
+
+def _render(name: str, report: dict, rows) -> None:
+    table = item_table(name)
     steps = f"{report['step']} / {report['steps']}" + ("" if report["finished"] else " (stopped; --resume continues)")
     lines = [("out", report["out"]), ("steps", steps), *rows(report), ("last.pt", report["last"]),
              ("best.pt", report["best"] or "-"),

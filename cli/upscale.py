@@ -10,20 +10,19 @@ ETA) goes to stderr, so ``--json`` output on stdout stays machine-readable.
 
 from __future__ import annotations
 
-from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 
 from inter4k import api
 
-from ._options import (AllowPartialOpt, CodecOpt, CrfOpt, DeviceOpt, DtypeOpt, FramesBar, OverwriteOpt, PixFmtOpt,
-                       PresetOpt, JsonOpt, partial_rows, print_run_result, runner_rows, TileOpt, TileOverlapOpt,
-                       WarningPrinter)
+from ._options import (AllowPartialOpt, CodecOpt, CrfOpt, DeviceOpt, DtypeOpt, OverwriteOpt, PixFmtOpt,
+                       PresetOpt, partial_rows, print_run_result, runner_rows, TileOpt, TileOverlapOpt)
+from ._output import Output, command
 
 
+@command
 def upscale(
     input: Annotated[Path, typer.Argument(help="An image (png, jpg, jpeg, webp, bmp, tif) or a video file.",
                                           show_default=False)],
@@ -45,7 +44,8 @@ def upscale(
     pix_fmt: PixFmtOpt = "yuv420p",
     overwrite: OverwriteOpt = False,
     allow_partial: AllowPartialOpt = False,
-    json_: JsonOpt = False,
+    *,
+    ui: Output,
 ) -> None:
     """Upscale an image or a video with an SR model; a video keeps every frame, its timestamps, audio and subtitles.
 
@@ -53,12 +53,10 @@ def upscale(
     SIGTERM leaves nothing behind. A truncated input is refused (exit status 2) unless --allow-partial,
     which writes the frames that decode and exits 3.
     """
-    warn = WarningPrinter()
-    with closing(FramesBar("upscale", escape(input.name))) as bar:
-        result = api.upscale(input, output, scale=scale, model=model, tile=tile, tile_overlap=tile_overlap,
-                             dtype=dtype, device=device, batch=batch, codec=codec, crf=crf, preset=preset,
-                             pix_fmt=pix_fmt, overwrite=overwrite, progress=bar, allow_partial=allow_partial,
-                             on_warning=warn)
+    result = api.upscale(input, output, scale=scale, model=model, tile=tile, tile_overlap=tile_overlap,
+                         dtype=dtype, device=device, batch=batch, codec=codec, crf=crf, preset=preset,
+                         pix_fmt=pix_fmt, overwrite=overwrite, on_progress=ui.progress, allow_partial=allow_partial,
+                         on_warning=ui.warn)
     print_run_result("upscale", result, [
         ("output", str(result.output)),
         ("size", f"{result.size_in[0]}x{result.size_in[1]} -> {result.size_out[0]}x{result.size_out[1]} (x{result.scale})"),
@@ -67,4 +65,4 @@ def upscale(
         *runner_rows(result),
         ("time", f"{result.seconds:.1f} s, {result.fps:.2f} fps"),
         *[("stream", s) for s in result.streams],
-    ], json_, warn)
+    ], ui)

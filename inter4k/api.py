@@ -3,6 +3,9 @@
 Each verb of the CLI (README.md#command-line) is one function here that takes plain Python arguments and returns
 plain data; the CLI only parses, calls and renders. Bad input raises ValueError / TypeError /
 FileNotFoundError (the CLI exits 2), other failures RuntimeError (exit 1).
+
+Every long function takes ``on_progress``, a callable that gets :class:`inter4k.progress.Progress`
+events (the one progress protocol; the older ``progress=`` / ``callback=`` forms still work).
 """
 
 from __future__ import annotations
@@ -186,72 +189,100 @@ def prepare(root=None, out=None, **kwargs) -> dict:
 
 # --- training: train-sr (inter4k.train.sr; imported lazily) ---
 
-def train_sr(config=None, callback=None, **kwargs):
+def train_sr(config=None, callback=None, on_progress=None, **kwargs):
     """Train a super-resolution model: see :func:`inter4k.train.sr.train_sr` (returns an SRTrainResult).
 
     ``config`` is an ``SRTrainConfig`` or a dict; keyword arguments (scale=, data=, model=, steps=,
-    batch=, patch=, lr=, out=, resume=, ...) override it.
+    batch=, patch=, lr=, out=, resume=, ...) override it. ``on_progress``: stage "train-sr", unit
+    "steps" (:func:`inter4k.progress.train_events`); ``callback(event, info)`` is the trainer's own form.
     """
     from .train.sr import train_sr as _train_sr
 
-    return _train_sr(config, callback=callback, **kwargs)
+    return _train_sr(config, callback=_train_callback(callback, on_progress, "train-sr"), **kwargs)
+
+
+def _train_callback(callback, on_progress, stage: str):
+    """The trainers' ``callback(event, info)`` that feeds both ``callback`` and ``on_progress``."""
+    if on_progress is None:
+        return callback
+    from .progress import train_events
+
+    events = train_events(on_progress, stage)
+    if callback is None:
+        return events
+
+    def both(event: str, info: dict) -> None:
+        callback(event, info)
+        events(event, info)
+    return both
+
+
+def _frames(progress, on_progress, stage: str):
+    """``progress(done, total)`` for inference that also sends ``on_progress`` its events (unit "frames")."""
+    if on_progress is None:
+        return progress
+    from .progress import Reporter, count_form
+
+    return Reporter(on_progress, unit="frames", legacy=progress, form=count_form).stage(stage)
 
 
 # --- inference: upscale (inter4k.infer.upscale; imported lazily) ---
 
-def upscale(input, output=None, **kwargs):
+def upscale(input, output=None, progress=None, on_progress=None, **kwargs):
     """Upscale an image or a video with an SR model (timestamps, audio and subtitles kept; tiled and
-    out-of-memory safe): see :func:`inter4k.infer.upscale.upscale` (returns an UpscaleResult)."""
+    out-of-memory safe): see :func:`inter4k.infer.upscale.upscale` (returns an UpscaleResult).
+    ``on_progress``: stage "upscale", unit "frames"."""
     from .infer.upscale import upscale as _upscale
 
-    return _upscale(input, output, **kwargs)
+    return _upscale(input, output, progress=_frames(progress, on_progress, "upscale"), **kwargs)
 
 
 # --- evaluation: evaluate (inter4k.evaluate; imported lazily) ---
 
 def evaluate(task="sr", pred=None, ref=None, model=None, data=None, split="test", scale=None, crop_border=None,
-             metrics=("psnr", "ssim", "lpips"), report=None, callback=None, **kwargs):
+             metrics=("psnr", "ssim", "lpips"), report=None, callback=None, on_progress=None, **kwargs):
     """PSNR / SSIM / LPIPS of predictions against references, or of an SR model and the baselines on a
     dataset, with optional report files: see :func:`inter4k.evaluate.run.evaluate` (returns an
     EvaluateResult; keyword arguments limit=, frames=, device=, tile=, ... pass through)."""
     from .evaluate import evaluate as _evaluate
 
     return _evaluate(task=task, pred=pred, ref=ref, model=model, data=data, split=split, scale=scale,
-                     crop_border=crop_border, metrics=metrics, report=report, callback=callback, **kwargs)
+                     crop_border=crop_border, metrics=metrics, report=report, callback=callback,
+                     on_progress=on_progress, **kwargs)
 
 
 # --- inference: interpolate (inter4k.infer.interpolate; imported lazily) ---
 
-def interpolate(input, output=None, **kwargs):
+def interpolate(input, output=None, progress=None, on_progress=None, **kwargs):
     """Raise a video's frame rate with a VFI model (``factor=2|4|8`` or ``fps=``; exact timestamps, scene
     cuts never morphed, audio and subtitles kept): see :func:`inter4k.infer.interpolate.interpolate`
-    (returns an InterpolateResult)."""
+    (returns an InterpolateResult). ``on_progress``: stage "interpolate", unit "frames" (output frames)."""
     from .infer.interpolate import interpolate as _interpolate
 
-    return _interpolate(input, output, **kwargs)
+    return _interpolate(input, output, progress=_frames(progress, on_progress, "interpolate"), **kwargs)
 
 
 # --- benchmarks: bench-pool (inter4k.benchpool; imported lazily) ---
 
-def bench_pool(images=None, factors=(2, 4), report=None, callback=None):
+def bench_pool(images=None, factors=(2, 4), report=None, callback=None, on_progress=None):
     """How much of an image survives pooling: pool (kernel = stride = factor), bring back to full size,
     PSNR / SSIM against the original, for adaPool + adaUnPool and the classic poolings; optionally
     writes report.json / .md / .png: see :func:`inter4k.benchpool.run.bench_pool` (returns a
     BenchPoolResult)."""
     from .benchpool import bench_pool as _bench_pool
 
-    return _bench_pool(images=images, factors=factors, report=report, callback=callback)
+    return _bench_pool(images=images, factors=factors, report=report, callback=callback, on_progress=on_progress)
 
 
 # --- training: train-vfi (inter4k.train.vfi; imported lazily) ---
 
-def train_vfi(config=None, callback=None, **kwargs):
+def train_vfi(config=None, callback=None, on_progress=None, **kwargs):
     """Train a video frame interpolation model: see :func:`inter4k.train.vfi.train_vfi` (returns a
     VFITrainResult).
 
     ``config`` is a ``VFITrainConfig`` or a dict; keyword arguments (mode=, data=, model=, steps=,
-    batch=, patch=, lr=, out=, resume=, ...) override it.
+    batch=, patch=, lr=, out=, resume=, ...) override it. ``on_progress``: stage "train-vfi", unit "steps".
     """
     from .train.vfi import train_vfi as _train_vfi
 
-    return _train_vfi(config, callback=callback, **kwargs)
+    return _train_vfi(config, callback=_train_callback(callback, on_progress, "train-vfi"), **kwargs)

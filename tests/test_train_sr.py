@@ -355,10 +355,11 @@ def test_progress_line_shows_the_validation_ssim():
 
     from rich.console import Console
 
-    from cli.train import ProgressCallback
+    from cli._progress import ProgressView
+    from inter4k.progress import train_events
 
     text = io.StringIO()
-    bar = ProgressCallback(Console(file=text, width=200), show_bar=False)
+    bar = train_events(ProgressView(Console(file=text, width=200)), "train-sr")
     bar("val", {"step": 5, "psnr": 30.0, "ssim": 0.91234, "bicubic": 28.5})
     bar("val", {"step": 6, "psnr": 31.0, "ssim": None, "bicubic": 28.5})  # images too small for SSIM
     assert [plain(line) for line in text.getvalue().splitlines()] == [
@@ -404,16 +405,16 @@ def test_cli_resume_with_another_config_exits_2(images, tmp_path, capsys, monkey
 
 
 def test_cli_ctrl_c_exits_130_after_saving(images, tmp_path, monkeypatch):
-    import cli.train
+    import cli._progress
 
-    original = cli.train.ProgressCallback.__call__
+    original = cli._progress.ProgressView.__call__
 
-    def interrupting(self, event, info):
-        original(self, event, info)
-        if event == "step" and info["step"] == 2:
+    def interrupting(self, event):
+        original(self, event)
+        if event.stage == "train-sr" and event.kind == "update" and event.done == 2:
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(cli.train.ProgressCallback, "__call__", interrupting)
+    monkeypatch.setattr(cli._progress.ProgressView, "__call__", interrupting)
     run = tmp_path / "run"
     result = runner.invoke(app, ["train-sr", "--scale", "2", "--data", f"images:{images}", "--model", TINY,
                                  "--steps", "5", "--batch", "2", "--patch", "16", "--workers", "0",

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..metrics import psnr
+from ..progress import ProgressFn, Reporter, item_form
 from .images import load_images
 from .methods import BASELINE, METHODS
 
@@ -149,7 +150,7 @@ def _centre_box(h: int, w: int, multiple: int) -> tuple[slice, slice]:
 
 
 def bench_pool(images=None, factors: Sequence[int] = DEFAULT_FACTORS, report=None,
-               callback: Optional[Callback] = None) -> BenchPoolResult:
+               callback: Optional[Callback] = None, on_progress: Optional[ProgressFn] = None) -> BenchPoolResult:
     """Run the retention benchmark (see the module docstring) and optionally write a report.
 
     Args:
@@ -157,7 +158,9 @@ def bench_pool(images=None, factors: Sequence[int] = DEFAULT_FACTORS, report=Non
             (:data:`~inter4k.benchpool.images.DEFAULT_IMAGES`).
         factors: pooling factors (kernel = stride), default (2, 4).
         report: a folder to write ``report.json``, ``report.md`` and ``report.png`` to (atomically).
-        callback: ``callback(done, total, label)`` after every measurement (images x factors x methods).
+        on_progress: gets a :class:`~inter4k.progress.Progress` (stage "bench-pool", unit "measurements",
+            the label "<image> x<factor> <method>" as its note) after every measurement (images x
+            factors x methods); ``callback(done, total, label)`` is its older form.
 
     Returns:
         a :class:`BenchPoolResult`.
@@ -175,6 +178,8 @@ def bench_pool(images=None, factors: Sequence[int] = DEFAULT_FACTORS, report=Non
     infos: list[dict] = []
     crops: dict[Any, Any] = {}
     done = 0
+    report_progress = Reporter(on_progress, unit="measurements", legacy=callback,
+                               form=item_form("label")).stage("bench-pool")
     with torch.no_grad():
         backend = au.backend_info()["backend"]
         for index, (name, rgb) in enumerate(loaded):
@@ -202,8 +207,8 @@ def bench_pool(images=None, factors: Sequence[int] = DEFAULT_FACTORS, report=Non
                     if index == 0:
                         crops.setdefault(f, {})[method.key] = _to_uint8(u[..., box[0], box[1]])
                     done += 1
-                    if callback is not None:
-                        callback(done, total, f"{name} x{f} {method.label}")
+                    label = f"{name} x{f} {method.label}"
+                    report_progress(done, total, label, label=label)
     result = BenchPoolResult(
         source=source, images=infos, factors=list(factors), methods=[m.describe() for m in METHODS], rows=rows,
         backend=backend, torch=torch.__version__, threads=torch.get_num_threads(),

@@ -55,6 +55,7 @@ import cv2
 import numpy as np
 
 from ..video import VideoWriter, remove_stale_parts
+from ..progress import ProgressFn, Reporter, item_form
 from . import layout
 from ._parallel import run_jobs
 
@@ -380,13 +381,16 @@ def derive(root=None, resolutions: str | Sequence[str] = DEFAULT_RESOLUTIONS,
            fps: str | Sequence[int] = DEFAULT_FRAME_RATES, workers: Optional[int] = None,
            codec: str = DEFAULT_CODEC, crf: Optional[int] = DEFAULT_CRF, preset: Optional[str] = DEFAULT_PRESET,
            pix_fmt: str = DEFAULT_PIX_FMT, clips: Optional[Sequence[int]] = None, overwrite: bool = False,
-           progress: Optional[Callable[[int, int, ClipResult], None]] = None) -> DeriveReport:
+           progress: Optional[Callable[[int, int, ClipResult], None]] = None,
+           on_progress: Optional[ProgressFn] = None) -> DeriveReport:
     """Build the derived tree under ``root`` (see the module docstring for what and how).
 
     ``clips`` limits the work to those clip numbers (default: every source clip present).
-    ``progress(done, total, result)`` is called as each clip finishes. A clip that fails is reported
-    in the result (``report.failures``); the others are still made.
+    ``on_progress`` gets a :class:`~inter4k.progress.Progress` (stage "derive", unit "clips", info
+    ``result``) as each clip finishes; ``progress(done, total, result)`` is its older form. A clip that
+    fails is reported in the result (``report.failures``); the others are still made.
     """
+    report = Reporter(on_progress, unit="clips", legacy=progress, form=item_form("result"))
     root = layout.resolve_root(root)
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
@@ -414,8 +418,8 @@ def derive(root=None, resolutions: str | Sequence[str] = DEFAULT_RESOLUTIONS,
 
     def done(r: ClipResult) -> None:
         results.append(r)
-        if progress:
-            progress(len(results), total, r)
+        note = f"{r.clip}.mp4 " + ("FAIL" if r.error else f"+{len(r.made)} made, {len(r.skipped)} there")
+        report("derive", len(results), total, note, result=r)
 
     slow = []
     for n in present:

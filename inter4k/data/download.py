@@ -23,9 +23,10 @@ The pieces, each usable on its own:
   against the manifest first and, when they are all there with the right sizes (and the right
   sha256 with ``verify_hashes=True``), does nothing at all: no network access.
 
-Only the standard library talks HTTP (``urllib.request``). Progress is reported through a callback
-``progress(stage, done, total)`` (bytes; ``total`` may be None) so that library use and tests stay
-quiet; the CLI draws a rich progress bar from it. Stages: ``"download"``, ``"hash"`` (sha256 of a
+Only the standard library talks HTTP (``urllib.request``). Progress is reported as
+:class:`~inter4k.progress.Progress` events (``on_progress``; bytes; ``total`` may be None; internally
+``progress(stage, done, total)``) so that library use and tests stay quiet; the CLI draws a rich
+progress bar from them. Stages: ``"download"``, ``"hash"`` (sha256 of a
 zip already on disk), ``"check"`` (the CRC pass), ``"extract"``, ``"verify"`` (sha256 of the
 extracted files against the manifest).
 
@@ -61,6 +62,7 @@ from urllib.parse import urlsplit
 from .. import __version__
 from ..atomic import (NotEnoughSpaceError, fmt_bytes, free_bytes, is_disk_full,  # noqa: F401 (re-exported)
                       remove_stale_temps, require_space, temp_path)
+from ..progress import ProgressFn, Reporter, stage_form
 from . import layout
 
 ZIP_NAME = "Inter4K.zip"
@@ -736,7 +738,8 @@ def _natural_key(name: str):
 def download(root=None, url: Optional[str] = None, *, from_zip=None, sha256: Optional[str] = None,
              keep_zip: bool = False, retries: int = DEFAULT_RETRIES, verify_hashes: bool = False,
              force: bool = False, timeout: float = DEFAULT_TIMEOUT, backoff: float = DEFAULT_BACKOFF,
-             chunk_size: int = CHUNK_SIZE, progress: Optional[Progress] = None) -> DownloadResult:
+             chunk_size: int = CHUNK_SIZE, progress: Optional[Progress] = None,
+             on_progress: Optional[ProgressFn] = None) -> DownloadResult:
     """Fetch Inter4K into ``root`` (default ``$INTER4K_ROOT`` or ``~/datasets/inter4k``) and unpack it.
 
     - ``url``: where to fetch the zip from (default: the official link, a redirect).
@@ -749,8 +752,11 @@ def download(root=None, url: Optional[str] = None, *, from_zip=None, sha256: Opt
     - ``verify_hashes``: when a manifest exists, recheck every file's sha256 (not only its size).
     - ``force``: ignore a complete manifest and extract again.
     - ``timeout``: seconds for connecting and for each socket read.
-    - ``progress(stage, done, total)``: called as bytes are downloaded / hashed / checked / extracted.
+    - ``on_progress``: gets a :class:`~inter4k.progress.Progress` (unit "bytes") as bytes are
+      downloaded / hashed / checked / extracted / verified, each stage under its name.
+    - ``progress(stage, done, total)``: the older form of the same reports.
     """
+    progress = Reporter(on_progress, unit="bytes", legacy=progress, form=stage_form) or None
     root = layout.resolve_root(root)
     expected = _check_sha256_arg(sha256)
     if url is not None and from_zip is not None:

@@ -52,6 +52,7 @@ from torch.utils.data import Dataset
 
 from .. import atomic
 from ..video import VideoError, iter_frames, probe
+from ..progress import ProgressFn, Reporter, item_form
 from . import layout
 from .datasets import SCALES, SPLITS, VFI_SPANS, apply_plan, bicubic_lr, resolve_clips, split_vfi
 
@@ -214,7 +215,8 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
             patch: int = 192, per_clip: int = DEFAULT_PER_CLIP, shard_size: Optional[int] = None,
             frames: int = 1, mode: str = "30to60", seed: int = 0, clips: Optional[Sequence[int]] = None,
             res: str = layout.SOURCE_RES, decode_threads: bool = True,
-            progress: Optional[Callable[[int, int, str], None]] = None) -> dict:
+            progress: Optional[Callable[[int, int, str], None]] = None,
+            on_progress: Optional[ProgressFn] = None) -> dict:
     """Cut patches into shards under ``out`` (see the module docstring); returns a summary dict.
 
     Args:
@@ -224,13 +226,16 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
         scale: SR only, checked: ``patch`` must be a multiple of it (the LR is made when loading).
         patch: patch side; per_clip: patches per clip; shard_size: patches per shard (default: about
             256 MiB per shard); seed: base seed of the patch positions.
-        progress: ``progress(done_patches, total_patches, message)`` as clips are cut and shards skipped.
+        on_progress: gets a :class:`~inter4k.progress.Progress` (stage "prepare", unit "patches", the
+            message as its note) as clips are cut and shards skipped; ``progress(done_patches,
+            total_patches, message)`` is its older form.
 
     Summary: out, index, total patches, shards, shards written / skipped / repaired (cut again because a
     file was cut short or missing), seconds. NotEnoughSpaceError (nothing written) when the shards
     still to write do not fit on the disk.
     """
     t0 = time.perf_counter()
+    report = Reporter(on_progress, unit="patches", legacy=progress, form=item_form("text")).stage("prepare")
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     if split not in SPLITS:
@@ -302,11 +307,12 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
         if not problems[j]:
             skipped += 1
             done += hi - lo
-            if progress:
-                progress(done, total, f"shard {j + 1}/{n_shards} already there")
+            message = f"shard {j + 1}/{n_shards} already there"
+            report(done, total, message, text=message)
             continue
-        if j in repaired and progress:
-            progress(done, total, f"shard {j + 1}/{n_shards}: {problems[j]}; cutting it again")
+        if j in repaired:
+            message = f"shard {j + 1}/{n_shards}: {problems[j]}; cutting it again"
+            report(done, total, message, text=message)
         origins = np.empty((hi - lo, 4), dtype=np.int32)
         # Written as the clips are cut, with plain writes: a memory-mapped file on a full disk dies with SIGBUS.
         with atomic.replacing(out / _shard_name(j)) as fh:
@@ -320,8 +326,8 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
                 fh.write(np.ascontiguousarray(patches[a - ci * per_clip:b - ci * per_clip]).data)
                 origins[a - lo:b - lo] = orig[a - ci * per_clip:b - ci * per_clip]
                 done += b - a
-                if progress:
-                    progress(done, total, f"clip {clip_list[ci]} ({ci + 1}/{len(clip_list)})")
+                message = f"clip {clip_list[ci]} ({ci + 1}/{len(clip_list)})"
+                report(done, total, message, text=message)
         origins_bytes = io.BytesIO()
         np.save(origins_bytes, origins)
         atomic.write_bytes(out / _origins_name(j), origins_bytes.getbuffer())

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ..video import VideoWriter
+from ..progress import ProgressFn, Reporter, count_form
 from . import layout
 
 # scikit-image's bundled RGB photographs (no download needed).
@@ -99,12 +100,15 @@ def render_audio(index: int, samples: int, rate: int = AUDIO_RATE) -> np.ndarray
 
 def make_sample(root, clips: int = 6, seconds: float = 2.0, fps: int = layout.SOURCE_FPS,
                 size: tuple[int, int] = SAMPLE_SIZE, audio: bool = True, crf: int = 12, seed: int = 0,
-                progress: Optional[Callable[[int, int], None]] = None) -> list[Path]:
+                progress: Optional[Callable[[int, int], None]] = None,
+                on_progress: Optional[ProgressFn] = None) -> list[Path]:
     """Write ``clips`` clips to ``root/Inter4K/<fps>fps/UHD/<n>.mp4`` and ``root/Inter4K/SAMPLE.json``.
 
     Clips already there are kept (each is written under a temporary name and renamed when complete),
-    so an interrupted run resumes. ``progress(done, total)`` is called after each clip.
+    so an interrupted run resumes. ``on_progress`` gets a :class:`~inter4k.progress.Progress` (stage
+    "sample", unit "clips") after each clip; ``progress(done, total)`` is its older form.
     """
+    report = Reporter(on_progress, unit="clips", legacy=progress, form=count_form)
     if clips < 1:
         raise ValueError(f"clips must be >= 1, got {clips}")
     if seconds <= 0:
@@ -123,8 +127,7 @@ def make_sample(root, clips: int = 6, seconds: float = 2.0, fps: int = layout.SO
                 if audio:
                     w.write_audio(render_audio(n, int(round(seconds * AUDIO_RATE))))
         paths.append(path)
-        if progress:
-            progress(n, clips)
+        report("sample", n, clips, path.name)
     meta = {
         "made_by": "inter4k sample",
         "size": list(size),

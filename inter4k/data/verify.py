@@ -24,6 +24,7 @@ from typing import Callable, Optional
 
 import av
 
+from ..progress import ProgressFn, Reporter, item_form
 from . import layout
 from ._parallel import run_jobs
 
@@ -172,13 +173,16 @@ def default_workers() -> int:
 
 
 def verify(root=None, workers: Optional[int] = None,
-           progress: Optional[Callable[[int, int, ClipCheck], None]] = None) -> VerifyReport:
+           progress: Optional[Callable[[int, int, ClipCheck], None]] = None,
+           on_progress: Optional[ProgressFn] = None) -> VerifyReport:
     """Check every source clip under ``root`` (default :func:`layout.default_root`).
 
     ``workers`` processes (default min(4, cores); 1 checks in this process).
-    ``progress(done, total, check)`` is called as each clip finishes. Raises FileNotFoundError
-    when there is no source folder or no clip in it at all.
+    ``on_progress`` gets a :class:`~inter4k.progress.Progress` (stage "verify", unit "clips", note
+    "<n>.mp4 ok|FAIL", info ``check``) as each clip finishes; ``progress(done, total, check)`` is its
+    older form. Raises FileNotFoundError when there is no source folder or no clip in it at all.
     """
+    report = Reporter(on_progress, unit="clips", legacy=progress, form=item_form("check"))
     root = layout.resolve_root(root)
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
@@ -198,8 +202,7 @@ def verify(root=None, workers: Optional[int] = None,
 
     def done(c: ClipCheck) -> None:
         checks.append(c)
-        if progress:
-            progress(len(checks), total, c)
+        report("verify", len(checks), total, f"{c.clip}.mp4 {'ok' if c.ok else 'FAIL'}", check=c)
 
     run_jobs(check_clip, [(layout.clip_path(root, n), exp, n) for n in numbers], workers, done)
     checks.sort(key=lambda c: c.clip)

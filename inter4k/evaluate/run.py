@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Optional, Union
 import torch
 from torch import nn
 
+from ..progress import Progress, ProgressFn, Reporter
 from .crops import CropPicker
 from .results import EvaluateResult
 from .scoring import METRICS, Scorer, parse_metrics
@@ -81,7 +82,8 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
              callback: Optional[Callback] = None, *, limit: Optional[int] = None, frames: Optional[int] = None,
              device: Union[None, str, torch.device] = None, tile: Union[str, int, None] = "auto",
              tile_overlap: Optional[int] = None, quantize_lr: bool = False, crop_size: int = 96,
-             vfi_mode: Optional[str] = None, patch: Optional[int] = None) -> EvaluateResult:
+             vfi_mode: Optional[str] = None, patch: Optional[int] = None,
+             on_progress: Optional[ProgressFn] = None) -> EvaluateResult:
     """Evaluate and return an :class:`~inter4k.evaluate.results.EvaluateResult`.
 
     **Pairs mode** (``pred`` and ``ref``): each is an image, a folder of images, a video, or a folder of
@@ -103,7 +105,9 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
     ``crop_border``) and 0 for VFI. ``metrics`` is a subset of ("psnr", "ssim", "lpips"); LPIPS that
     cannot run (no backbone weights) is reported as None with the reason and a warning, the rest as
     usual. ``report`` (a folder) gets report.json, report.csv, report.md and report.html, each written
-    atomically. ``callback(event, info)`` gets "start" (mode, methods, total frames or None, clips),
+    atomically. ``on_progress`` gets :class:`~inter4k.progress.Progress` events (stage "evaluate", unit
+    "frames"): "start" (info: mode, methods, clips, total frames or None), one update per scored frame
+    (note "clip <name>"), "end" (info: seconds). ``callback(event, info)`` is their older form: "start",
     "frame" (done, total, clip) and "end".
 
     Bad arguments raise ValueError / FileNotFoundError naming the problem (a frame count mismatch names
@@ -133,13 +137,12 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
     config.update(plugin.open())
     scorer = Scorer(metric_names, crop_border, dev, grid_period=plugin.grid_period)
     picker = CropPicker(crop_size, plugin.align, crop_border)
-    if callback is not None:
-        callback("start", {"mode": mode, "methods": [n for n, _ in plugin.methods], "clips": plugin.clips,
-                           "total": plugin.total, "lpips_available": scorer.lpips_available,
-                           "lpips_reason": scorer.lpips_reason})
-    frame_progress = None if callback is None else (
-        lambda done, total, clip: callback("frame", {"done": done, "total": total, "clip": clip}))
-    methods = plugin.run(scorer, picker, frame_progress)
+    progress = Reporter(on_progress, unit="frames", legacy=callback, form=_event_form)
+    progress.emit(Progress("evaluate", 0, plugin.total, "frames", kind="start", info={
+        "mode": mode, "methods": [n for n, _ in plugin.methods], "clips": plugin.clips, "total": plugin.total,
+        "lpips_available": scorer.lpips_available, "lpips_reason": scorer.lpips_reason}))
+    methods = plugin.run(scorer, picker,
+                         lambda done, total, clip: progress("evaluate", done, total, f"clip {clip}", clip=clip))
     warnings = list(plugin.warnings)
     if scorer.lpips_available is False:
         warnings.insert(0, f"{scorer.lpips_reason} (LPIPS is reported as null; the other metrics are not affected)")
@@ -151,6 +154,14 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
         from .report import write_reports
 
         write_reports(result, Path(report))
-    if callback is not None:
-        callback("end", {"seconds": result.seconds})
+    progress.emit(Progress("evaluate", len(result.primary.frames), plugin.total, "frames", kind="end",
+                           info={"seconds": result.seconds}))
     return result
+
+
+def _event_form(callback: Callback, event: Progress) -> None:
+    """The older ``callback(event, info)`` form: "start" / "frame" (done, total, clip) / "end"."""
+    if event.kind == "update":
+        callback("frame", {"done": event.done, "total": event.total, "clip": event.info["clip"]})
+    else:
+        callback(event.kind, dict(event.info))
