@@ -398,3 +398,11 @@ def test_sr_model_mode_reports_grid_y_beside_psnr_and_ssim(tmp_path, no_lpips, o
     # pairs mode and VFI keep their columns (no scale to give the period)
     assert "grid_y" not in evaluate(task="sr", pred=tmp_path / "imgs", ref=tmp_path / "imgs", scale=2,
                                     metrics="psnr").keys
+
+
+def test_model_mode_options_are_refused_in_pairs_mode(tmp_path):
+    """--quantize-lr only shapes the LR that model mode makes: given with --pred / --ref it was ignored
+    without a word; now it is refused like --mode and --patch."""
+    pred, ref = noisy_pair(tmp_path, ["a.png"])
+    with pytest.raises(ValueError, match="--quantize-lr is for --task sr without --pred / --ref"):
+        evaluate(task="sr", pred=pred, ref=ref, scale=2, quantize_lr=True)

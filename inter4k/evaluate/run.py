@@ -41,37 +41,34 @@ def _positive(label: str, v, allow_none: bool = True) -> Optional[int]:
 
 def _check_args(task, pred, ref, model, data, scale, crop_border, vfi_mode=None, patch=None, quantize_lr=False
                 ) -> tuple[str, Optional[int], int]:
-    """(mode, scale, crop_border) from the arguments, checked (the rules of :func:`evaluate`)."""
-    if task not in TASKS:
+    """(mode, scale, crop_border) from the arguments, checked (the rules of :func:`evaluate`; the
+    task-specific ones are the plug-ins' attributes, :class:`~inter4k.evaluate.tasks.EvalTask`)."""
+    plugin = get_task(task) if task in TASKS else None
+    if plugin is None:
         raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     pairs = pred is not None or ref is not None
     if pairs and (pred is None or ref is None):
         raise ValueError(f"give both pred and ref (got only {'pred' if ref is None else 'ref'})")
     if pairs and (model is not None or data is not None):
         raise ValueError("give either pred and ref (compare files) or model / data (run a model), not both")
-    if vfi_mode is not None and (task != "vfi" or pairs):
-        raise ValueError("--mode (30to60, 15to60, 8x) is for --task vfi without --pred / --ref (the model mode)")
-    if patch is not None and (task != "vfi" or pairs):
-        raise ValueError("--patch (centre crops) is for --task vfi without --pred / --ref (the model mode)")
-    if quantize_lr and task != "sr":
-        raise ValueError("--quantize-lr is for --task sr (frame interpolation has no LR frames)")
-    if task == "vfi" and scale is not None:
-        raise ValueError("--scale is for --task sr; frame interpolation keeps the size")
+    plugins = [get_task(t) for t in TASKS]
+    for name, value in {"vfi_mode": vfi_mode, "patch": patch, "quantize_lr": quantize_lr}.items():
+        owner = next(p for p in plugins if name in p.model_options)
+        if value not in (None, False) and (owner is not plugin or pairs):
+            raise ValueError(f"{owner.model_options[name]} is for --task {owner.name} without --pred / --ref "
+                             f"(the model mode)")
+    if plugin.no_scale and scale is not None:
+        raise ValueError(f"--scale is for --task {', '.join(p.name for p in plugins if not p.no_scale)}; "
+                         f"{plugin.no_scale}")
     scale = _positive("scale", scale)
     if crop_border is not None and (isinstance(crop_border, bool) or not isinstance(crop_border, int)
                                     or crop_border < 0):
         raise ValueError(f"crop_border must be an int >= 0, got {crop_border!r}")
     mode = "pairs" if pairs else "model"
-    if task == "sr" and mode == "model" and scale is None:
-        scale = 4  # as upscale and train-sr
+    if mode == "model" and scale is None:
+        scale = plugin.default_scale
     if crop_border is None:
-        if task == "vfi":
-            crop_border = 0
-        elif scale is None:
-            raise ValueError("--task sr crops `scale` pixels from each border (docs/EVALUATE.md#border-crop): "
-                             "give --scale (or --crop-border)")
-        else:
-            crop_border = scale
+        crop_border = plugin.default_crop_border(scale)
     return mode, scale, crop_border
 
 

@@ -58,6 +58,15 @@ class SRTask(EvalTask):
     (with ``grid_y``, the grid artifact of period ``scale``)."""
 
     default_overlap = 32
+    model_options = {"quantize_lr": "--quantize-lr"}
+    default_scale = 4  # as upscale and train-sr
+
+    @classmethod
+    def default_crop_border(cls, scale: Optional[int]) -> int:
+        if scale is None:
+            raise ValueError("--task sr crops `scale` pixels from each border (docs/EVALUATE.md#border-crop): "
+                             "give --scale (or --crop-border)")
+        return scale
 
     @property
     def align(self) -> int:

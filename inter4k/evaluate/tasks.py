@@ -87,12 +87,26 @@ class EvalTask:
     - ``align``: the crop windows' alignment (the SR scale, so the LR crop lines up);
     - ``grid_period``: the period of :func:`inter4k.metrics.grid.grid_error` (``grid_y``), or None;
     - ``default_overlap``: the tile overlap when none is given;
-    - ``empty``: the message when there is nothing to score ("{source}" is filled in).
+    - ``empty``: the message when there is nothing to score ("{source}" is filled in);
+    - ``model_options``: the model-mode arguments only this task takes, with their CLI spelling
+      (given to another task or in pairs mode, they are refused naming this task);
+    - ``no_scale``: why the task takes no ``scale`` (None: it takes one);
+    - ``default_scale``: the model mode's scale when none is given.
+
+    and the class method :meth:`default_crop_border`.
     """
 
     name = ""
     default_overlap = 32
     empty = "no frames to evaluate in {source}"
+    model_options: dict[str, str] = {}
+    no_scale: Optional[str] = None
+    default_scale: Optional[int] = None
+
+    @classmethod
+    def default_crop_border(cls, scale: Optional[int]) -> int:
+        """The pixels cropped from each border when ``crop_border`` is not given."""
+        return 0
 
     def __init__(self, req: EvalRequest) -> None:
         self.req = req

@@ -65,6 +65,8 @@ class VFITask(EvalTask):
 
     default_overlap = 64
     empty = "no samples to evaluate in {source}"
+    model_options = {"vfi_mode": "--mode (30to60, 15to60, 8x)", "patch": "--patch (centre crops)"}
+    no_scale = "frame interpolation keeps the size"
 
     def open(self) -> dict:
         req = self.req
