@@ -92,7 +92,8 @@ DeviceOpt = Annotated[
 
 QuietOpt = Annotated[
     bool,
-    typer.Option("--quiet", "-q", help="No progress bars or progress lines (errors, warnings and the result still print)."),
+    typer.Option("--quiet", "-q",
+                 help="No progress bars or progress lines (errors, warnings and the result still print)."),
 ]
 
 # --- inference (upscale, interpolate): tiles, precision, the video encoder, the output -------------------

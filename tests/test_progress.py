@@ -35,7 +35,8 @@ def _events(run) -> list[Progress]:
 def test_every_long_library_function_reports_progress_events(tmp_path):
     root = tmp_path / "s"
     sample = _events(lambda f: api.make_sample(root, clips=2, seconds=0.1, audio=False, on_progress=f))
-    assert [(p.stage, p.done, p.total, p.unit) for p in sample] == [("sample", 1, 2, "clips"), ("sample", 2, 2, "clips")]
+    assert [(p.stage, p.done, p.total, p.unit) for p in sample] == [("sample", 1, 2, "clips"),
+                                                                    ("sample", 2, 2, "clips")]
     verify = _events(lambda f: api.verify(root, workers=1, on_progress=f))
     assert [(p.stage, p.done, p.unit) for p in verify] == [("verify", 1, "clips"), ("verify", 2, "clips")]
     assert verify[0].note.endswith(".mp4 ok") and verify[0].info["check"].ok

@@ -78,7 +78,8 @@ CHUNK_SIZE = 1 << 20
 RETRYABLE_HTTP = frozenset({408, 429, 500, 502, 503, 504})
 USER_AGENT = f"inter4k/{__version__} (+https://github.com/alexandrosstergiou/Inter4K)"
 
-Progress = Callable[[str, int, Optional[int]], None]
+#: The internal form of the reports: ``progress(stage, done, total)`` (a :class:`~inter4k.progress.Reporter`).
+StageProgress = Callable[[str, int, Optional[int]], None]
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
@@ -213,7 +214,7 @@ def manifest_path(root: Path) -> Path:
     return Path(root) / "Inter4K" / MANIFEST_NAME
 
 
-def _sha256_file(path: Path, progress: Optional[Progress], stage: str, limit: Optional[int] = None,
+def _sha256_file(path: Path, progress: Optional[StageProgress], stage: str, limit: Optional[int] = None,
                  hasher=None, chunk_size: int = CHUNK_SIZE):
     """sha256 of ``path`` (its first ``limit`` bytes); returns the hasher (to continue) ."""
     h = hasher if hasher is not None else hashlib.sha256()
@@ -309,7 +310,7 @@ def _content_length(headers) -> Optional[int]:
 
 
 def fetch(url: str, part: Path, *, retries: int = DEFAULT_RETRIES, timeout: float = DEFAULT_TIMEOUT,
-          backoff: float = DEFAULT_BACKOFF, chunk_size: int = CHUNK_SIZE, progress: Optional[Progress] = None,
+          backoff: float = DEFAULT_BACKOFF, chunk_size: int = CHUNK_SIZE, progress: Optional[StageProgress] = None,
           opener: Optional[urllib.request.OpenerDirector] = None,
           sleep: Callable[[float], None] = time.sleep) -> FetchResult:
     """Download ``url`` into ``part``, continuing whatever ``part`` already holds.
@@ -573,7 +574,7 @@ def check_destination(root: Path, members: list[zipfile.ZipInfo], top: str) -> N
 
 
 def check_crc(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], source: Path,
-              progress: Optional[Progress] = None, chunk_size: int = CHUNK_SIZE) -> None:
+              progress: Optional[StageProgress] = None, chunk_size: int = CHUNK_SIZE) -> None:
     """Read every member fully; zipfile checks the CRC-32 at the end of each. Raises
     :class:`ArchiveError` naming the damaged member (also for a member that cannot be found where the
     zip's directory says, e.g. a zip whose start is missing)."""
@@ -610,7 +611,8 @@ def _move_tree(src: Path, dst: Path) -> None:
 
 
 def extract_archive(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], root: Path,
-                    progress: Optional[Progress] = None, chunk_size: int = CHUNK_SIZE, top: str = "") -> list[dict]:
+                    progress: Optional[StageProgress] = None, chunk_size: int = CHUNK_SIZE,
+                    top: str = "") -> list[dict]:
     """Unpack ``members`` (already checked) under ``root``, each at ``top + name``: all of them into a
     temporary folder in ``root`` first, moved into place only when every one is complete, so a
     failure (a damaged member, a full disk, Ctrl-C) extracts nothing. Returns
@@ -680,7 +682,7 @@ def read_manifest(root: Path) -> Optional[dict]:
 
 
 def check_manifest(root: Path, manifest: dict, verify_hashes: bool = False,
-                   progress: Optional[Progress] = None) -> ManifestCheck:
+                   progress: Optional[StageProgress] = None) -> ManifestCheck:
     """Check the files listed in ``manifest`` under ``root``: present, right size, and (with
     ``verify_hashes``) right sha256."""
     root = Path(root)
@@ -738,7 +740,7 @@ def _natural_key(name: str):
 def download(root=None, url: Optional[str] = None, *, from_zip=None, sha256: Optional[str] = None,
              keep_zip: bool = False, retries: int = DEFAULT_RETRIES, verify_hashes: bool = False,
              force: bool = False, timeout: float = DEFAULT_TIMEOUT, backoff: float = DEFAULT_BACKOFF,
-             chunk_size: int = CHUNK_SIZE, progress: Optional[Progress] = None,
+             chunk_size: int = CHUNK_SIZE, progress: Optional[StageProgress] = None,
              on_progress: Optional[ProgressFn] = None) -> DownloadResult:
     """Fetch Inter4K into ``root`` (default ``$INTER4K_ROOT`` or ``~/datasets/inter4k``) and unpack it.
 
