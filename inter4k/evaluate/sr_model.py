@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .crops import CropPicker
-from .results import FrameRecord, MethodResult
+from .results import FrameRecord
 from .scoring import Scorer, psnr_gain
 from .sr_data import open_sr_data
 from .tasks import EvalTask, register_task

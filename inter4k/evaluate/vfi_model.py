@@ -22,7 +22,7 @@ from torch import nn
 
 from ..infer.common import FramePairModule
 from .crops import CropPicker
-from .results import FrameRecord, MethodResult
+from .results import FrameRecord
 from .scoring import Scorer, psnr_gain
 from .tables import t_label
 from .tasks import EvalTask, register_task
