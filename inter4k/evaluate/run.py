@@ -135,12 +135,10 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
     scorer = Scorer(metric_names, crop_border, dev, grid_period=plugin.grid_period)
     picker = CropPicker(crop_size, plugin.align, crop_border)
     progress = Reporter(on_progress, unit="frames", legacy=callback, form=_event_form)
-    names = [n for n, _ in plugin.methods]
-    frames_planned = "" if plugin.total is None else f"{plugin.total} frames in "
+    # no start message: a run that fails on its first frame prints only its error line
     progress.emit(Progress("evaluate", 0, plugin.total, "frames", kind="start", info={
-        "mode": mode, "methods": names, "clips": plugin.clips, "total": plugin.total,
-        "lpips_available": scorer.lpips_available, "lpips_reason": scorer.lpips_reason},
-        message=f"evaluate {task} ({mode} mode): {', '.join(names)}; {frames_planned}{plugin.clips} clip{'' if plugin.clips == 1 else 's'}"))
+        "mode": mode, "methods": [n for n, _ in plugin.methods], "clips": plugin.clips, "total": plugin.total,
+        "lpips_available": scorer.lpips_available, "lpips_reason": scorer.lpips_reason}))
     methods = plugin.run(scorer, picker,
                          lambda done, total, clip: progress("evaluate", done, total, f"clip {clip}", clip=clip))
     warnings = list(plugin.warnings)
