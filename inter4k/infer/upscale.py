@@ -12,7 +12,7 @@
   (the output carries no EXIF, so it shows the same way). Videos keep .mp4 / .mkv / .mov / .m4v and any
   other container (.avi, .webm, .ts, raw .h264, ...) becomes .mp4; a video output must be .mp4, .m4v,
   .mov, .mkv or .webm. An existing output is refused unless ``overwrite=True``; the output is written
-  under a temporary name unique to the run (:func:`inter4k.video.part_path`) and renamed when
+  under a temporary name unique to the run (:func:`inter4k.atomic.part_path`) and renamed when
   complete, so an error, Ctrl-C or SIGTERM leaves nothing behind (nor the folders made for it).
 - **Truncated video**: refused (:class:`~inter4k.infer.video_pipeline.PartialInputError`) unless
   ``allow_partial``; then the frames that decode are upscaled and ``missing_frames`` / ``partial`` say

@@ -52,7 +52,6 @@ bf16 pixel coordinate would be off by 16 pixels at 4K); the convolutions run in 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional, Union
 
 import torch
