@@ -9,9 +9,9 @@ Three stages overlap (so the device is never waiting on the codecs):
   subtitle streams along with the batch they were read with.
 - **inference** (the caller's thread, which is the only one that touches the device): runs the
   ``infer`` function on each batch, reports progress, forwards the result.
-- **encode thread**: converts each RGB frame to the output pixel format, encodes it with the input
-  frame's own pts (so variable frame rates and A/V sync are kept) and muxes it with the copied
-  packets into the output container.
+- **encode thread**: hands each RGB frame, with the input frame's own pts (so variable frame rates and
+  A/V sync are kept), to the one video writer (:class:`inter4k.video.VideoWriter`: pixel format,
+  colour, packet durations), and muxes the copied packets into the same container.
 
 Queues hold a few batches, so memory stays bounded whatever the length of the video. An error in any
 stage (or Ctrl-C, or SIGTERM) stops the other two, closes both files and deletes the partial output

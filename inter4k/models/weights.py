@@ -1,4 +1,4 @@
-"""Saving and loading SR models: the checkpoint format, bundled weights, the default model per scale.
+"""Saving and loading models (SR and VFI): the checkpoint format, bundled weights, the default SR model per scale.
 
 Bundled weights live in ``data/weights/`` of the repository (or in the folder named by ``$INTER4K_WEIGHTS``):
 ``<name>_x<scale>.pt`` for a model made for one scale (SR, e.g. ``sr-base_x4.pt``), ``<name>.pt`` for one
