@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inter4k.models import create_model, load_model, resolve, save_model
+from inter4k.models import bundled_weights, create_model, load_model, resolve, save_model
 from inter4k.models.weights import weights_path
 
 
@@ -28,6 +28,8 @@ def test_one_bundled_weights_rule_for_sr_and_vfi(weights):
     assert (r.label, r.source, r.module.source) == ("vfi-small (vfi-small.pt)", "bundled", str(vfi))
     assert resolve(None, task="vfi").label == "vfi-small (vfi-small.pt)"
     assert load_model("vfi-small").source == str(vfi)  # the same rule through load_model (no scale for VFI)
+    assert bundled_weights() == [{"name": "sr-small", "scale": 2, "path": sr},
+                                 {"name": "vfi-small", "scale": None, "path": vfi}]
 
 
 def test_defaults_baselines_modules_and_paths(weights):

@@ -284,15 +284,18 @@ def load_model(name_or_path: Union[str, os.PathLike], scale: Optional[int] = Non
 
 
 def bundled_weights() -> list[dict]:
-    """The bundled weight files: ``[{"name", "scale", "path"}]`` sorted by name and scale."""
+    """The bundled weight files: ``[{"name", "scale", "path"}]`` sorted by name and scale (``scale`` None
+    for a ``<name>.pt`` of a model without one, as VFI's)."""
     d = weights_dir()
     out = []
     if d.is_dir():
-        for p in d.glob("*_x*.pt"):
+        for p in d.glob("*.pt"):
             stem, _, s = p.stem.rpartition("_x")
             if stem and s.isdigit():
                 out.append({"name": stem, "scale": int(s), "path": p})
-    return sorted(out, key=lambda r: (r["name"], r["scale"]))
+            else:
+                out.append({"name": p.stem, "scale": None, "path": p})
+    return sorted(out, key=lambda r: (r["name"], r["scale"] or 0))
 
 
 def default_sr_model(scale: int) -> str:
@@ -301,7 +304,7 @@ def default_sr_model(scale: int) -> str:
         if weights_path(name, scale).is_file():
             return name
     tried = ", ".join(str(weights_path(n, scale)) for n in DEFAULT_SR_MODELS)
-    have = ", ".join(f"{r['name']} x{r['scale']}" for r in bundled_weights()) or "none"
+    have = ", ".join(f"{r['name']} x{r['scale']}" for r in bundled_weights() if r["scale"]) or "none"
     raise FileNotFoundError(
         f"no bundled SR weights for x{scale}: none of {tried} exists (bundled: {have}). Train with "
         f"`inter4k train-sr --scale {scale}`, or use --model bicubic or a checkpoint path")
