@@ -1,7 +1,10 @@
 """The ``inter4k`` entry point: builds the Typer app and maps known errors to exit codes.
 
-    inter4k download | verify | derive | sample | prepare | doctor
-    inter4k --version
+    inter4k download | verify | derive | sample | prepare       the Inter4K data set
+    inter4k train-sr | train-vfi                               training
+    inter4k upscale | interpolate                              inference on images and videos
+    inter4k evaluate | bench-pool                              scoring and benchmarks
+    inter4k doctor | --version                                 the installation
 
 Errors from our code become one red line on stderr and an exit code, without a traceback
 (``INTER4K_DEBUG=1`` shows it): bad input (ValueError, TypeError, FileNotFoundError) exits 2,
