@@ -255,9 +255,14 @@ class _Inter4K(Source):
             return self.clips(spec.path, opt, split=opt.split, patch_size=opt.patch, clips=clips, samples_per_clip=1,
                               seed=0, augment=False)
         try:
-            patch = opt.patch
+            # the side is checked against every val clip here (the dataset checks the first one only), so
+            # that a small clip cannot stop a run at its first validation
+            smallest, patch = _smallest_side(spec.path, "val"), opt.patch
             if patch is None:  # 480 centre crops, or the whole frames when a clip is smaller
-                patch = INTER4K_VAL_PATCH if _smallest_side(spec.path, "val") >= INTER4K_VAL_PATCH else None
+                patch = INTER4K_VAL_PATCH if smallest >= INTER4K_VAL_PATCH else None
+            elif patch > smallest:
+                raise ValueError(f"the val patch {patch} is larger than the frames of the val clips of {spec.path} "
+                                 f"(the smallest side is {smallest} pixels); pass a smaller --val-patch")
             return self.clips(spec.path, opt, split="val", patch_size=patch)
         except FileNotFoundError:
             if opt.explicit:
