@@ -425,7 +425,7 @@ class Trainer:
 
     def run(self):
         cfg, dist = self.cfg, self.dist
-        spec = self.parse_data(cfg.data)
+        spec = self.check_data(cfg)
         self.cfg = cfg = self.resolve(spec)
         self.out = cfg.run_folder()
         if cfg.deterministic and self.device.type == "cuda":
