@@ -1,8 +1,10 @@
 """The ``inter4k`` entry point: builds the Typer app and maps known errors to exit codes.
 
-    inter4k download | verify | derive | sample | prepare | doctor
-    inter4k train-sr | train-vfi | upscale | interpolate | evaluate | bench-pool
-    inter4k --version
+    inter4k download | verify | derive | sample | prepare       the Inter4K data set
+    inter4k train-sr | train-vfi                               training
+    inter4k upscale | interpolate                              inference on images and videos
+    inter4k evaluate | bench-pool                              scoring and benchmarks
+    inter4k doctor | --version                                 the installation
 
 Every command takes ``--json`` (the result as JSON on stdout) and ``-q`` (no progress), see
 :mod:`cli._output`.

@@ -96,7 +96,9 @@ def train_sr(
     Several processes: torchrun --nproc_per_node K -m cli.main train-sr ...
     """
     config = _config(locals(), scale=scale, upsampler=upsampler, blur_prob=blur_prob)
-    where = Path(out) if out is not None else Path("runs") / f"sr-x{scale}-{model}"
+    from inter4k.train.config import SRTrainConfig
+
+    where = SRTrainConfig(**config).run_folder()
 
     def rows(report: dict) -> list[tuple[str, str]]:
         ssim = "-" if report["val_ssim"] is None else f"{report['val_ssim']:.4f}"
@@ -157,7 +159,9 @@ def train_vfi(
     """
     config = _config(locals(), mode=mode, model_kwargs={} if upsampler is None else {"upsampler": upsampler},
                      flow_loss=flow_loss)
-    where = Path(out) if out is not None else Path("runs") / f"vfi-{mode}-{model}"
+    from inter4k.train.config import VFITrainConfig
+
+    where = VFITrainConfig(**config).run_folder()
 
     def rows(report: dict) -> list[tuple[str, str]]:
         return [("mode", report["mode"]), ("loss (L1)", _loss(report["loss"])),

@@ -15,6 +15,10 @@ Checkpoints, model files, prepared shards and their index, and evaluation report
   are never touched.
 - No file is written through a memory map: a page of a mapped file that the disk cannot hold kills
   the process with SIGBUS, without a message and without cleaning up.
+- Files written by an encoder that picks the format from the name (videos, images, figures) use
+  :func:`writing`: the temporary name keeps the suffix (:func:`part_path`,
+  ``.<stem>.part-<pid>-<random><suffix>``), and :func:`remove_stale_parts` removes those of the same
+  target left by dead processes. :func:`publish` is the last step of both: fsync, rename, fsync the folder.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping, Optional, Union
 
 __all__ = ["NotEnoughSpaceError", "free_bytes", "fmt_bytes", "require_space", "is_disk_full", "temp_path",
-           "remove_stale_temps", "replacing", "write_bytes", "write_files", "save_torch"]
+           "remove_stale_temps", "replacing", "write_bytes", "write_files", "save_torch", "part_path",
+           "remove_stale_parts", "publish", "writing"]
 
 #: Errors of a write that the disk (or the user's quota) cannot hold.
 _FULL = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if e is not None)
@@ -115,6 +120,73 @@ def remove_stale_temps(folder: Union[str, os.PathLike]) -> list[Path]:
                 continue
             removed.append(p)
     return removed
+
+
+def part_path(path: Union[str, os.PathLike]) -> Path:
+    """A temporary name beside ``path`` that no other call uses, keeping the suffix last so an encoder
+    still picks the format from it: ``.<stem>.part-<pid>-<8 hex digits><suffix>``."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.part-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+
+
+def remove_stale_parts(path: Union[str, os.PathLike]) -> list[Path]:
+    """Delete the temporary files of ``path`` (:func:`part_path` names, and the ``.<stem>.part<suffix>``
+    of older versions) whose writing process no longer runs on this machine; the paths deleted.
+    Another live run's partial file is left alone."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.stem)}\.part(?:-(\d+)-[0-9a-f]+)?{re.escape(path.suffix)}")
+    removed = []
+    try:
+        names = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:  # no folder yet: nothing stale
+        return removed
+    for p in names:
+        pid = pattern.fullmatch(p.name).group(1)
+        if pid is not None and _alive(int(pid)):
+            continue
+        try:
+            p.unlink()
+            removed.append(p)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def publish(tmp: Union[str, os.PathLike], path: Union[str, os.PathLike]) -> Path:
+    """Make the complete temporary file ``tmp`` the file ``path``: fsync it, rename it over ``path``
+    (atomic), and fsync the folder so that the rename survives a power loss."""
+    tmp, path = Path(tmp), Path(path)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # a file system without fsync: the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    return path
+
+
+@contextmanager
+def writing(path: Union[str, os.PathLike]) -> Iterator[Path]:
+    """``with writing(path) as tmp: encoder.save(tmp)``: ``path`` gets the file written to ``tmp`` (a
+    :func:`part_path`, suffix kept) when the block ends without an error; on any error (Ctrl-C
+    included) ``tmp`` is removed and ``path`` stays as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(path)
+    tmp = part_path(path)
+    try:
+        yield tmp
+        if not tmp.is_file():
+            raise OSError(f"{path}: nothing was written to {tmp.name}")
+        publish(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise _full(path, 0) from None
+        raise
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -119,3 +119,22 @@ def test_write_bytes_replaces_and_cleans_up(tmp_path):
     with pytest.raises(TypeError):
         atomic.write_bytes(path, 12345)  # not text or bytes: nothing half-written remains
     assert path.read_text() == "two" and sorted(p.name for p in path.parent.iterdir()) == ["report.md"]
+
+
+def test_writing_publishes_whole_files_or_nothing_for_encoders_that_want_a_suffix(tmp_path):
+    target = tmp_path / "fig.png"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="encoder broke"):
+        with atomic.writing(target) as tmp:
+            assert tmp.suffix == ".png" and tmp.parent == tmp_path and tmp.name.startswith(".fig.part-")
+            tmp.write_bytes(b"half")
+            raise RuntimeError("encoder broke")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"] and target.read_bytes() == b"old"
+    with pytest.raises(OSError, match="nothing was written"):
+        with atomic.writing(target):
+            pass  # an encoder that failed silently (cv2.imwrite returning False, say)
+    stale = tmp_path / ".fig.part.png"  # an older, killed run's
+    stale.write_bytes(b"junk")
+    with atomic.writing(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"] and target.read_bytes() == b"new"

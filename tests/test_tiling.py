@@ -211,3 +211,42 @@ def test_bf16_on_the_cpu_runs_close_to_fp32():
     b.model.load_state_dict({k: v.to(torch.bfloat16) for k, v in model.state_dict().items()})
     out = b(x)
     assert out.dtype == torch.uint8 and (a.int() - out.int()).abs().float().mean() < 3
+
+
+class _HidesRadius(nn.Module):
+    """The model without its ``receptive_radius``: the tiles overlap by what was asked for, no more."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)
+
+
+def test_a_deep_model_stays_seamless_at_the_default_overlap():
+    """sr-lr-large (10 blocks: radius 23 LR pixels) needs an overlap of 69; the default is 32."""
+    from inter4k.models import create_model
+    from inter4k.infer.tiling import DEFAULT_OVERLAP, seamless_overlap
+
+    torch.manual_seed(0)
+    model = create_model("sr-lr-large", scale=2).eval()
+    for conv in model.modules():  # He init: far pixels matter (the default init fades them) ...
+        if isinstance(conv, nn.Conv2d):
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+    for conv in (model.out.values, model.out.logits):  # ... and the output stays mostly inside [0, 1]
+        nn.init.normal_(conv.weight, std=1e-4)
+    assert model.receptive_radius == 10 * 2 + 3
+    assert seamless_overlap(model, DEFAULT_OVERLAP) == 69 and seamless_overlap(model, 100) == 100
+    x = torch.rand(1, 3, 140, 248)  # across: 3 tiles overlapping by 86 (>= 69); by 32 it would be 2 tiles
+    with torch.no_grad():
+        whole = TileRunner(model, 2, tile=None)(x)
+        recorder = Recorder(model)
+        recorder.receptive_radius = model.receptive_radius
+        tiled = TileRunner(recorder, 2, tile=140)   # the default overlap asked for
+        assert tiled.overlap == 69
+        out = tiled(x)
+        assert len(tiled.model.shapes) == 3
+        assert (out - whole).abs().max() < 1e-5
+        seams = TileRunner(_HidesRadius(model), 2, tile=140)(x)  # overlap 32: the old rule
+    assert (seams - whole).abs().max() > 1e-4

@@ -144,3 +144,33 @@ def test_a_first_frame_that_fails_to_decode_is_named_as_such(tmp_path):
     with pytest.raises(VideoError, match=r"bad.mp4: decoding failed at its first frame") as info:
         list(iter_frames(p))
     assert "None" not in str(info.value)
+
+
+def test_the_one_writer_keeps_times_durations_16_bits_colour_and_rotation(tmp_path):
+    """The features the upscale / interpolate pipeline needs, in the writer derive and sample use."""
+    out = tmp_path / "new" / "deep.mkv"
+    frames = [np.full((48, 64, 3), 4000 * (i + 1), np.uint16) for i in range(4)]
+    vw = VideoWriter(out, 30, (64, 48), pix_fmt="yuv420p10le", crf=10, preset="ultrafast", tag_colour=True)
+    vw.display_matrix = [0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30]  # 90 degrees
+    vw.start(Fraction(1, 1000))
+    for i, (pts, dur) in enumerate(zip((0, 40, 70, 150), (40, 30, 80, 250))):
+        vw.write(frames[i], pts=pts, duration=dur)
+    vw.close()
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert v.codec_context.pix_fmt == "yuv420p10le" and v.codec_context.colorspace == 6  # BT.601 below 720 lines
+        decoded = list(c.decode(v))
+        times = [round(float(f.pts * f.time_base), 3) for f in decoded]
+        levels = [int(f.to_ndarray(format="rgb48le").mean()) for f in decoded]
+        matrix = [sd for f in decoded[:1] for sd in f.side_data if sd.type.name == "DISPLAYMATRIX"]
+    assert times == [0.0, 0.04, 0.07, 0.15] and len(matrix) == 1
+    assert all(abs(a - 4000 * (i + 1)) < 400 for i, a in enumerate(levels))  # 16 bits in, not 8
+    assert probe(out).duration == pytest.approx(0.4, abs=0.002)  # the last frame lasts its 250 ms
+
+
+def test_a_writer_that_cannot_start_says_why_and_leaves_nothing(tmp_path):
+    with pytest.raises(ValueError, match=r"x\.nosuchformat: cannot write this kind of file"):
+        VideoWriter(tmp_path / "a" / "b" / "x.nosuchformat", 30, (64, 48))
+    with pytest.raises(ValueError, match=r"the webm container cannot hold libx264 video"):
+        VideoWriter(tmp_path / "a" / "x.webm", 30, (64, 48))
+    assert list(tmp_path.iterdir()) == []  # no partial file, no folder made for it

@@ -235,11 +235,8 @@ class _Out:
 
     def _write(self, k: int, planes: np.ndarray) -> None:
         vf = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-        vf.pts = k
-        vf.time_base = 1 / self.fps
-        stream = self.writer.stream
-        for packet in stream.encode(vf):
-            self.writer.container.mux(packet)
+        vf.pts, vf.time_base = k, 1 / self.fps
+        self.writer.write(vf)
         self.written += 1
 
     def feed(self, i: int, frame: _Planes) -> None:

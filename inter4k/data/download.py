@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
-from .. import __version__
+from .. import __version__, atomic
 from ..atomic import (NotEnoughSpaceError, fmt_bytes, free_bytes, is_disk_full,  # noqa: F401 (re-exported)
                       remove_stale_temps, require_space, temp_path)
 from ..progress import ProgressFn, Reporter, stage_form
@@ -723,11 +723,7 @@ def _write_manifest(root: Path, files: list[dict], zip_name: str, zip_size: int,
         "zip": {"name": zip_name, "size": zip_size, "sha256": zip_sha},
         "files": sorted(files, key=lambda e: _natural_key(e["file"])),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic.write_bytes(path, json.dumps(data, indent=1) + "\n", what="the manifest")
 
 
 def _natural_key(name: str):

@@ -23,7 +23,6 @@ The same rules as :class:`inter4k.data.datasets.Inter4KSR`:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .. import atomic
 from .datasets import bicubic_lr, crop_window, sample_rng, to_tensor
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -155,10 +155,9 @@ def write_skimage_images(folder, names: Optional[Sequence[str]] = None, overwrit
             raise ValueError(f"skimage.data.{name}() failed: {type(exc).__name__}: {exc}") from None
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):
             raise ValueError(f"skimage.data.{name}() is not an RGB image (shape {img.shape}, {img.dtype})")
-        tmp = folder / f".{name}.{os.getpid()}.tmp.png"
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2BGR)):
-            raise OSError(f"could not write {tmp}")
-        os.replace(tmp, path)
+        with atomic.writing(path) as tmp:
+            if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2BGR)):
+                raise OSError(f"could not write {tmp}")
     return paths
 
 

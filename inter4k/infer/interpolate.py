@@ -15,7 +15,8 @@
   (ffmpeg minterpolate's rule, ``scene_threshold`` 10 by default, 0: off) is a cut; the frames
   between them are copies of the nearer input frame (t < 0.5: the earlier), never a morph.
 - **Model**: an ``nn.Module`` with ``model(frame0, frame1, t)``, a registered VFI name ("vfi-small",
-  "vfi-average", "vfi-nearest") or a checkpoint path. ``None``: the bundled ``data/weights/vfi-small.pt``
+  "vfi-average", "vfi-nearest") or a checkpoint path, resolved by :func:`inter4k.models.resolve` (task
+  "vfi"). ``None``: the bundled ``data/weights/vfi-small.pt``
   when it exists; until trained weights are bundled, frame averaging ("vfi-average"), with a warning
   (the untrained "vfi-small" is never chosen silently). "vfi-small" by name without bundled weights
   runs untrained (close to frame averaging), with a warning.
@@ -45,6 +46,7 @@ from typing import Callable, Optional, Union
 import torch
 from torch import nn
 
+from ..models.resolver import resolve
 from ..video import probe
 from .common import (FramePairModule, PathsAsText, ProgressFn, check_input, check_output, check_tiling, dtype_name, encode_settings,
                      is_image, oom_warning, resolve_precision)
@@ -53,7 +55,7 @@ from .tiling import MIN_TILE, TileRunner
 from .timing import OutputFrame, Timeline
 from .video_pipeline import check_encoder, default_video_suffix, output_suffix_error, run_video
 
-__all__ = ["InterpolateResult", "interpolate", "resolve_vfi_model", "parse_fps", "default_output",
+__all__ = ["InterpolateResult", "interpolate", "parse_fps", "default_output",
            "MAX_FACTOR", "DEFAULT_VFI_OVERLAP"]
 
 #: The largest --factor accepted.
@@ -129,53 +131,6 @@ def _check_factor(factor) -> int:
     if isinstance(factor, bool) or not isinstance(factor, int) or not 2 <= factor <= MAX_FACTOR:
         raise ValueError(f"factor must be an int from 2 to {MAX_FACTOR} (usually 2, 4 or 8), got {factor!r}")
     return factor
-
-
-def resolve_vfi_model(model: Union[None, str, os.PathLike, nn.Module],
-                      warn: Callable[[str], None]) -> tuple[nn.Module, str]:
-    """(module, label) for ``model`` (see the module docstring); ``warn`` receives the warnings.
-
-    ValueError for an SR model, an unknown name or a checkpoint of a non-VFI model; FileNotFoundError
-    for a missing checkpoint path.
-    """
-    from ..models.registry import create_model, list_models
-    from ..models.vfi import VFI_BASELINES, vfi_weights_path
-    from ..models.weights import load_model
-
-    if isinstance(model, nn.Module):
-        return model, getattr(model, "model_name", None) or type(model).__name__
-    vfi = list_models("vfi")
-    if model is None:
-        path = vfi_weights_path("vfi-small")
-        if path.is_file():
-            return load_model(path), f"vfi-small ({path.name})"
-        warn(f"no trained VFI weights are bundled yet ({path} is missing): interpolating by frame averaging "
-             "(vfi-average). Pass --model vfi-small for the untrained flow model, or --model PATH for a "
-             "trained checkpoint")
-        return create_model("vfi-average"), "vfi-average"
-    name = os.fspath(model) if isinstance(model, os.PathLike) else str(model)
-    if name in vfi:
-        if name in VFI_BASELINES:
-            return create_model(name), name
-        path = vfi_weights_path(name)
-        if path.is_file():
-            return load_model(path), f"{name} ({path.name})"
-        warn(f"{name} has no trained weights ({path} is missing): running it untrained, which is close to "
-             "frame averaging")
-        return create_model(name), f"{name} (untrained)"
-    if name in list_models():
-        raise ValueError(f"{name!r} is a super-resolution model; interpolation needs a VFI model: {', '.join(vfi)} "
-                         "or a VFI checkpoint path")
-    p = Path(name)
-    if not (p.suffix in (".pt", ".pth", ".ckpt") or os.sep in name or "/" in name or p.exists()):
-        raise ValueError(f"unknown VFI model {name!r}; known: {', '.join(vfi)} (or a checkpoint path)")
-    if not p.is_file():
-        raise FileNotFoundError(f"no checkpoint file {p}")
-    net = load_model(p)
-    if getattr(net, "model_name", None) not in vfi:
-        raise ValueError(f"{p}: holds a {getattr(net, 'model_name', '?')} model, not a VFI model ({', '.join(vfi)})")
-    return net, str(p)
-
 
 
 class _Interpolator:
@@ -284,7 +239,7 @@ def interpolate(input: Union[str, os.PathLike], output: Union[None, str, os.Path
         else:
             warnings.warn(msg, stacklevel=3)
 
-    net, label = resolve_vfi_model(model, warn)
+    net, label = resolve(model, task="vfi", warn=warn)
     rate_in = info.fps
     rate_out = out_fps if out_fps is not None else rate_in * fac
     if out_fps is not None and out_fps < rate_in:

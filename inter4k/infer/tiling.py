@@ -15,7 +15,9 @@ of whole frames held on the CPU:
   edge), rising linearly over the middle third and one over the rest. The two ramps of an overlap sum
   to one, and the weights are normalised to sum exactly to one at every output pixel, so there are
   no seams; for a model whose receptive-field radius is at most ``overlap / 3`` LR pixels the tiled
-  result equals the untiled one up to float rounding.
+  result equals the untiled one up to float rounding. A model that knows its radius (a
+  ``receptive_radius`` attribute, in LR pixels) therefore gets an overlap of at least three times it
+  (:func:`seamless_overlap`), whatever overlap was asked for; the overlap is still at most half the tile.
 - **Out of memory** (``torch.cuda.OutOfMemoryError``, or a RuntimeError / MemoryError whose message
   says "out of memory" / "can't allocate memory"): in ``"auto"`` mode, or with a fixed tile, the
   tile is halved (from the whole frame: the largest power of two below the frame's longer side) and
@@ -41,7 +43,7 @@ import torch
 from torch import nn
 
 __all__ = ["MIN_TILE", "DEFAULT_OVERLAP", "is_oom", "OOMAbove", "tile_starts", "axis_weights", "TileRunner",
-           "OOMEvent", "parse_tile", "estimate_bytes_per_pixel", "HostMemoryError", "FULL_SCALE"]
+           "OOMEvent", "parse_tile", "seamless_overlap", "estimate_bytes_per_pixel", "HostMemoryError", "FULL_SCALE"]
 
 MIN_TILE = 32
 DEFAULT_OVERLAP = 32
@@ -104,7 +106,7 @@ class OOMAbove(nn.Module):
         self.calls = 0
         self.raised = 0
         self.shapes: list[tuple[int, ...]] = []
-        for attr in ("scale", "model_name"):
+        for attr in ("scale", "model_name", "receptive_radius"):
             if hasattr(model, attr):
                 setattr(self, attr, getattr(model, attr))
 
@@ -117,6 +119,13 @@ class OOMAbove(nn.Module):
             raise RuntimeError(f"CUDA out of memory. Tried to allocate {n * h * w * 4096} bytes (simulated: "
                                f"{n}x{h}x{w} is above {self.max_pixels} pixels)")
         return self.model(x)
+
+
+def seamless_overlap(model: nn.Module, overlap: int) -> int:
+    """``max(overlap, 3 * model.receptive_radius)``: the overlap whose zero-weight outer third covers
+    the model's receptive field (``overlap`` for a model that does not say its radius)."""
+    radius = getattr(model, "receptive_radius", None)
+    return max(int(overlap), 3 * int(radius)) if radius is not None else int(overlap)
 
 
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -194,7 +203,8 @@ class TileRunner:
         scale: the upscaling factor the model must produce (checked on every output).
         device, dtype: where and in what precision the model runs (float16 is refused on the CPU).
         tile: ``"auto"``, an int (tile side in LR pixels), or None (never tile).
-        overlap: LR pixels shared by neighbouring tiles (clamped to half the tile).
+        overlap: LR pixels shared by neighbouring tiles, raised to :func:`seamless_overlap` for a model
+            that says its receptive radius (and clamped to half the tile).
         min_tile: the smallest tile the out-of-memory fallback goes down to.
         on_oom: called with an :class:`OOMEvent` after each out-of-memory retry decision.
     """
@@ -218,7 +228,7 @@ class TileRunner:
             raise ValueError(f"min_tile must be >= 8, got {min_tile}")
         if isinstance(self.mode, int) and self.mode < min_tile:
             raise ValueError(f"tile must be at least {min_tile} pixels (or 0 for no tiling, or 'auto'), got {self.mode}")
-        self.overlap = int(overlap)
+        self.overlap = seamless_overlap(model, overlap)
         self.min_tile = int(min_tile)
         self.on_oom = on_oom
         self.model = model.to(device=self.device, dtype=dtype).eval()

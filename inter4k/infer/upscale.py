@@ -12,13 +12,13 @@
   (the output carries no EXIF, so it shows the same way). Videos keep .mp4 / .mkv / .mov / .m4v and any
   other container (.avi, .webm, .ts, raw .h264, ...) becomes .mp4; a video output must be .mp4, .m4v,
   .mov, .mkv or .webm. An existing output is refused unless ``overwrite=True``; the output is written
-  under a temporary name unique to the run (:func:`inter4k.video.part_path`) and renamed when
+  under a temporary name unique to the run (:func:`inter4k.atomic.part_path`) and renamed when
   complete, so an error, Ctrl-C or SIGTERM leaves nothing behind (nor the folders made for it).
 - **Truncated video**: refused (:class:`~inter4k.infer.video_pipeline.PartialInputError`) unless
   ``allow_partial``; then the frames that decode are upscaled and ``missing_frames`` / ``partial`` say
   what is missing (the rule: :mod:`inter4k.infer.video_pipeline`).
 - **Model**: an ``nn.Module``, a registered name ("sr-small", "sr-base", "bicubic", ...) or a checkpoint
-  path, loaded with :func:`inter4k.models.weights.load_model`; None picks
+  path, resolved by :func:`inter4k.models.resolve` (task "sr"); None picks
   :func:`inter4k.models.weights.default_sr_model` (the bundled weights for the scale).
 - **Device / precision**: ``device`` defaults to CUDA when available. ``dtype`` "fp32", "bf16" or
   "fp16" converts the model and each tile (``model.to(dtype)``); fp16 is refused on the CPU (use bf16).
@@ -39,6 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import atomic
+from ..models.resolver import resolve
 from ..video import make_folders, remove_folders
 # DTYPES, parse_dtype and resolve_device moved to .common; still importable from here
 from .common import (DTYPES, IMAGE_SUFFIXES, OutputExistsError, PathsAsText, ProgressFn,  # noqa: F401
@@ -47,7 +49,7 @@ from .common import (DTYPES, IMAGE_SUFFIXES, OutputExistsError, PathsAsText, Pro
 from .tiling import DEFAULT_OVERLAP, MIN_TILE, TileRunner
 from .video_pipeline import check_encoder, default_video_suffix, output_suffix_error, run_video
 
-__all__ = ["IMAGE_SUFFIXES", "UpscaleResult", "OutputExistsError", "upscale", "resolve_model", "resolve_device",
+__all__ = ["IMAGE_SUFFIXES", "UpscaleResult", "OutputExistsError", "upscale", "resolve_device",
            "parse_dtype", "default_output", "is_image"]
 
 
@@ -79,42 +81,6 @@ def default_output(path: Path, scale: int) -> Path:
     """``<stem>_x<scale><suffix>`` beside ``path`` (videos in another container than mp4/mkv/mov/m4v -> .mp4)."""
     suffix = path.suffix if is_image(path) else default_video_suffix(path)
     return path.with_name(f"{path.stem}_x{scale}{suffix}")
-
-
-def _model_name(model: nn.Module) -> str:
-    return getattr(model, "model_name", None) or type(model).__name__
-
-
-def resolve_model(model: Union[None, str, os.PathLike, nn.Module], scale: int,
-                  device: torch.device) -> tuple[nn.Module, str]:
-    """(module, name) for ``model``: a module as is; a name or checkpoint path through
-    :func:`inter4k.models.weights.load_model`; None: the bundled default for ``scale``."""
-    if isinstance(model, nn.Module):
-        return model, _model_name(model)
-    try:
-        from ..models.weights import default_sr_model, load_model
-    except ImportError:  # an older checkout without the weights module: registry names only
-        load_model = default_sr_model = None  # type: ignore[assignment]
-    if load_model is not None:
-        from ..models.registry import list_models
-
-        name = default_sr_model(scale) if model is None else model
-        label = str(name) if not isinstance(name, os.PathLike) else os.fspath(name)
-        vfi = list_models("vfi")
-        if label in vfi:
-            raise ValueError(f"{label!r} is a frame-interpolation model; upscale needs a super-resolution model "
-                             f"({', '.join(list_models('sr'))} or an SR checkpoint); use `inter4k interpolate` for it")
-        m = load_model(name, scale, "cpu")
-        if getattr(m, "model_name", None) in vfi:  # a VFI checkpoint: it would fail at its first frame
-            raise ValueError(f"{label}: holds a {m.model_name} model (frame interpolation); upscale needs a "
-                             "super-resolution checkpoint; use `inter4k interpolate --model` for this one")
-        return m, label
-    from ..models.registry import create_model, list_models
-
-    name = "bicubic" if model is None else str(model)
-    if name not in list_models():
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models()) or '(none)'}")
-    return create_model(name, scale=scale), name
 
 
 # --- images ----------------------------------------------------------------------------------------
@@ -154,11 +120,9 @@ def _upscale_image(src: Path, dst: Path, runner: TileRunner, scale: int,
     ok, buf = cv2.imencode(dst.suffix, out, params)
     if not ok:
         raise RuntimeError(f"{dst}: OpenCV could not encode the result as {dst.suffix}")
-    from ..atomic import write_bytes
-
     made = make_folders(dst.parent)
     try:
-        write_bytes(dst, buf.tobytes())
+        atomic.write_bytes(dst, buf.tobytes(), what=f"the {dst.suffix} image")
     except BaseException:
         remove_folders(made)
         raise
@@ -210,7 +174,7 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
     if kind == "video":
         check_encoder(enc)
 
-    net, name = resolve_model(model, scale, dev)
+    net, name = resolve(model, task="sr", scale=scale)
     runner = TileRunner(net, scale, dev, torch_dtype, tile=tile_spec, overlap=tile_overlap, min_tile=min_tile)
     missing = partial = None
     if kind == "image":

@@ -9,14 +9,14 @@ Three stages overlap (so the device is never waiting on the codecs):
   subtitle streams along with the batch they were read with.
 - **inference** (the caller's thread, which is the only one that touches the device): runs the
   ``infer`` function on each batch, reports progress, forwards the result.
-- **encode thread**: converts each RGB frame to the output pixel format, encodes it with the input
-  frame's own pts (so variable frame rates and A/V sync are kept) and muxes it with the copied
-  packets into the output container.
+- **encode thread**: hands each RGB frame, with the input frame's own pts (so variable frame rates and
+  A/V sync are kept), to the one video writer (:class:`inter4k.video.VideoWriter`: pixel format,
+  colour, packet durations), and muxes the copied packets into the same container.
 
 Queues hold a few batches, so memory stays bounded whatever the length of the video. An error in any
 stage (or Ctrl-C, or SIGTERM) stops the other two, closes both files and deletes the partial output
 and the folders made for it. The output is written under a name unique to the run beside the final
-one (:func:`inter4k.video.part_path`) and renamed into place only when complete.
+one (:func:`inter4k.atomic.part_path`) and renamed into place only when complete.
 
 - **Output containers**: .mp4, .m4v, .mov, .mkv and .webm (:data:`OUTPUT_SUFFIXES`), which store each
   frame's own time; any other (.avi keeps no timestamps, only a frame rate) is refused up front.
@@ -54,7 +54,6 @@ Streams:
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -67,9 +66,8 @@ from typing import Callable, Optional
 import av
 import numpy as np
 import torch
-from av.video.reformatter import Interpolation
 
-from ..video import VideoError, make_folders, part_path, remove_folders, remove_stale_parts
+from ..video import EXACT_SWS, VideoError, VideoWriter
 
 __all__ = ["EncodeSettings", "VideoRunResult", "VIDEO_SUFFIXES", "OUTPUT_SUFFIXES", "default_video_suffix",
            "output_suffix_error", "open_video", "run_video", "X264_PRESETS", "check_encoder", "PartialInputError"]
@@ -85,10 +83,6 @@ _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "liba
 _PRESET_CODECS = ("libx264", "libx264rgb", "libx265")
 _SUBSAMPLED = ("420", "422", "411", "410", "nv12", "nv16", "nv21", "p010", "p016")
 _DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
-# swscale flags for RGB <-> YUV: exact rounding and full chroma interpolation. The defaults make a
-# YUV -> RGB -> YUV -> RGB round trip about 1 level darker on average; these make it unbiased
-# (mean error < 0.05 levels) for a few ms per 1440p frame.
-_SWS = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 _POLL = 0.1  # seconds between checks of the stop flag while a queue is full / empty
 
 
@@ -247,22 +241,15 @@ def _get(q: queue.Queue, stop: threading.Event):
                 raise _Stopped from None
 
 
-def _colour(height: int) -> tuple[str, int, int, int]:
-    """(swscale colorspace name, AVColorSpace, AVColorPrimaries, AVColorTransferCharacteristic)."""
-    if height >= 720:
-        return "ITU709", 1, 1, 1          # BT.709
-    return "ITU601", 6, 6, 6              # SMPTE 170M (BT.601 525) for SD
-
-
 class _Pipeline:
     def __init__(self, src: Path, dst: Path, infer: Callable[[torch.Tensor], torch.Tensor], scale: int,
                  enc: EncodeSettings, batch: int, progress: Optional[Callable[[int, Optional[int]], None]],
                  pin_memory: bool, queue_batches: int = 2, timed: bool = False,
                  flush: Optional[Callable[[], Optional[tuple]]] = None, out_rate: Optional[Fraction] = None,
                  allow_partial: bool = False, on_warning: Optional[Callable[[str], None]] = None):
-        self.src, self.dst, self.tmp = src, dst, part_path(dst)
+        self.src, self.dst = src, dst
         self.allow_partial, self.on_warning = allow_partial, on_warning
-        self.made: list[Path] = []          # folders made for the output (removed again if it fails)
+        self.writer: Optional[VideoWriter] = None
         self.display_matrix: Optional[list[int]] = None  # set by the decode thread before the first batch
         self.infer, self.scale, self.enc, self.batch = infer, scale, enc, batch
         self.timed, self.flush, self.out_rate = timed, flush, out_rate
@@ -312,31 +299,10 @@ class _Pipeline:
             ow, oh = ow - ow % 2, oh - oh % 2
         r.size_out = (ow, oh)
 
-        remove_stale_parts(self.dst)  # temporary files of killed runs (a live run's are left alone)
-        self.made = make_folders(self.dst.parent)
-        try:
-            self.out = av.open(str(self.tmp), "w")
-        except (av.error.FFmpegError, ValueError) as exc:
-            raise ValueError(f"{self.dst}: cannot write this kind of file ({exc})") from None
-        try:
-            ov = self.out.add_stream(self.enc.codec, rate=self.out_rate or self.rate)
-        except ValueError as exc:
-            raise ValueError(f"{self.dst}: the {self.out.format.name} container cannot hold {self.enc.codec} "
-                             f"video ({exc}); use an .mp4 / .mkv output or another --codec") from None
-        ov.width, ov.height = ow, oh
-        ov.pix_fmt = self.enc.pix_fmt
-        ov.options = self.enc.encoder_options()
-        self.yuv = self.enc.pix_fmt.startswith(("yuv", "nv", "p0"))
-        self.sws_space = None
-        if self.yuv:
-            self.sws_space, spc, pri, trc = _colour(oh)
-            for name, value in (("colorspace", spc), ("color_primaries", pri), ("color_trc", trc),
-                                ("color_range", 1)):
-                try:
-                    setattr(ov.codec_context, name, value)
-                except (AttributeError, TypeError, ValueError):
-                    pass
-        self.ov = ov
+        self.writer = VideoWriter(self.dst, self.out_rate or self.rate, (ow, oh), codec=self.enc.codec, crf=None,
+                                  preset=None, pix_fmt=self.enc.pix_fmt, options=self.enc.encoder_options(),
+                                  tag_colour=True)
+        self.out = self.writer.container
         try:
             for k, val in self.inp.metadata.items():
                 if k.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands"):
@@ -476,7 +442,7 @@ class _Pipeline:
                         failure = exc
                         break
                     for frame in decoded:
-                        arr = frame.to_ndarray(format=self.rgb, interpolation=_SWS)
+                        arr = frame.to_ndarray(format=self.rgb, interpolation=EXACT_SWS)
                         if size is None:
                             size = arr.shape
                             self.display_matrix = _display_matrix(frame)
@@ -552,7 +518,7 @@ class _Pipeline:
 
     # --- encode thread -------------------------------------------------------------------------
     def _encode(self) -> None:
-        ov, out = self.ov, self.out
+        writer, out = self.writer, self.out
         ow, oh = self.result.size_out
         pending: list[tuple] = []   # side-stream items seen before the first video frame
         started = False
@@ -560,17 +526,6 @@ class _Pipeline:
         tb = None
         last_pts = None
         written = 0
-        durations: dict[int, int] = {}   # pts -> duration of the frames given to the encoder
-
-        def mux_video(packets) -> None:
-            # encoders (x264) leave packet durations at 0 and muxers then guess the last one from the
-            # nominal rate; give each packet its frame's duration so the last frame lasts as decoded
-            for pk in packets:
-                if not pk.duration and pk.pts is not None:
-                    d = durations.pop(pk.pts, None)
-                    if d:
-                        pk.duration = d
-                out.mux(pk)
 
         def mux_extra(item) -> None:
             kind, route, obj = item
@@ -591,12 +546,10 @@ class _Pipeline:
                     for i in range(frames.shape[0]):
                         pts, ftb, dur = times[i]
                         if not started:
-                            if self.display_matrix is not None:  # the input's rotation, kept
-                                ov.set_display_matrix(self.display_matrix)
+                            writer.display_matrix = self.display_matrix  # the input's rotation, kept
                             synth = pts is None or ftb is None
                             tb = Fraction(1, 1) / self.rate if synth else Fraction(ftb)
-                            ov.codec_context.time_base = tb
-                            ov.time_base = tb
+                            writer.start(tb)
                         if synth:
                             pts, dur = written, 1
                         elif pts is None:
@@ -611,21 +564,10 @@ class _Pipeline:
                         arr = frames[i]
                         if arr.shape[0] != oh or arr.shape[1] != ow:
                             arr = arr[:oh, :ow]
-                        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format=self.rgb)
-                        if self.yuv:
-                            vf = vf.reformat(format=self.enc.pix_fmt, dst_colorspace=self.sws_space,
-                                             dst_color_range="MPEG", interpolation=_SWS)
-                        vf.pts = pts
-                        vf.time_base = tb
+                        d = None
                         if dur:
                             d = int(dur) if synth or ftb == tb else round(Fraction(dur) * Fraction(ftb) / tb)
-                            if d > 0:
-                                durations[pts] = d
-                            try:
-                                vf.duration = d
-                            except (AttributeError, TypeError, ValueError):
-                                pass
-                        mux_video(ov.encode(vf))
+                        writer.write(arr, pts, d if d and d > 0 else None)
                         last_pts = pts
                         written += 1
                         if not started:
@@ -638,8 +580,7 @@ class _Pipeline:
                         mux_extra(e)
                     else:
                         pending.append(e)
-            if written:
-                mux_video(ov.encode(None))
+            writer.flush()
             for p in pending:
                 mux_extra(p)
             for route in self.routes.values():
@@ -725,9 +666,7 @@ class _Pipeline:
             if self.result.frames_out != expected:
                 raise RuntimeError(f"{self.dst}: encoded {self.result.frames_out} frames of "
                                    f"{expected} {'made' if self.timed else 'decoded'}")
-            self.out.close()
-            self.out = None
-            os.replace(self.tmp, self.dst)
+            self.writer.close()
             ok = True
             return self.result
         finally:
@@ -739,17 +678,8 @@ class _Pipeline:
                     self.inp.close()
                 except Exception:  # noqa: BLE001
                     pass
-            if not ok:
-                if self.out is not None:
-                    try:
-                        self.out.close()
-                    except Exception:  # noqa: BLE001 - the file is being thrown away
-                        pass
-                try:
-                    self.tmp.unlink(missing_ok=True)
-                except OSError:
-                    pass
-                remove_folders(self.made)
+            if not ok and self.writer is not None:
+                self.writer.abort()
 
 
 def run_video(src: Path, dst: Path, infer: Callable[[torch.Tensor], torch.Tensor], scale: int,

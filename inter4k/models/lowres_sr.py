@@ -177,6 +177,18 @@ class LowResSRNet(nn.Module):
             self.fuse = nn.Conv2d(channels, channels, 3, padding=1)
         self.out = OUTPUT_STAGES[upsampler](channels, scale)
 
+    @property
+    def receptive_radius(self) -> int:
+        """How far (LR pixels) an output pixel's inputs reach: head conv 1, each conv of the body 1 (2
+        for IC-Convs, whose default dilations go up to 2; two convs a residual block), the fuse conv 1,
+        and 1 for the output stage (its 3x3 conv, or the neighbouring windows an HR pixel blends); at
+        least the bicubic skip's 2. Tiling overlaps by 3x this (:mod:`inter4k.infer.tiling`)."""
+        blocks, body = self.config["blocks"], self.config["body"]
+        if body == "chain":
+            return max(1 + blocks + 1, 2)
+        per_block = 4 if body == "ic" else 2
+        return max(1 + per_block * blocks + 1 + 1, 2)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"LowResSRNet: expected (N, 3, H, W), got {tuple(x.shape)}")

@@ -1,7 +1,9 @@
-"""Saving and loading SR models: the checkpoint format, bundled weights, the default model per scale.
+"""Saving and loading models (SR and VFI): the checkpoint format, bundled weights, the default SR model per scale.
 
-Bundled weights live in ``data/weights/<name>_x<scale>.pt`` of the repository (or in the folder named by
-``$INTER4K_WEIGHTS``), e.g. ``data/weights/sr-base_x4.pt``.
+Bundled weights live in ``data/weights/`` of the repository (or in the folder named by ``$INTER4K_WEIGHTS``):
+``<name>_x<scale>.pt`` for a model made for one scale (SR, e.g. ``sr-base_x4.pt``), ``<name>.pt`` for one
+without a scale (VFI, e.g. ``vfi-small.pt``). :func:`inter4k.models.resolve` is the one way the commands
+turn a name, a bundled-weights name, a checkpoint path or a module into a model.
 
 Accepted checkpoint layouts (:func:`load_model`), read with ``torch.load(weights_only=True)`` (so only
 tensors and plain Python values: dict, list, tuple, str, int, float, bool, None):
@@ -41,7 +43,8 @@ from torch import nn
 
 from ..atomic import save_torch
 from .baselines import is_baseline
-from .registry import create_model, list_models
+from .registry import create_model, list_models, model_task
+from .vfi import VFI_BASELINES
 
 __all__ = [
     "FORMAT", "DEFAULT_SR_MODELS", "weights_dir", "weights_path", "save_model", "load_model",
@@ -62,9 +65,10 @@ def weights_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "data" / "weights"
 
 
-def weights_path(name: str, scale: int) -> Path:
-    """Where the bundled weights of ``name`` at ``scale`` are (whether or not they exist)."""
-    return weights_dir() / f"{name}_x{int(scale)}.pt"
+def weights_path(name: str, scale: Optional[int] = None) -> Path:
+    """Where the bundled weights of ``name`` are (whether or not they exist): ``<name>_x<scale>.pt``, or
+    ``<name>.pt`` for a model without a scale (``scale`` None: VFI)."""
+    return weights_dir() / (f"{name}.pt" if scale is None else f"{name}_x{int(scale)}.pt")
 
 
 def _plain(v: Any) -> Any:
@@ -237,7 +241,8 @@ def _from_file(path: Path, scale: Optional[int], device) -> nn.Module:
     return model.to(device).eval()
 
 
-def _looks_like_path(s: str) -> bool:
+def looks_like_path(s: str) -> bool:
+    """A model argument that is meant as a file: it has a folder, a checkpoint suffix, or exists."""
     return os.sep in s or "/" in s or s.endswith((".pt", ".pth", ".ckpt")) or Path(s).is_file()
 
 
@@ -246,12 +251,13 @@ def load_model(name_or_path: Union[str, os.PathLike], scale: Optional[int] = Non
     """An SR model in eval mode on ``device``, from a checkpoint file or a registered name.
 
     * a path (either checkpoint layout, see the module docstring): ``scale``, if given, must match;
-    * a baseline name ("bicubic", "bilinear", "nearest"): built directly (``scale`` required);
-    * a learned name ("sr-small", ...): the bundled ``data/weights/<name>_x<scale>.pt``; a
-      FileNotFoundError naming that file when it is missing.
+    * a baseline name ("bicubic", "bilinear", "nearest"; "vfi-average", "vfi-nearest"): built directly
+      (``scale`` required for SR);
+    * a learned name: its bundled weights (:func:`weights_path`: ``<name>_x<scale>.pt`` for an SR model,
+      ``<name>.pt`` for a VFI one); a FileNotFoundError naming that file when it is missing.
     """
     known = list_models()
-    if isinstance(name_or_path, os.PathLike) or (name_or_path not in known and _looks_like_path(str(name_or_path))):
+    if isinstance(name_or_path, os.PathLike) or (name_or_path not in known and looks_like_path(str(name_or_path))):
         path = Path(name_or_path)
         if not path.is_file():
             raise FileNotFoundError(f"no checkpoint file {path}")
@@ -259,31 +265,37 @@ def load_model(name_or_path: Union[str, os.PathLike], scale: Optional[int] = Non
     name = str(name_or_path)
     if name not in known:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(known)} (or pass a checkpoint path)")
-    if scale is None:
+    if model_task(name) == "vfi":
+        scale = None  # one model for every frame rate: <name>.pt
+    elif scale is None:
         raise ValueError(f"load_model({name!r}): give scale= (2, 3 or 4)")
-    if is_baseline(name):
-        model = create_model(name, scale=int(scale))
+    if is_baseline(name) or name in VFI_BASELINES:  # nothing learned: built, at the scale for SR
+        model = create_model(name, **({} if scale is None else {"scale": int(scale)}))
         model.model_name = name
         return model.to(device).eval()
     path = weights_path(name, scale)
     if not path.is_file():
         raise FileNotFoundError(
-            f"no bundled weights for {name} x{scale}: {path} does not exist. Train them with "
-            f"`inter4k train-sr --model {name} --scale {scale}` (and save to that file, or point "
+            f"no bundled weights for {name}{'' if scale is None else f' x{scale}'}: {path} does not exist. Train "
+            f"them with `inter4k {'train-vfi' if scale is None else 'train-sr'} --model {name}"
+            f"{'' if scale is None else f' --scale {scale}'}` (and save to that file, or point "
             f"$INTER4K_WEIGHTS at a folder holding {path.name}), or pass a checkpoint path instead of a name")
-    return _from_file(path, int(scale), device)
+    return _from_file(path, scale, device)
 
 
 def bundled_weights() -> list[dict]:
-    """The bundled weight files: ``[{"name", "scale", "path"}]`` sorted by name and scale."""
+    """The bundled weight files: ``[{"name", "scale", "path"}]`` sorted by name and scale (``scale`` None
+    for a ``<name>.pt`` of a model without one, as VFI's)."""
     d = weights_dir()
     out = []
     if d.is_dir():
-        for p in d.glob("*_x*.pt"):
+        for p in d.glob("*.pt"):
             stem, _, s = p.stem.rpartition("_x")
             if stem and s.isdigit():
                 out.append({"name": stem, "scale": int(s), "path": p})
-    return sorted(out, key=lambda r: (r["name"], r["scale"]))
+            else:
+                out.append({"name": p.stem, "scale": None, "path": p})
+    return sorted(out, key=lambda r: (r["name"], r["scale"] or 0))
 
 
 def default_sr_model(scale: int) -> str:
@@ -292,7 +304,7 @@ def default_sr_model(scale: int) -> str:
         if weights_path(name, scale).is_file():
             return name
     tried = ", ".join(str(weights_path(n, scale)) for n in DEFAULT_SR_MODELS)
-    have = ", ".join(f"{r['name']} x{r['scale']}" for r in bundled_weights()) or "none"
+    have = ", ".join(f"{r['name']} x{r['scale']}" for r in bundled_weights() if r["scale"]) or "none"
     raise FileNotFoundError(
         f"no bundled SR weights for x{scale}: none of {tried} exists (bundled: {have}). Train with "
         f"`inter4k train-sr --scale {scale}`, or use --model bicubic or a checkpoint path")

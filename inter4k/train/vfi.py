@@ -33,52 +33,36 @@ so one static clip cannot make the mean infinite. ``best.pt`` keeps the best PSN
 
 Everything else (AdamW + warm-up / cosine, gradient clipping, bf16 autocast on CUDA only, atomic
 ``last.pt`` / ``best.pt``, exact ``resume``, ``metrics.jsonl``, Ctrl-C, DDP under ``torchrun``) is
-:class:`inter4k.train.loop.Trainer`'s, as for ``train-sr``; checkpoints say ``"task": "vfi"``, and
+:class:`inter4k.train.loop.Trainer`'s and the data rules :mod:`inter4k.data.sources`'s, as for
+``train-sr``; checkpoints say ``"task": "vfi"``, and
 resuming a train-sr run (or the reverse) is an error.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .loop import (Callback, DataSpec, TaskFunctions, Trainer, TrainConfig, TrainResult, build_config, check_common,
-                   check_stored_patch, create_trainable, import_model_modules, parse_data_path, prepared_or_inter4k_val,
-                   resolve_common, run_trainer, split_folder)
+from ..data import sources
+from ..data.sources import DataSpec
+from .config import MODES, VFITrainConfig
+from .loop import Callback, Trainer, create_trainable, import_model_modules, run_trainer
+from .results import TrainResult
 
-MODES = ("30to60", "15to60", "8x")  # the keys of inter4k.data.datasets.VFI_SPANS (a test checks)
-VFI_PATCH = 256
-SYNTHETIC = "synthetic"
-SYNTHETIC_PREFIXES = ("synthetic:", "images:")
+__all__ = ["MODES", "VFITrainConfig", "VFITrainResult", "VFITrainer", "flatten_targets", "train_vfi"]
+
 PSNR_CAP = 100.0
-
-
-@dataclass
-class VFITrainConfig(TrainConfig):
-    """Everything a VFI training run depends on (stored in each checkpoint; see the module docstring).
-
-    The shared fields are :class:`~inter4k.train.loop.TrainConfig`'s; here: ``data`` is an Inter4K
-    root, a prepared VFI folder, "synthetic" or "synthetic:DIR" / "images:DIR"; ``patch`` is the
-    frame side (default 256; prepared: the stored size); ``val_patch`` defaults to 480 centre crops
-    (Inter4K) or ``patch`` (synthetic); ``out`` to runs/vfi-<mode>-<model>.
-    """
-
-    model: str = "vfi-small"
-    mode: str = "30to60"
-    flow_loss: float = 0.0   # weight of the flow supervision (synthetic data; see the module docstring)
 
 
 @dataclass(kw_only=True)
 class VFITrainResult(TrainResult):
-    """What a finished (or stopped) VFI run reached: :class:`~inter4k.train.loop.TrainResult`'s fields
+    """What a finished (or stopped) VFI run reached: :class:`~inter4k.train.results.TrainResult`'s fields
     and the mode. PSNRs in dB over every target frame of the validation set (None without validation)."""
 
     val_psnr_y: Optional[float]
@@ -89,117 +73,11 @@ class VFITrainResult(TrainResult):
     mode: str
 
 
-# --- config ---------------------------------------------------------------------------------------
-
-def make_config(config: Union[VFITrainConfig, dict, None] = None, **overrides) -> VFITrainConfig:
-    """A :class:`VFITrainConfig` from a config, a dict and/or keyword overrides (unknown keys are errors)."""
-    cfg = build_config(VFITrainConfig, config, overrides, "train_vfi")
-    check_config(cfg)
-    return cfg
-
-
-def check_config(cfg: VFITrainConfig) -> None:
-    """Raise ValueError / TypeError for settings that cannot work (before anything is loaded)."""
-    if cfg.mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
-    v = cfg.flow_loss
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
-        raise ValueError(f"flow_loss must be a finite number >= 0, got {v!r}")
-    check_common(cfg)
-
-
 def check_flow_data(spec: DataSpec, cfg: VFITrainConfig) -> None:
     """ValueError when ``flow_loss`` > 0 and the data has no true flows (only synthetic motion has)."""
-    if cfg.flow_loss > 0 and spec.kind != "synthetic":
+    if cfg.flow_loss > 0 and not sources.get_source(spec.kind, "vfi").true_flows:
         raise ValueError(f"flow_loss {cfg.flow_loss} needs the true flows of synthetic data (--data synthetic or "
                          f"synthetic:DIR); {spec.kind} data has none: use --flow-loss 0")
-
-
-def _resolve(cfg: VFITrainConfig, stored_patch: Optional[int]) -> VFITrainConfig:
-    """Fill in the defaults that depend on other settings (stored in the checkpoint as resolved)."""
-    cfg = resolve_common(cfg, str(Path("runs") / f"vfi-{cfg.mode}-{cfg.model}"))
-    if cfg.patch is None:
-        cfg.patch = stored_patch if stored_patch is not None else VFI_PATCH
-    return cfg
-
-
-# --- data -----------------------------------------------------------------------------------------
-
-def parse_data(data: Optional[str]) -> DataSpec:
-    """What kind of data ``data`` names ("inter4k", "prepared" or "synthetic"; "synthetic" alone: scikit-image's
-    photographs, else see :func:`~inter4k.train.loop.parse_data_path`); a missing folder is a
-    FileNotFoundError."""
-    if data is not None and str(data) in (SYNTHETIC, SYNTHETIC + ":"):
-        return DataSpec("synthetic", None)
-    return parse_data_path(data, SYNTHETIC_PREFIXES, "synthetic", "a folder made by inter4k prepare --task vfi, "
-                           "synthetic (scikit-image's photographs) or synthetic:DIR")
-
-
-def _prepared(path: Path, cfg: VFITrainConfig, augment: Optional[bool] = None):
-    from ..data.prepare import PreparedVFI
-
-    ds = PreparedVFI(path, augment=augment, seed=cfg.seed)
-    if ds.mode != cfg.mode:
-        raise ValueError(f"the patches in {path} are for mode {ds.mode}; pass --mode {ds.mode} or "
-                         f"prepare {cfg.mode} patches")
-    return ds
-
-
-def build_train_dataset(spec: DataSpec, cfg: VFITrainConfig):
-    """The training set that ``spec`` names (see the module docstring); with ``flow_loss`` > 0 its
-    samples carry the true flows."""
-    check_flow_data(spec, cfg)
-    if spec.kind == "prepared":
-        ds = _prepared(spec.path, cfg)
-        check_stored_patch(ds, spec.path, cfg.patch)
-        return ds
-    if spec.kind == "synthetic":
-        from ..data.motion import SyntheticMotionVFI
-
-        images = None if spec.path is None else split_folder(spec.path, "train")
-        return SyntheticMotionVFI(images, mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed, split="train",
-                                  with_flows=cfg.flow_loss > 0)
-    from ..data.datasets import Inter4KVFI
-
-    return Inter4KVFI(spec.path, split="train", mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed)
-
-
-def build_val_dataset(spec: DataSpec, cfg: VFITrainConfig, explicit: bool = False):
-    """The validation set for ``spec`` (None when there is none; an error only when ``explicit``)."""
-    if spec.kind == "synthetic":
-        from ..data.motion import SyntheticMotionVFI
-
-        images = None if spec.path is None else split_folder(spec.path, "val")
-        patch = cfg.val_patch if cfg.val_patch is not None else cfg.patch
-        return SyntheticMotionVFI(images, mode=cfg.mode, patch_size=patch, seed=0, split="val")
-
-    def open_inter4k(root: Path, patch: Optional[int]):
-        from ..data.datasets import Inter4KVFI
-
-        return Inter4KVFI(root, split="val", mode=cfg.mode, patch_size=patch)
-
-    return prepared_or_inter4k_val(spec, cfg.val_patch, explicit, lambda path: _prepared(path, cfg, augment=False),
-                                   open_inter4k, "synthetic:DIR")
-
-
-# --- the trainer ----------------------------------------------------------------------------------
-
-def build_model(cfg: VFITrainConfig) -> tuple[nn.Module, dict]:
-    """``create_model(cfg.model, **model_kwargs)`` (a registered VFI model) and its config dict."""
-    import_model_modules(("inter4k.models.vfi",))
-    from ..models.registry import list_models
-
-    vfi = list_models("vfi")
-    if cfg.model not in vfi:
-        known = ", ".join(vfi) or "(none registered)"
-        if cfg.model in list_models():
-            raise ValueError(f"model {cfg.model!r} is not a frame interpolation model; known VFI models: {known}")
-        raise ValueError(f"unknown model {cfg.model!r}; known VFI models: {known}")
-    model, config = create_trainable(cfg.model, dict(cfg.model_kwargs))
-    if cfg.flow_loss > 0 and "return_flows" not in inspect.signature(model.forward).parameters:
-        raise ValueError(f"model {cfg.model!r} cannot return its flows (no return_flows argument), which "
-                         f"flow_loss {cfg.flow_loss} needs; use vfi-small or --flow-loss 0")
-    return model, config
 
 
 def flatten_targets(inputs: torch.Tensor, targets: torch.Tensor, t: torch.Tensor):
@@ -240,10 +118,37 @@ class VFITrainer(Trainer):
     every target, PSNR-Y / RGB against the linear blend."""
 
     task = "vfi"
-    functions = TaskFunctions(parse_data, _resolve, build_train_dataset, build_val_dataset, build_model)
+    config_class = VFITrainConfig
 
-    def describe_data(self, spec: DataSpec) -> str:
-        return "scikit-image photographs" if spec.path is None else str(spec.path)
+    @classmethod
+    def check_data(cls, cfg: VFITrainConfig) -> DataSpec:
+        spec = super().check_data(cfg)
+        check_flow_data(spec, cfg)  # flow_loss without true flows fails before any process group is made
+        return spec
+
+    def data_options(self, purpose: str) -> dict:
+        options = dict(super().data_options(purpose), mode=self.cfg.mode)
+        if purpose == "train":
+            options["with_flows"] = self.cfg.flow_loss > 0
+        return options
+
+    def build_model(self) -> tuple[nn.Module, dict]:
+        """``create_model(cfg.model, **model_kwargs)`` (a registered VFI model) and its config dict."""
+        cfg = self.cfg
+        import_model_modules(("inter4k.models.vfi",))
+        from ..models.registry import list_models
+
+        vfi = list_models("vfi")
+        if cfg.model not in vfi:
+            known = ", ".join(vfi) or "(none registered)"
+            if cfg.model in list_models():
+                raise ValueError(f"model {cfg.model!r} is not a frame interpolation model; known VFI models: {known}")
+            raise ValueError(f"unknown model {cfg.model!r}; known VFI models: {known}")
+        model, config = create_trainable(cfg.model, dict(cfg.model_kwargs))
+        if cfg.flow_loss > 0 and "return_flows" not in inspect.signature(model.forward).parameters:
+            raise ValueError(f"model {cfg.model!r} cannot return its flows (no return_flows argument), which "
+                             f"flow_loss {cfg.flow_loss} needs; use vfi-small or --flow-loss 0")
+        return model, config
 
     def start_info(self, spec: DataSpec) -> dict:
         return {"mode": self.cfg.mode}
@@ -333,7 +238,4 @@ def train_vfi(config: Union[VFITrainConfig, dict, None] = None, callback: Option
     KeyboardInterrupt. Bad settings raise ValueError / TypeError / FileNotFoundError before anything
     is trained.
     """
-    cfg = make_config(config, **overrides)
-    # a missing data folder, or flow_loss without true flows, fails before any process group is made
-    check_flow_data(parse_data(cfg.data), cfg)
-    return run_trainer(VFITrainer, cfg, callback)
+    return run_trainer(VFITrainer, config, callback, **overrides)
