@@ -106,8 +106,8 @@ def evaluate(
         "--ref", help="References (ground truth), the same kinds as --pred.", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="Model name or checkpoint path to run on --data (default: the bundled weights); "
-                              "sr: the baselines bicubic, bilinear and nearest run too; vfi: vfi-average and "
-                              "vfi-nearest.")] = None,
+                              "sr: the baselines bicubic, bilinear and nearest run too; vfi: vfi-average, "
+                              "vfi-nearest and vfi-ffmpeg (FFmpeg's minterpolate).")] = None,
     data: Annotated[Optional[str], typer.Option(
         "--data", help="Model mode: an Inter4K root (default: $INTER4K_ROOT or ~/datasets/inter4k); sr: or "
                        "images:DIR; vfi: or synthetic[:DIR] (synthetic motion over held-out photographs).")] = None,
