@@ -281,3 +281,25 @@ def test_cli_bad_mode_exits_2_with_one_line(capsys, monkeypatch):
     assert main(["evaluate", "--task", "vfi", "--mode", "4x", "--data", "synthetic"]) == 2
     err = ANSI.sub("", capsys.readouterr().err)
     assert "unknown mode '4x'" in err and "Traceback" not in err
+
+
+def test_photos_data_evaluates_real_clips_of_the_corpus_split(tmp_path):
+    import cv2
+    import skimage.data
+
+    from inter4k.data.realism import REALISM
+
+    root = tmp_path / "photos"
+    for split, name in (("train", "chelsea"), ("val", "rocket"), ("test", "astronaut")):
+        (root / split).mkdir(parents=True)
+        cv2.imwrite(str(root / split / f"{name}.png"), cv2.cvtColor(getattr(skimage.data, name)()[..., :3],
+                                                                     cv2.COLOR_RGB2BGR))
+    (root / "manifest.json").write_text("{}")
+    r = evaluate(task="vfi", data=f"photos:{root}", limit=2, patch=PATCH, metrics="psnr", model="vfi-average")
+    assert r.config["data"] == f"photos:{root / 'test'}" and r.config["realism"] == "real"
+    ds = SyntheticMotionVFI(root / "test", mode="30to60", patch_size=PATCH, seed=0, split="test",
+                            realism=REALISM["real"])
+    for i, rec in enumerate(r.primary.frames):
+        inputs, targets, _ = ds[i]
+        direct = ((inputs[0] + inputs[1]) / 2).clamp(0, 1)
+        assert rec.values["psnr_y"] == pytest.approx(float(psnr(direct, targets[0])), abs=1e-9)

@@ -17,7 +17,13 @@ evaluated frame, made at ``t = k / span``.
   :data:`SYNTHETIC_SEED`, the dataset's fixed evaluation samples (its default count: 4 per photograph,
   at least 8, so 20 for the five test photographs), frames of ``patch`` (default 256) pixels; the
   first ``limit`` samples. Each sample is its own clip. ``DIR/<split>`` is used when it holds images,
-  else ``DIR``.
+  else ``DIR``. ``photos`` (``photos:DIR``): the same over the real-photograph corpus's ``split`` folder,
+  with realistic motion and camera effects (``realism="real"``, :mod:`inter4k.data.realism`).
+- **Real videos** (``videos``, ``videos:DIR``): the opencv-doc videos of :mod:`inter4k.data.videos`
+  (built on first use), every sample kept by its plan (a sample across a scene cut or with uneven
+  frame timing is left out, as its manifest records); the first ``limit`` videos, with ``frames=K`` the
+  K samples at the middles of K equal parts; whole frames or ``patch`` centre crops. These videos are
+  validation footage: there is only a "val" split, and ``split`` is not used.
 """
 
 from __future__ import annotations
@@ -146,25 +152,53 @@ class _Inter4KSamples(VFIData):
 
 
 class _SyntheticSamples(VFIData):
-    def __init__(self, folder: Optional[Path], split: str, mode: str, limit: Optional[int], patch: Optional[int]):
+    def __init__(self, folder: Optional[Path], split: str, mode: str, limit: Optional[int], patch: Optional[int],
+                 realism: str = "rigid"):
         from ..data.images import list_images
         from ..data.motion import SyntheticMotionVFI
 
         if folder is not None and (folder / split).is_dir() and list_images(folder / split):
             folder = folder / split
         self.ds = SyntheticMotionVFI(folder, mode=mode, patch_size=patch or SYNTHETIC_PATCH, seed=SYNTHETIC_SEED,
-                                     split=split)
+                                     split=split, realism=realism)
         n = len(self.ds) if limit is None else min(limit, len(self.ds))
         self.kind, self.mode, self.span = "synthetic", mode, self.ds.span
-        self.source = "synthetic" + ("" if folder is None else f":{folder}")
+        self.source = ("photos" if realism == "real" else "synthetic") + ("" if folder is None else f":{folder}")
         self.names = [f"{i}-{Path(self.ds.names[i % len(self.ds.names)]).stem}" for i in range(n)]
         self.clips = [(name, self.span - 1) for name in self.names]
-        self.info = {"patch": self.ds.patch_size, "samples": n, "seed": SYNTHETIC_SEED,
+        self.info = {"patch": self.ds.patch_size, "samples": n, "seed": SYNTHETIC_SEED, "realism": realism,
                      "photos": list(self.ds.names)}
 
     def __iter__(self) -> Iterator[VFISample]:
         for i, name in enumerate(self.names):
             yield VFISample(name, 0, self.ds.render(self.ds.plan(i)))
+
+
+class _VideoSamples(VFIData):
+    def __init__(self, root: Path, mode: str, limit: Optional[int], frames: Optional[int], patch: Optional[int]):
+        import json
+
+        from ..data.videos import VideoTripletsVFI
+
+        names = [Path(v["file"]).stem for v in json.loads((root / "manifest.json").read_text())["videos"]]
+        self.ds = VideoTripletsVFI(root, mode=mode, patch_size=patch, videos=names[:limit] if limit else None)
+        self.kind, self.source, self.mode, self.span = "videos", str(root), mode, self.ds.span
+        by_video: dict[int, list[int]] = {}
+        for i, (j, _) in enumerate(self.ds.items):
+            by_video.setdefault(j, []).append(i)
+        self.order = [i for j in sorted(by_video) for i in sample_starts(by_video[j], frames)]
+        self.clips = []
+        for i in self.order:
+            clip = self.ds.name(i).split("@")[0]
+            if not self.clips or self.clips[-1][0] != clip:
+                self.clips.append((clip, 0))
+            self.clips[-1] = (clip, self.clips[-1][1] + self.span - 1)
+        self.info = {"patch": patch, "samples": len(self.order), "videos": [c for c, _ in self.clips]}
+
+    def __iter__(self) -> Iterator[VFISample]:
+        for i in self.order:
+            clip, start = self.ds.name(i).split("@")
+            yield VFISample(clip, int(start), self.ds.frames(i))
 
 
 def open_vfi_data(data: Optional[str], split: str = "test", mode: str = "30to60", limit: Optional[int] = None,
@@ -188,7 +222,8 @@ def open_vfi_data(data: Optional[str], split: str = "test", mode: str = "30to60"
     if patch is not None and patch < 8:
         raise ValueError(f"patch must be at least 8 pixels, got {patch}")
     text = None if data is None else str(data)
-    if text is None or not (text == "synthetic" or text.startswith(("synthetic:", "images:"))):
+    named = ("synthetic", "photos", "videos")
+    if text is None or not (text in named or text.startswith(tuple(f"{k}:" for k in named) + ("images:",))):
         from ..data import layout
 
         root = layout.resolve_root(text)
@@ -196,9 +231,11 @@ def open_vfi_data(data: Optional[str], split: str = "test", mode: str = "30to60"
             raise FileNotFoundError(f"data folder {root} does not exist: give --data an Inter4K root (inter4k "
                                     f"download / inter4k sample) or synthetic[:DIR]")
     spec = parse_data(text)
+    if spec.kind == "videos":
+        return _VideoSamples(spec.path, mode, limit, frames, patch)
     if spec.kind == "prepared":
         raise ValueError(f"{spec.path} is a folder of training patches made by inter4k prepare; evaluate reads "
                          f"whole clips: give the Inter4K root it was made from, or synthetic[:DIR]")
-    if spec.kind == "synthetic":
-        return _SyntheticSamples(spec.path, split, mode, limit, patch)
+    if spec.kind in ("synthetic", "photos"):
+        return _SyntheticSamples(spec.path, split, mode, limit, patch, "real" if spec.kind == "photos" else "rigid")
     return _Inter4KSamples(spec.path, split, mode, limit, frames, patch)

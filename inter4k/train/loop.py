@@ -332,6 +332,21 @@ def parse_data_path(data: Optional[str], prefixes: tuple[str, ...], folder_kind:
     return DataSpec("inter4k", path)
 
 
+PHOTOS = "photos"
+
+
+def parse_photos(data: Optional[str]) -> Optional[DataSpec]:
+    """``photos`` / ``photos:DIR`` -> DataSpec("photos", the real-photograph corpus of :mod:`inter4k.data.photos`,
+    built on first use in the default folder or DIR); anything else -> None."""
+    text = None if data is None else str(data)
+    if text is None or not (text == PHOTOS or text.startswith(PHOTOS + ":")):
+        return None
+    from ..data.photos import build_photo_corpus
+
+    given = text[len(PHOTOS) + 1:]
+    return DataSpec(PHOTOS, build_photo_corpus(given or None))
+
+
 def stored_patch(spec: DataSpec) -> Optional[int]:
     """The patch side stored in a prepared folder's index (None for other kinds of data)."""
     if spec.kind != "prepared":

@@ -58,10 +58,11 @@ from torch import nn
 
 from . import checkpoint as ckpt_io  # noqa: F401  (kept importable from here)
 from . import distributed as dist_util  # noqa: F401
-from .loop import (BEST, CONFIG, INTER4K_VAL_PATCH, LAST, METRICS, RESUMABLE_CHANGES,  # noqa: F401
+from .loop import (BEST, CONFIG, INTER4K_VAL_PATCH, LAST, METRICS, PHOTOS, RESUMABLE_CHANGES,  # noqa: F401
                    Callback, DataSpec, TaskFunctions, Trainer, TrainConfig, TrainResult, _Repeat, _StopSignals,
                    build_config, check_common, check_stored_patch, create_trainable, is_int, lr_factor,
-                   parse_data_path, prepared_or_inter4k_val, resolve_common, result_dict, run_trainer, split_folder)
+                   parse_data_path, parse_photos, prepared_or_inter4k_val, resolve_common, result_dict, run_trainer,
+                   split_folder)
 from .loop import config_diff as _config_diff  # noqa: F401  (the names this module had before loop.py)
 from .loop import import_model_modules as _import_model_modules
 from .loop import param_groups as _param_groups  # noqa: F401
@@ -140,22 +141,13 @@ def _resolve(cfg: SRTrainConfig, stored_patch: Optional[int]) -> SRTrainConfig:
 
 # --- data -----------------------------------------------------------------------------------------
 
-PHOTOS = "photos"
-
-
 def parse_data(data: Optional[str]) -> DataSpec:
     """What kind of data ``data`` names ("prepared", "inter4k", "images" or "photos"; see
     :func:`~inter4k.train.loop.parse_data_path`); a missing folder is a FileNotFoundError.
 
     ``photos`` (or ``photos:DIR``) is the real-photograph corpus of :mod:`inter4k.data.photos`, built on
     first use in the default folder (or DIR)."""
-    text = None if data is None else str(data)
-    if text == PHOTOS or (text is not None and text.startswith(PHOTOS + ":")):
-        from ..data.photos import build_photo_corpus
-
-        given = text[len(PHOTOS) + 1:] if text != PHOTOS else None
-        return DataSpec(PHOTOS, build_photo_corpus(given or None))
-    return parse_data_path(data, (IMAGES_PREFIX,), "images", "a folder made by inter4k prepare, or images:DIR")
+    return parse_photos(data) or parse_data_path(data, (IMAGES_PREFIX,), "images", "a folder made by inter4k prepare, or images:DIR")
 
 
 def build_train_dataset(spec: DataSpec, cfg: SRTrainConfig):

@@ -14,7 +14,18 @@ mode must be ``mode``); ``synthetic`` -> :class:`~inter4k.data.motion.SyntheticM
 scikit-image's bundled photographs (train / val photographs of :data:`~inter4k.data.motion.PHOTO_SPLITS`);
 ``synthetic:DIR`` or ``images:DIR`` (or a folder of PNG / JPEG files) -> the same synthetic motion over
 the photographs of ``DIR`` (``DIR/train`` and ``DIR/val`` when both exist, else every image for
-training and, with fixed other motion, for validation).
+training and, with fixed other motion, for validation); ``photos`` (or ``photos:DIR``) -> synthetic
+motion over the real-photograph corpus of :mod:`inter4k.data.photos` (built on first use), training
+clips from its ``train`` split only, validation clips (fixed) from its ``val`` split.
+
+**Realism** (``realism``, synthetic kinds only): "rigid" or "real" (:mod:`inter4k.data.realism`:
+large displacements, occluding layers, non-rigid motion, motion blur, brightness changes, sensor
+noise, H.264); default "real" for ``photos`` and "rigid" for ``synthetic``. Validation clips get the
+same realism as training clips.
+
+**Real validation footage**: ``--val-data videos`` (or ``videos:DIR``) validates on the samples of the
+opencv-doc videos (:class:`~inter4k.data.videos.VideoTripletsVFI`, whole frames or ``val_patch`` centre
+crops; the corpus is built on first use); they are never training data.
 
 **Loss**: L1 over every target frame: a sample of T targets is T model calls
 ``model(frame0, frame1, t)``, made as one call on a batch of N x T (the inputs repeated).
@@ -50,14 +61,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .loop import (Callback, DataSpec, TaskFunctions, Trainer, TrainConfig, TrainResult, build_config, check_common,
-                   check_stored_patch, create_trainable, import_model_modules, parse_data_path, prepared_or_inter4k_val,
-                   resolve_common, run_trainer, split_folder)
+from .loop import (PHOTOS, Callback, DataSpec, TaskFunctions, Trainer, TrainConfig, TrainResult, build_config,
+                   check_common, check_stored_patch, create_trainable, import_model_modules, parse_data_path,
+                   parse_photos, prepared_or_inter4k_val, resolve_common, run_trainer, split_folder)
 
 MODES = ("30to60", "15to60", "8x")  # the keys of inter4k.data.datasets.VFI_SPANS (a test checks)
 VFI_PATCH = 256
 SYNTHETIC = "synthetic"
 SYNTHETIC_PREFIXES = ("synthetic:", "images:")
+SYNTHETIC_KINDS = ("synthetic", PHOTOS)  # the data whose clips SyntheticMotionVFI renders
+VIDEOS = "videos"  # the real footage of inter4k.data.videos: validation only
 PSNR_CAP = 100.0
 
 
@@ -74,6 +87,7 @@ class VFITrainConfig(TrainConfig):
     model: str = "vfi-small"
     mode: str = "30to60"
     flow_loss: float = 0.0   # weight of the flow supervision (synthetic data; see the module docstring)
+    realism: Optional[str] = None  # synthetic data: "rigid" / "real" (None: "real" for photos, else "rigid")
 
 
 @dataclass(kw_only=True)
@@ -105,14 +119,28 @@ def check_config(cfg: VFITrainConfig) -> None:
     v = cfg.flow_loss
     if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
         raise ValueError(f"flow_loss must be a finite number >= 0, got {v!r}")
+    if cfg.realism is not None:
+        from ..data.realism import REALISM
+
+        if cfg.realism not in REALISM:
+            raise ValueError(f"realism must be one of {', '.join(REALISM)}, got {cfg.realism!r}")
     check_common(cfg)
 
 
 def check_flow_data(spec: DataSpec, cfg: VFITrainConfig) -> None:
-    """ValueError when ``flow_loss`` > 0 and the data has no true flows (only synthetic motion has)."""
-    if cfg.flow_loss > 0 and spec.kind != "synthetic":
-        raise ValueError(f"flow_loss {cfg.flow_loss} needs the true flows of synthetic data (--data synthetic or "
-                         f"synthetic:DIR); {spec.kind} data has none: use --flow-loss 0")
+    """ValueError when ``flow_loss`` > 0 and the data has no true flows (only synthetic motion has), or
+    ``realism`` is given for data that is not synthetic."""
+    if cfg.flow_loss > 0 and spec.kind not in SYNTHETIC_KINDS:
+        raise ValueError(f"flow_loss {cfg.flow_loss} needs the true flows of synthetic data (--data synthetic, "
+                         f"synthetic:DIR or photos); {spec.kind} data has none: use --flow-loss 0")
+    if cfg.realism is not None and spec.kind not in SYNTHETIC_KINDS:
+        raise ValueError(f"realism {cfg.realism!r} applies to synthetic clips (--data synthetic, synthetic:DIR or "
+                         f"photos); {spec.kind} data is real footage: leave --realism out")
+
+
+def realism_for(spec: DataSpec, cfg: VFITrainConfig) -> str:
+    """The realism of the synthetic clips: ``cfg.realism``, else "real" for the photo corpus, "rigid" otherwise."""
+    return cfg.realism or ("real" if spec.kind == PHOTOS else "rigid")
 
 
 def _resolve(cfg: VFITrainConfig, stored_patch: Optional[int]) -> VFITrainConfig:
@@ -126,13 +154,20 @@ def _resolve(cfg: VFITrainConfig, stored_patch: Optional[int]) -> VFITrainConfig
 # --- data -----------------------------------------------------------------------------------------
 
 def parse_data(data: Optional[str]) -> DataSpec:
-    """What kind of data ``data`` names ("inter4k", "prepared" or "synthetic"; "synthetic" alone: scikit-image's
-    photographs, else see :func:`~inter4k.train.loop.parse_data_path`); a missing folder is a
-    FileNotFoundError."""
+    """What kind of data ``data`` names ("inter4k", "prepared", "synthetic" or "photos"; "synthetic" alone:
+    scikit-image's photographs; "photos" / "photos:DIR": the real-photograph corpus, see
+    :func:`~inter4k.train.loop.parse_photos`; else :func:`~inter4k.train.loop.parse_data_path`); a missing
+    folder is a FileNotFoundError."""
     if data is not None and str(data) in (SYNTHETIC, SYNTHETIC + ":"):
         return DataSpec("synthetic", None)
-    return parse_data_path(data, SYNTHETIC_PREFIXES, "synthetic", "a folder made by inter4k prepare --task vfi, "
-                           "synthetic (scikit-image's photographs) or synthetic:DIR")
+    text = None if data is None else str(data)
+    if text is not None and (text == VIDEOS or text.startswith(VIDEOS + ":")):
+        from ..data.videos import build_video_corpus
+
+        return DataSpec(VIDEOS, build_video_corpus(text[len(VIDEOS) + 1:] or None))
+    return parse_photos(data) or parse_data_path(
+        data, SYNTHETIC_PREFIXES, "synthetic", "a folder made by inter4k prepare --task vfi, synthetic "
+        "(scikit-image's photographs), synthetic:DIR or photos (the real-photograph corpus)")
 
 
 def _prepared(path: Path, cfg: VFITrainConfig, augment: Optional[bool] = None):
@@ -145,20 +180,39 @@ def _prepared(path: Path, cfg: VFITrainConfig, augment: Optional[bool] = None):
     return ds
 
 
+def _photo_folder(spec: DataSpec, split: str) -> Optional[Path]:
+    """The photographs of ``split``: None (scikit-image's) for plain synthetic data; the corpus's own
+    split folder for photos (a missing one is an error: train clips never come from held-out photographs);
+    DIR/split or DIR for synthetic:DIR (:func:`~inter4k.train.loop.split_folder`)."""
+    if spec.path is None:
+        return None
+    if spec.kind != PHOTOS:
+        return split_folder(spec.path, split)
+    from ..data.images import list_images
+
+    folder = spec.path / split
+    if not folder.is_dir() or not list_images(folder):
+        raise FileNotFoundError(f"the photo corpus {spec.path} has no {split}/ images; rebuild it "
+                                f"(inter4k.data.photos.build_photo_corpus(overwrite=True))")
+    return folder
+
+
 def build_train_dataset(spec: DataSpec, cfg: VFITrainConfig):
     """The training set that ``spec`` names (see the module docstring); with ``flow_loss`` > 0 its
     samples carry the true flows."""
+    if spec.kind == VIDEOS:
+        raise ValueError(f"{spec.path} holds the real validation videos; train on Inter4K, synthetic or photos "
+                         f"data and pass --val-data videos")
     check_flow_data(spec, cfg)
     if spec.kind == "prepared":
         ds = _prepared(spec.path, cfg)
         check_stored_patch(ds, spec.path, cfg.patch)
         return ds
-    if spec.kind == "synthetic":
+    if spec.kind in SYNTHETIC_KINDS:
         from ..data.motion import SyntheticMotionVFI
 
-        images = None if spec.path is None else split_folder(spec.path, "train")
-        return SyntheticMotionVFI(images, mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed, split="train",
-                                  with_flows=cfg.flow_loss > 0)
+        return SyntheticMotionVFI(_photo_folder(spec, "train"), mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed,
+                                  split="train", with_flows=cfg.flow_loss > 0, realism=realism_for(spec, cfg))
     from ..data.datasets import Inter4KVFI
 
     return Inter4KVFI(spec.path, split="train", mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed)
@@ -166,12 +220,16 @@ def build_train_dataset(spec: DataSpec, cfg: VFITrainConfig):
 
 def build_val_dataset(spec: DataSpec, cfg: VFITrainConfig, explicit: bool = False):
     """The validation set for ``spec`` (None when there is none; an error only when ``explicit``)."""
-    if spec.kind == "synthetic":
+    if spec.kind == VIDEOS:
+        from ..data.videos import VideoTripletsVFI
+
+        return VideoTripletsVFI(spec.path, mode=cfg.mode, patch_size=cfg.val_patch)
+    if spec.kind in SYNTHETIC_KINDS:
         from ..data.motion import SyntheticMotionVFI
 
-        images = None if spec.path is None else split_folder(spec.path, "val")
         patch = cfg.val_patch if cfg.val_patch is not None else cfg.patch
-        return SyntheticMotionVFI(images, mode=cfg.mode, patch_size=patch, seed=0, split="val")
+        return SyntheticMotionVFI(_photo_folder(spec, "val"), mode=cfg.mode, patch_size=patch, seed=0, split="val",
+                                  realism=realism_for(spec, cfg))
 
     def open_inter4k(root: Path, patch: Optional[int]):
         from ..data.datasets import Inter4KVFI
@@ -243,7 +301,8 @@ class VFITrainer(Trainer):
     functions = TaskFunctions(parse_data, _resolve, build_train_dataset, build_val_dataset, build_model)
 
     def describe_data(self, spec: DataSpec) -> str:
-        return "scikit-image photographs" if spec.path is None else str(spec.path)
+        where = "scikit-image photographs" if spec.path is None else str(spec.path)
+        return f"{where} ({realism_for(spec, self.cfg)} motion)" if spec.kind in SYNTHETIC_KINDS else where
 
     def start_info(self, spec: DataSpec) -> dict:
         return {"mode": self.cfg.mode}
