@@ -110,7 +110,9 @@ def evaluate(
                               "vfi-nearest and vfi-ffmpeg (FFmpeg's minterpolate).")] = None,
     data: Annotated[Optional[str], typer.Option(
         "--data", help="Model mode: an Inter4K root (default: $INTER4K_ROOT or ~/datasets/inter4k); sr: or "
-                       "images:DIR; vfi: or synthetic[:DIR] (synthetic motion over held-out photographs).")] = None,
+                       "images:DIR; vfi: or synthetic[:DIR] (synthetic motion over held-out photographs), "
+                       "photos[:DIR] (realistic clips over the photo corpus's held-out split) or videos[:DIR] "
+                       "(real footage: the opencv-doc videos, every other frame dropped).")] = None,
     vfi_mode: Annotated[Optional[str], typer.Option(
         "--mode", help="vfi model mode: 30to60 (default), 15to60 or 8x (docs/DATA.md#vfi-modes).",
         show_default=False)] = None,

@@ -4,6 +4,7 @@
     inputs, targets, t = ds[0]                                  # (2,3,256,256), (1,3,256,256), (1,) for 30to60
     ds = SyntheticMotionVFI("photos", mode="8x", patch_size=128)  # the PNG / JPEG files of a folder
     ds = SyntheticMotionVFI([img0, img1], split="val")          # (H, W, 3) uint8 arrays
+    ds = SyntheticMotionVFI(corpus / "train", realism="real")   # + blur, noise, H.264, non-rigid motion ...
 
 Each sample is a short clip of ``span + 1`` frames (span = 2, 4, 8 for "30to60", "15to60", "8x",
 as :data:`inter4k.data.datasets.VFI_SPANS`) at the normalised times ``tau = k / span``; frames 0 and
@@ -12,7 +13,10 @@ as :data:`inter4k.data.datasets.VFI_SPANS`) at the normalised times ``tau = k / 
 timesteps ``(span - 1,)`` = ``k / span``, float32 in [0, 1]. Every frame is *rendered* at its exact
 time, so the targets are the true intermediate frames of the motion, not an approximation.
 
-The motion (drawn per sample, see :meth:`SyntheticMotionVFI.plan`):
+The motion (drawn per sample, see :meth:`SyntheticMotionVFI.plan`) with ``realism="rigid"`` (the default);
+``realism="real"`` or a :class:`~inter4k.data.realism.Realism` changes the ranges (displacements up to
+64 px at 1080p, more and larger layers) and adds non-rigid fields, motion blur, brightness changes,
+sensor noise and H.264, each described in :mod:`inter4k.data.realism`:
 
 - **Camera**: a view of a background photograph whose centre moves at constant velocity (a pan,
   sub-pixel; up to ``max_speed`` output pixels per 60 fps frame, any direction), whose zoom changes
@@ -36,12 +40,16 @@ for every target time t = k / span the backward flows ``F_t->0`` (channels 0, 1)
 ``backward_warp(frame0, F_t->0)`` approximates frame t wherever that point is visible in frame 0.
 The background's flow composes the frames' affine camera maps exactly (:meth:`SyntheticMotionVFI.flows`);
 an object's is its own translation, used where its mask at time t is > 0.5 (a later object wins,
-as in compositing). Occlusions are not marked: a flow points where the point *is*, visible or not.
+as in compositing); a layer with a non-rigid field adds the field, inverted exactly for ``F_t->1``
+(:func:`~inter4k.data.realism.invert_field`). Occlusions are not marked: a flow points where the point
+*is*, visible or not, so forward and backward flows disagree where a point is hidden in the other
+frame (:meth:`SyntheticMotionVFI.flow` gives the flow between any two instants). With motion blur the
+flows are those of each frame's own instant, the middle of its exposure.
 
 **Randomness**: a training sample ``i`` draws from ``numpy.random.default_rng([seed, epoch, i])``
 (:meth:`set_epoch`, as the other datasets); a val / test sample from ``default_rng([seed, stream, i])``
 with a stream number of its own (:data:`EVAL_STREAMS`), the same in every epoch and never equal to a
-training draw. Sample ``i``'s background is photograph ``i % len(images)``.
+training draw. The realism effects draw from a second generator, the same key followed by 1. Sample ``i``'s background is photograph ``i % len(images)``.
 
 **Photographs** (``images=None``): scikit-image's bundled photographs, nothing downloaded, split as
 the bundled SR weights are (:data:`PHOTO_SPLITS`): train :data:`TRAIN_PHOTOS`, val
