@@ -121,6 +121,20 @@ def test_displacements_reach_64_px_at_1080p_scaled_to_the_photograph():
             assert max(r * 64.0 * 1600 / 1080 for r in ratios) > 80  # 95 px at zoom 1 on a 1600-px photograph
 
 
+def test_real_layers_are_more_larger_and_cut_from_other_photographs(photos):
+    rigid = SyntheticMotionVFI(photos, patch_size=90, samples=120)
+    real = SyntheticMotionVFI(photos, patch_size=90, samples=120, realism="real")
+    for ds, (lo, hi), biggest in ((rigid, (1, 3), 90 / 2.5), (real, (1, 4), 90 / 1.8)):
+        plans = [ds.plan(i) for i in range(len(ds))]
+        counts = [len(p["objects"]) for p in plans]
+        assert min(counts) == lo and max(counts) == hi
+        sides = [s for p in plans for o in p["objects"] for s in o["box"][2:]]
+        assert min(sides) >= 15 and max(sides) <= biggest + 0.5 and max(sides) > biggest - 3
+        assert all(o["image"] != p["camera"]["image"] for p in plans for o in p["objects"])
+    fields = [o["field"] is not None for i in range(len(real)) for o in real.plan(i)["objects"]]
+    assert 0.35 < np.mean(fields) < 0.65  # non-rigid layers at the preset's rate, 1/2
+
+
 def test_random_field_is_smooth_bounded_and_inverted_exactly():
     rng = np.random.default_rng(0)
     field = random_field(rng, 40.0, 60.0)  # large enough that the Lipschitz cap applies
