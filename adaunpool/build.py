@@ -26,9 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"built {lib}")
     if args.load:
         torch.ops.load_library(str(lib))
-        for op in ("adapool_forward", "adapool_backward", "adaunpool_forward", "adaunpool_backward"):
+        ops = ("adapool_forward", "adapool_backward", "adaunpool_forward", "adaunpool_backward", "threads_used")
+        for op in ops:
             getattr(torch.ops.adaunpool, op)  # raises if the op did not register
-        print("loaded; ops registered: adapool_forward, adapool_backward, adaunpool_forward, adaunpool_backward")
+        print(f"loaded; ops registered: {', '.join(ops)}; the CPU kernels run on "
+              f"{torch.ops.adaunpool.threads_used()} of torch's {torch.get_num_threads()} threads")
     return 0
 
 

@@ -17,7 +17,9 @@ forward and forward+backward times:
   before the call; CPU: the peak of the CPU allocator's running total recorded by the torch profiler
   with ``profile_memory=True`` — tensor storage only, see ``cpu_peak_bytes``);
 * on CUDA, the forward's effective bandwidth (bytes of x read + y written, + w if returned) and its
-  fraction of a large device-to-device ``copy_`` (read + write bytes).
+  fraction of a large device-to-device ``copy_`` (read + write bytes);
+* on the CPU, thread scaling: the forward of ours and of ``F.avg_pool{d}d`` on 1, 2 and all the
+  threads this process may use (``torch.set_num_threads``), timed in interleaved rounds per count.
 
 Timing: the median of ``--repeat`` calls after ``--warmup`` calls. Ours, avg_pool and max_pool are
 timed in interleaved rounds (one call of each per round), and the ratios are medians of the per-round
@@ -372,6 +374,28 @@ def _guard(fn: Callable, errors: list, what: str):
         return None
 
 
+def thread_counts() -> list[int]:
+    """1, 2 and every CPU this process may run on (fewer when they coincide)."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        usable = os.cpu_count() or 1
+    return sorted({1, 2, usable})
+
+
+def thread_scaling(case: Case, args) -> dict[str, dict[str, float]]:
+    """Forward medians (ms) of ours and avg_pool at each of thread_counts(): {"1": {"ours": ms, "avg": ms}, ...}."""
+    out = {}
+    try:
+        for n in thread_counts():
+            torch.set_num_threads(n)
+            t = time_interleaved({"ours": case.ours_fwd, "avg": case.base["avg_fwd"]}, args.repeat, args.warmup, "cpu")
+            out[str(n)] = {"ours": median(t["ours"]), "avg": median(t["avg"])}
+    finally:
+        torch.set_num_threads(args.threads)
+    return out
+
+
 def measure(case: Case, args, device: str, copy_gbs: Optional[float]) -> dict:
     errors: list[str] = []
     what = f"{case.label} {fmt_shape(case.shape)} {DTYPE_NAMES[case.dtype]}"
@@ -417,6 +441,10 @@ def measure(case: Case, args, device: str, copy_gbs: Optional[float]) -> dict:
         if args.no_memory or (name.startswith("ref") and args.no_reference):
             continue
         row[f"{name}_peak_bytes"] = _guard(lambda fn=fn: peak_bytes(fn, device), errors, f"{what} {name} memory")
+
+    row["threads_fwd_ms"] = None
+    if device == "cpu" and not args.no_scaling:
+        row["threads_fwd_ms"] = _guard(lambda: thread_scaling(case, args), errors, what + " thread scaling")
 
     row["fwd_gbs"] = row["copy_fraction"] = None
     if device == "cuda" and row["ours_fwd_ms"]:
@@ -505,8 +533,27 @@ def tables(rows: list[dict], device: str) -> list[tuple[str, list[str], list[lis
         else:
             line += [fmt_pass(t, "fwd_vs_avg"), fmt_pass(t, "ref_speedup"), fmt_pass(t, "fb_vs_avg")]
         mem_rows.append(line)
-    return [("Time (median ms; ratios: ours / baseline, speed-up: reference / ours)", time_head, time_rows),
-            ("Memory (peak above the call's start), bandwidth and the issue's targets", mem_head, mem_rows)]
+    blocks = [("Time (median ms; ratios: ours / baseline, speed-up: reference / ours)", time_head, time_rows),
+              ("Memory (peak above the call's start), bandwidth and the issue's targets", mem_head, mem_rows)]
+    if any(r.get("threads_fwd_ms") for r in rows):
+        blocks.append(scaling_table(rows))
+    return blocks
+
+
+def scaling_table(rows: list[dict]) -> tuple[str, list[str], list[list[str]]]:
+    """Forward ms of ours and avg_pool per thread count, and each one's speed-up from 1 thread to all."""
+    counts = thread_counts()
+    label = {n: f"{n} thr" + (" (all)" if n == counts[-1] else "") for n in counts}
+    head = (["op", "shape", "dtype"] + [f"fwd {label[n]}" for n in counts] + [f"avg {label[n]}" for n in counts]
+            + [f"fwd 1→{counts[-1]} thr", f"avg 1→{counts[-1]} thr"])
+    body = []
+    for r in rows:
+        by = r.get("threads_fwd_ms") or {}
+        ms = {who: [by.get(str(n), {}).get(who) for n in counts] for who in ("ours", "avg")}
+        speedup = [fmt_ratio(v[0] / v[-1]) if v[0] and v[-1] else "—" for v in (ms["ours"], ms["avg"])]
+        body.append([r["label"], fmt_shape(r["shape"]), r["dtype"], *map(fmt_ms, ms["ours"]), *map(fmt_ms, ms["avg"]),
+                     *speedup])
+    return "Thread scaling (forward, median ms at torch.set_num_threads(n); speed-up: 1 thread / all)", head, body
 
 
 def summary_lines(rows: list[dict], device: str, threads: int) -> list[str]:
@@ -607,6 +654,7 @@ def parse_args(argv=None):
     p.add_argument("--stride", type=int, default=None, help="stride in every dim (default: the kernel size)")
     p.add_argument("--no-reference", action="store_true", help="skip the reference (no speed-up column)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
+    p.add_argument("--no-scaling", action="store_true", help="CPU: skip the thread-scaling table (1, 2, all threads)")
     p.add_argument("--markdown", action="store_true", help="also print Markdown tables and the run's details")
     p.add_argument("--json", default=None, metavar="PATH", help="write every figure to PATH as JSON")
     p.add_argument("--allow-reference", action="store_true",
@@ -677,6 +725,7 @@ def main(argv=None) -> int:
         "cpu_count": os.cpu_count(),
         "cpu_capability": info.get("cpu_capability"),
         "threads": torch.get_num_threads(),
+        "kernel_threads": info.get("kernel_threads"),  # what the compiled CPU kernels really use
         "python": platform.python_version(),
         "repeat": args.repeat, "ref_repeat": args.ref_repeat, "warmup": args.warmup,
         "kernel": args.kernel, "stride": args.stride,
@@ -754,7 +803,8 @@ def main(argv=None) -> int:
             f"- backend: `{backend}` ({info['reason']})" + (" — **the reference, not the kernels**" if warn else ""),
             f"- torch {torch.__version__}" + (f", CUDA {torch.version.cuda}" if device == "cuda" else "")
             + f", Python {meta['python']}",
-            f"- device: {where}; CPU capability {meta['cpu_capability']}; threads {meta['threads']}",
+            f"- device: {where}; CPU capability {meta['cpu_capability']}; threads {meta['threads']} "
+            f"(the compiled CPU kernels run on {meta['kernel_threads'] or '—'})",
             f"- kernel {args.kernel}, stride {args.stride}; median of {args.repeat} calls after {args.warmup} "
             f"warm-up (reference: {args.ref_repeat})",
             f"- peak memory: {meta['memory_method']}",

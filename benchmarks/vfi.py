@@ -103,10 +103,9 @@ def fresh_model():
 
 def weights_for_e2e(work: Path) -> tuple[Path, str]:
     """(checkpoint path, label): the bundled vfi-small.pt, else a fresh one saved into ``work``."""
-    from inter4k.models.vfi import vfi_weights_path
-    from inter4k.models.weights import save_model
+    from inter4k.models.weights import save_model, weights_path
 
-    bundled = vfi_weights_path("vfi-small")
+    bundled = weights_path("vfi-small")
     if bundled.is_file():
         return bundled, f"vfi-small, bundled weights ({bundled})"
     path = save_model(fresh_model(), work / "vfi-small-untrained.pt")
@@ -226,9 +225,9 @@ def quality(data: str, frames, patch, device: torch.device) -> dict:
 
 
 def weights_for_quality() -> bool:
-    from inter4k.models.vfi import vfi_weights_path
+    from inter4k.models.weights import weights_path
 
-    return vfi_weights_path("vfi-small").is_file()
+    return weights_path("vfi-small").is_file()
 
 
 def gib(n: int) -> str:

@@ -70,6 +70,7 @@ def doctor(json_: JsonOpt = False) -> None:
             ("library in use", ada.get("library")),
             ("CPU kernels built", ada.get("cpu_kernels_built")),
             ("CUDA kernels built", ada.get("cuda_kernels_built")),
+            ("CPU threads (kernels)", ada.get("kernel_threads")),
             ("sources", ada.get("sources")),
             ("build cache", ada.get("build_root")),
             ("ADAUNPOOL_BACKEND", ada.get("forced_backend")),

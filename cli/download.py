@@ -73,7 +73,7 @@ class _Bar:
 
 
 def _size(n: Optional[int]) -> str:
-    return dl._fmt_bytes(n)
+    return dl.fmt_bytes(n)
 
 
 def _render(result: dl.DownloadResult, console: Console) -> None:

@@ -2,7 +2,8 @@
 
     inter4k interpolate INPUT [-o OUTPUT] [--factor 2|4|8 | --fps F] [--model NAME|PATH] [--tile N|auto|0]
                         [--tile-overlap PX] [--dtype fp32|fp16|bf16] [--device D] [--scene-threshold X]
-                        [--codec libx264] [--crf 18] [--preset medium] [--pix-fmt yuv420p] [--overwrite] [--json]
+                        [--codec libx264] [--crf 18] [--preset medium] [--pix-fmt yuv420p] [--overwrite]
+                        [--allow-partial] [--json]
 
 Calls :func:`inter4k.api.interpolate` (see :mod:`inter4k.infer.interpolate`); warnings are printed as
 they arise and the progress bar (output frames, fps, ETA) goes to stderr, so ``--json`` output on
@@ -16,13 +17,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from inter4k import api
 
-from ._options import (CodecOpt, CrfOpt, DeviceOpt, DtypeOpt, FramesBar, JsonOpt, OverwriteOpt, PixFmtOpt, PresetOpt,
-                       print_items, print_json, print_warning, runner_rows, TileOpt, TileOverlapOpt)
+from ._options import (AllowPartialOpt, CodecOpt, CrfOpt, DeviceOpt, DtypeOpt, FramesBar, OverwriteOpt, PixFmtOpt,
+                       PresetOpt, JsonOpt, partial_rows, print_run_result, runner_rows, TileOpt, TileOverlapOpt,
+                       WarningPrinter)
 
 
 def interpolate(
@@ -50,42 +51,34 @@ def interpolate(
     preset: PresetOpt = "medium",
     pix_fmt: PixFmtOpt = "yuv420p",
     overwrite: OverwriteOpt = False,
+    allow_partial: AllowPartialOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Interpolate a video to --factor times its frames (default 2) or to --fps, with exact timestamps;
     scene cuts get duplicated frames, never morphs; audio and subtitles are kept.
 
-    The output is written under a temporary name and renamed when complete: an error or Ctrl-C
-    leaves nothing behind.
+    The output is written under a temporary name and renamed when complete: an error, Ctrl-C or
+    SIGTERM leaves nothing behind. A truncated input is refused (exit status 2) unless --allow-partial,
+    which writes the frames that decode and exits 3.
     """
-    err = Console(stderr=True, highlight=False)
-    shown: set[str] = set()
-
-    def on_warning(message: str) -> None:
-        shown.add(message)
-        print_warning(err, message)
-
+    warn = WarningPrinter()
     with closing(FramesBar("interpolate", escape(input.name))) as bar:
         result = api.interpolate(input, output, factor=factor, fps=fps, model=model, tile=tile,
                                  tile_overlap=tile_overlap, dtype=dtype, device=device,
                                  scene_threshold=scene_threshold, codec=codec, crf=crf, preset=preset,
-                                 pix_fmt=pix_fmt, overwrite=overwrite, progress=bar, on_warning=on_warning)
-    if json_:
-        print_json(result.to_dict())
-        return
-    for w in result.warnings:
-        if w not in shown:
-            print_warning(err, w)
+                                 pix_fmt=pix_fmt, overwrite=overwrite, progress=bar, on_warning=warn,
+                                 allow_partial=allow_partial)
     rate = f"x{result.factor}" if result.factor else f"{result.fps_out:g} fps"
     cuts = result.scene_cuts
-    print_items("interpolate", [
+    print_run_result("interpolate", result, [
         ("output", str(result.output)),
         ("frames", f"{result.frames_in} -> {result.frames_out} ({rate}; {result.synthesized} interpolated, "
                    f"{result.duplicated} duplicated at scene cuts)"),
+        *partial_rows(result),
         ("frame rate", f"{result.fps_in:g} -> {result.fps_out:g} fps (time base {result.time_base})"),
         ("scene cuts", "none" if not cuts else f"{len(cuts)} (after input frames {', '.join(map(str, cuts[:10]))}"
                                                 f"{', ...' if len(cuts) > 10 else ''})"),
         *runner_rows(result),
         ("time", f"{result.seconds:.1f} s, {result.speed:.2f} output frames/s"),
         *[("stream", s) for s in result.streams],
-    ])
+    ], json_, warn)

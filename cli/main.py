@@ -1,12 +1,16 @@
 """The ``inter4k`` entry point: builds the Typer app and maps known errors to exit codes.
 
-    inter4k download | verify | derive | sample | prepare | doctor
-    inter4k --version
+    inter4k download | verify | derive | sample | prepare       the Inter4K data set
+    inter4k train-sr | train-vfi                               training
+    inter4k upscale | interpolate                              inference on images and videos
+    inter4k evaluate | bench-pool                              scoring and benchmarks
+    inter4k doctor | --version                                 the installation
 
 Errors from our code become one red line on stderr and an exit code, without a traceback
 (``INTER4K_DEBUG=1`` shows it): bad input (ValueError, TypeError, FileNotFoundError) exits 2,
-other known failures (RuntimeError, OSError) exit 1, Ctrl-C exits 130. Anything else is a bug
-and keeps its traceback.
+other known failures (RuntimeError, OSError) exit 1, Ctrl-C exits 130 and SIGTERM 143 (both after the
+same clean-up, :mod:`inter4k.interrupt`), each with one line. Anything else is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
@@ -16,13 +20,12 @@ import sys
 from typing import Annotated, Optional, Sequence
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from inter4k import __version__
+from inter4k.interrupt import EXIT_CODES, Terminated, sigterm_as_interrupt
 
 from . import dataset
-from ._options import typer_factory
+from ._options import print_error, typer_factory
 from .doctor import doctor
 from .download import download
 from .prepare import prepare
@@ -69,19 +72,39 @@ app.command(name="evaluate")(evaluate)
 
 
 def _error(message: str, code: int) -> int:
-    line = " ".join(message.split()) or "(no message)"
-    if len(line) > 800:  # a compiler log: keep its start and its end
-        line = f"{line[:300]} ... {line[-400:]}"
-    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[bold red]Error:[/] [red]{escape(line)}[/]")
+    print_error(message)
     return code
+
+
+def _interruption(exc: Optional[BaseException]) -> Optional[KeyboardInterrupt]:
+    """The Ctrl-C / SIGTERM behind ``exc``: typer turns a KeyboardInterrupt into a silent exit 130; a
+    command that already said why it stopped raises its exit ``from None`` (not followed)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ if (exc.__cause__ is not None or exc.__suppress_context__) else exc.__context__
+    return None
+
+
+def _stopped(exc: KeyboardInterrupt) -> int:
+    """The one line and the exit code for Ctrl-C (130) or SIGTERM (143)."""
+    if isinstance(exc, Terminated):
+        return _error("terminated (SIGTERM)", EXIT_CODES[Terminated])
+    return _error("interrupted", EXIT_CODES[KeyboardInterrupt])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI on ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     debug = os.environ.get("INTER4K_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="inter4k")
+        with sigterm_as_interrupt():
+            app(args=list(argv) if argv is not None else None, prog_name="inter4k")
     except SystemExit as exc:  # typer exits this way, also for --help, --version and usage errors
+        stop = _interruption(exc)
+        if stop is not None:
+            return _stopped(stop)
         code = exc.code
         if code is None:
             return 0
@@ -91,10 +114,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     except (typer.Exit, typer.Abort):  # RuntimeError subclasses; normally turned into SystemExit
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug:
             raise
-        return _error("interrupted", 130)
+        return _stopped(exc)
     except BAD_INPUT as exc:
         if debug:
             raise

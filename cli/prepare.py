@@ -89,5 +89,7 @@ def prepare(
     table = item_table("prepare")
     for key in ("out", "task", "split", "clips", "patches", "shape", "shards", "written", "skipped", "seconds"):
         table.add_row(key, escape(str(report[key])))
+    if report["repaired"]:
+        table.add_row("repaired", escape(", ".join(report["repaired"]) + " (cut short or missing: cut again)"))
     table.add_row("size", f"{report['bytes'] / 2 ** 20:.1f} MiB")
     Console().print(table)

@@ -5,7 +5,8 @@
                      [--steps N] [--batch B] [--patch P] [--lr LR] [--workers W] [--val-every N]
                      [--ckpt-every N] [--out RUN_DIR] [--resume] [--seed S] [--device D] [--amp/--no-amp]
     inter4k train-vfi --mode 30to60|15to60|8x [--data ROOT|PREPARED_DIR|synthetic|synthetic:DIR|photos]
-                     [--realism rigid|real] [--model vfi-small] [--upsampler U] [... the same training options]
+                     [--realism rigid|real] [--val-data videos] [--model vfi-small] [--upsampler U]
+                     [... the same training options]
 
 Multi-GPU (or multi-process CPU): ``torchrun --nproc_per_node K -m cli.main train-sr ...`` (or
 train-vfi); only rank 0 shows progress and writes files. Ctrl-C saves ``RUN_DIR/last.pt`` and exits
@@ -147,7 +148,9 @@ def train_sr(
     Several processes: torchrun --nproc_per_node K -m cli.main train-sr ...
     """
     config = _config(locals(), scale=scale, upsampler=upsampler, blur_prob=blur_prob)
-    where = Path(out) if out is not None else Path("runs") / f"sr-x{scale}-{model}"
+    from inter4k.train.config import SRTrainConfig
+
+    where = SRTrainConfig(**config).run_folder()
 
     def rows(report: dict) -> list[tuple[str, str]]:
         ssim = "-" if report["val_ssim"] is None else f"{report['val_ssim']:.4f}"
@@ -167,7 +170,8 @@ def train_vfi(
                        "built on first use: train split for training, val for validation; photos:DIR for another "
                        "folder) (default: $INTER4K_ROOT or ~/datasets/inter4k).")] = None,
     val_data: Annotated[Optional[str], typer.Option(
-        "--val-data", help="Validation data (same kinds; default: the root's val split / the val photos).")] = None,
+        "--val-data", help="Validation data (same kinds, or videos[:DIR]: real footage, the opencv-doc videos with "
+                           "every other frame dropped; default: the root's val split / the val photos).")] = None,
     model: Annotated[str, typer.Option("--model", help="VFI model name (see inter4k.models.list_models('vfi')).")] = "vfi-small",
     upsampler: Annotated[Optional[str], typer.Option(
         "--upsampler", help="The model's flow upsampler, passed to its factory (vfi-small: adaunpool or bilinear).")] = None,
@@ -213,7 +217,9 @@ def train_vfi(
     """
     config = _config(locals(), mode=mode, model_kwargs={} if upsampler is None else {"upsampler": upsampler},
                      flow_loss=flow_loss, realism=realism)
-    where = Path(out) if out is not None else Path("runs") / f"vfi-{mode}-{model}"
+    from inter4k.train.config import VFITrainConfig
+
+    where = VFITrainConfig(**config).run_folder()
 
     def rows(report: dict) -> list[tuple[str, str]]:
         return [("mode", report["mode"]), ("loss (L1)", _loss(report["loss"])),

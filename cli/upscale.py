@@ -2,7 +2,7 @@
 
     inter4k upscale INPUT [-o OUTPUT] [--scale 4] [--model NAME|PATH] [--tile N|auto|0] [--tile-overlap PX]
                     [--dtype fp32|fp16|bf16] [--device D] [--batch B] [--codec libx264] [--crf 18]
-                    [--preset medium] [--pix-fmt yuv420p] [--overwrite] [--json]
+                    [--preset medium] [--pix-fmt yuv420p] [--overwrite] [--allow-partial] [--json]
 
 Calls :func:`inter4k.api.upscale` (see :mod:`inter4k.infer.upscale`); the progress bar (frames, fps,
 ETA) goes to stderr, so ``--json`` output on stdout stays machine-readable.
@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from inter4k import api
 
-from ._options import (CodecOpt, CrfOpt, DeviceOpt, DtypeOpt, FramesBar, JsonOpt, OverwriteOpt, PixFmtOpt, PresetOpt,
-                       print_items, print_json, print_warning, runner_rows, TileOpt, TileOverlapOpt)
+from ._options import (AllowPartialOpt, CodecOpt, CrfOpt, DeviceOpt, DtypeOpt, FramesBar, OverwriteOpt, PixFmtOpt,
+                       PresetOpt, JsonOpt, partial_rows, print_run_result, runner_rows, TileOpt, TileOverlapOpt,
+                       WarningPrinter)
 
 
 def upscale(
@@ -44,28 +44,27 @@ def upscale(
     preset: PresetOpt = "medium",
     pix_fmt: PixFmtOpt = "yuv420p",
     overwrite: OverwriteOpt = False,
+    allow_partial: AllowPartialOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Upscale an image or a video with an SR model; a video keeps every frame, its timestamps, audio and subtitles.
 
-    The output is written under a temporary name and renamed when complete: an error or Ctrl-C
-    leaves nothing behind.
+    The output is written under a temporary name and renamed when complete: an error, Ctrl-C or
+    SIGTERM leaves nothing behind. A truncated input is refused (exit status 2) unless --allow-partial,
+    which writes the frames that decode and exits 3.
     """
+    warn = WarningPrinter()
     with closing(FramesBar("upscale", escape(input.name))) as bar:
         result = api.upscale(input, output, scale=scale, model=model, tile=tile, tile_overlap=tile_overlap,
                              dtype=dtype, device=device, batch=batch, codec=codec, crf=crf, preset=preset,
-                             pix_fmt=pix_fmt, overwrite=overwrite, progress=bar)
-    if json_:
-        print_json(result.to_dict())
-        return
-    err = Console(stderr=True, highlight=False)
-    for w in result.warnings:
-        print_warning(err, w)
-    print_items("upscale", [
+                             pix_fmt=pix_fmt, overwrite=overwrite, progress=bar, allow_partial=allow_partial,
+                             on_warning=warn)
+    print_run_result("upscale", result, [
         ("output", str(result.output)),
         ("size", f"{result.size_in[0]}x{result.size_in[1]} -> {result.size_out[0]}x{result.size_out[1]} (x{result.scale})"),
         ("frames", f"{result.frames_out}" + ("" if result.kind == "video" else " (image)")),
+        *partial_rows(result),
         *runner_rows(result),
         ("time", f"{result.seconds:.1f} s, {result.fps:.2f} fps"),
         *[("stream", s) for s in result.streams],
-    ])
+    ], json_, warn)

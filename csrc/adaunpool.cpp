@@ -15,4 +15,6 @@ TORCH_LIBRARY(adaunpool, m) {
   m.def("adaunpool_forward(Tensor y, Tensor w, int[] kernel, int[] stride, int mode, int[] size) -> Tensor");
   m.def("adaunpool_backward(Tensor grad_u, Tensor y, Tensor w, int[] kernel, int[] stride, int mode, int[] size)"
         " -> (Tensor grad_y, Tensor grad_w)");
+  // How many threads an at::parallel_for of this library runs on now (cpu/parallel_probe.cpp).
+  m.def("threads_used() -> int");
 }

@@ -97,6 +97,10 @@ def _adaunpool_info() -> dict[str, Any]:
             warnings.simplefilter("always")
             info.update(adaunpool.backend_info())
         info["warnings"] = [str(w.message) for w in caught]
+        used, threads = info.get("kernel_threads"), info.get("threads")
+        if used is not None and threads and used < threads:
+            info["warnings"].append(f"the compiled CPU kernels run on {used} of torch's {threads} threads: "
+                                    "the library was built without OpenMP (-fopenmp)")
     except Exception as exc:  # noqa: BLE001 - report, never crash
         info["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
     # Which libraries are on disk for the current sources (built now or by an earlier run).

@@ -6,6 +6,7 @@
   the tests that need the compiled ops then skip and say so.
 * Every test gets its own deterministic RNG seed, derived from its node id.
 * Tests marked ``cuda`` skip when no CUDA GPU is visible.
+* Every test renders rich output for the same fixed terminal, whatever the one pytest runs from.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_terminal(monkeypatch):
+    """Rich (and typer) read the width from $COLUMNS (80 when unset and no terminal) and colour from
+    FORCE_COLOR / NO_COLOR / TTY_*: pin them so that no test passes or fails with the caller's shell.
+    Wide, so that a table cell holding a temporary path does not wrap; a test about widths sets its own."""
+    monkeypatch.setenv("COLUMNS", "200")
+    for name in ("LINES", "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -102,3 +113,73 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+# --- a full disk ----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 1 MiB file system (tmpfs), where this machine lets the tests mount one (root on Linux);
+    otherwise the test skips and says why. Every full-disk case is also tested with :func:`disk_full_after`,
+    which runs everywhere."""
+    import shutil
+    import subprocess
+    import sys
+
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    if not sys.platform.startswith("linux") or not shutil.which("mount"):
+        pytest.skip("mounting a 1 MiB tmpfs needs Linux and mount(8); the injected-ENOSPC variant covers this case")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0777", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount a 1 MiB tmpfs here ({' '.join(r.stderr.split()) or f'exit {r.returncode}'}); "
+                    "the injected-ENOSPC variant covers this case")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.fixture
+def disk_full_after(monkeypatch):
+    """``disk_full_after(n)``: from now on, every file opened for writing by :mod:`inter4k.atomic` fails
+    with ENOSPC once ``n`` bytes in all have been written (as a full disk does)."""
+    import builtins
+    import errno
+
+    from inter4k import atomic
+
+    written = [0]
+
+    class FullDisk:
+        def __init__(self, fh, limit):
+            self.fh, self.limit = fh, limit
+
+        def write(self, data):
+            n = memoryview(data).nbytes
+            if written[0] + n > self.limit:
+                keep = max(self.limit - written[0], 0)
+                self.fh.write(memoryview(data).cast("B")[:keep])
+                written[0] += keep
+                raise OSError(errno.ENOSPC, "No space left on device")
+            written[0] += n
+            return self.fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    def arm(limit: int) -> None:
+        def full_open(file, mode="r", *args, **kwargs):
+            fh = builtins.open(file, mode, *args, **kwargs)
+            return FullDisk(fh, limit) if any(c in mode for c in "wxa") else fh
+
+        monkeypatch.setattr(atomic, "open", full_open, raising=False)
+
+    return arm

@@ -54,6 +54,24 @@ def test_doctor_json():
         assert ada["library"] and Path(ada["library"]).is_file()
 
 
+def test_doctor_checks_that_the_cpu_kernels_use_torchs_threads(monkeypatch):
+    ada = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["adaunpool"]
+    if ada["backend"] == "compiled":
+        assert ada["kernel_threads"] == ada["threads"] == torch.get_num_threads()
+        assert not any("threads" in w for w in ada["warnings"])
+    # a library built without OpenMP: one thread of torch's four
+    serial = {**au.backend_info(), "backend": "compiled", "threads": 4, "kernel_threads": 1}
+    monkeypatch.setattr(au, "backend_info", lambda: serial)
+    warning = "the compiled CPU kernels run on 1 of torch's 4 threads: the library was built without OpenMP"
+    assert any(w.startswith(warning) for w in inter4k.api.doctor()["adaunpool"]["warnings"])
+    monkeypatch.setenv("COLUMNS", "300")  # the table's rows on one line each, whatever the terminal
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 0, result.output
+    rows = [" ".join(line.replace("│", " ").split()) for line in plain(result.stdout).splitlines()]
+    assert "CPU threads (kernels) 1" in rows
+    assert any(row.startswith("warning " + warning) for row in rows)
+
+
 def test_doctor_reports_a_missing_package_instead_of_crashing(monkeypatch):
     monkeypatch.setitem(inter4k.api.PACKAGES, "surely_not_installed_pkg", "surely-not-installed")
     report = inter4k.api.doctor()
@@ -61,6 +79,25 @@ def test_doctor_reports_a_missing_package_instead_of_crashing(monkeypatch):
     result = runner.invoke(app, ["doctor"])
     assert result.exit_code == 0, result.output
     assert "missing" in plain(result.stdout)
+
+
+@pytest.mark.parametrize("columns", [None, "40", "300"])
+def test_usage_errors_are_one_unwrapped_line_at_any_width(columns, tmp_path, monkeypatch, capsys):
+    """Click's usage errors print like ours: the usage, then one "Error:" line, whatever $COLUMNS is
+    and with no terminal (typer's boxed panel wrapped the message at 80 columns)."""
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    missing = tmp_path / ("a-long-folder-name-" * 5)
+    result = runner.invoke(app, ["bench-pool", "--images", str(missing)])
+    assert result.exit_code == 2
+    lines = plain(result.output).splitlines()
+    assert lines[0].startswith("Usage: ") and "bench-pool" in lines[0]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1 and "'--images'" in errors[0] and f"'{missing}' does not exist" in errors[0]
+    assert main(["nosuch"]) == 2
+    assert "Error: No such command 'nosuch'." in plain(capsys.readouterr().err).splitlines()
 
 
 def test_version():

@@ -478,3 +478,114 @@ def test_cli_ctrl_c_exits_130_saying_it_will_resume(tmp_path, monkeypatch):
     result = runner.invoke(app, ["download", "--root", str(tmp_path)])
     assert result.exit_code == 130
     assert "resume" in plain(result.output) and str(part) in plain(result.output).replace(" ", "")
+
+
+# --------------------------------------------------------------------------------------- damaged and odd zips
+
+
+def without_top_folder(zip_bytes: bytes) -> bytes:
+    """The same zip with its members one folder up: ``60fps/UHD/1.mp4`` instead of ``Inter4K/60fps/UHD/1.mp4``."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as src, zipfile.ZipFile(buf, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename.split("/", 1)[1], src.read(info))
+    return buf.getvalue()
+
+
+def test_a_zip_missing_its_first_20_kb_is_one_clear_error(sample, tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(sample.zip[20 * 1024:])
+    with pytest.raises(dl.ArchiveError, match=r"bad\.zip.*(damaged|not a readable zip).*nothing was extracted"):
+        dl.download(tmp_path / "root", from_zip=bad)
+    assert nothing_extracted(tmp_path / "root") and bad.exists()
+    monkeypatch.delenv("INTER4K_DEBUG", raising=False)
+    assert main(["download", "--from-zip", str(bad), "--root", str(tmp_path / "root")]) == 2
+    err = plain(capsys.readouterr().err)
+    assert "Error:" in err and "Traceback" not in err and "bytes missing at the start" in err
+
+
+def test_a_damaged_zip_left_in_root_is_moved_aside_and_not_reused(server, sample, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "Inter4K.zip").write_bytes(sample.zip[20 * 1024:])  # e.g. a download cut at the front
+    with pytest.raises(dl.ArchiveError, match=r"moved it to .*Inter4K\.zip\.damaged.*downloads the zip afresh"):
+        run(root, server.url)
+    assert not (root / "Inter4K.zip").exists() and nothing_extracted(root)
+    assert (root / "Inter4K.zip.damaged").read_bytes() == sample.zip[20 * 1024:]  # kept, not deleted
+    assert server.state.requests == []
+    res = run(root, server.url)  # the next run downloads instead of failing the same way
+    assert res.action == "downloaded" and len(server.state.requests) == 1
+    assert_extracted(root, sample)
+
+
+def test_a_file_that_is_also_a_folder_extracts_nothing(sample, tmp_path):
+    zip_bytes = with_member(with_member(sample.zip, "Inter4K/a_file"), "Inter4K/a_file/child")
+    bad = tmp_path / "clash.zip"
+    bad.write_bytes(zip_bytes)
+    root = tmp_path / "root"
+    with pytest.raises(dl.ArchiveError, match=r"'Inter4K/a_file' is a file, and other members need it as a folder"):
+        dl.download(root, from_zip=bad)
+    assert nothing_extracted(root)
+    assert not root.exists() or list(root.iterdir()) == []
+
+
+def test_the_official_layout_without_its_top_folder_is_accepted(sample, tmp_path):
+    flat = tmp_path / "flat.zip"
+    flat.write_bytes(without_top_folder(sample.zip))
+    root = tmp_path / "root"
+    res = dl.download(root, from_zip=flat)
+    assert res.action == "from_zip" and res.clips == 2
+    for rel, data in sample.files.items():
+        assert (root / rel).read_bytes() == data, rel
+    listed = {e["file"] for e in json.loads((root / "Inter4K" / "MANIFEST.json").read_text())["files"]}
+    assert listed == set(sample.files)
+    assert dl.download(root, from_zip=flat).action == "skipped"
+
+
+def test_something_in_the_way_on_disk_extracts_nothing(sample, tmp_path):
+    root = tmp_path / "root"
+    (root / "Inter4K").mkdir(parents=True)
+    (root / "Inter4K" / "60fps").write_bytes(b"not a folder")
+    with pytest.raises(ValueError, match=r"60fps is a file where the zip has a folder.*nothing was extracted"):
+        dl.download(root, from_zip=sample.zip_path)
+    assert sorted(p.name for p in root.rglob("*")) == ["60fps", "Inter4K"]
+
+
+def test_a_failure_half_way_through_the_extraction_leaves_nothing(sample, tmp_path, monkeypatch):
+    """A full disk on the second file: the first is not left in place, nor is the temporary folder."""
+    import errno
+
+    real_open = zipfile.ZipFile.open
+    opened = []
+
+    def open_then_fail(self, name, *args, **kwargs):
+        if kwargs.get("mode", args[0] if args else "r") == "r" and len(opened) >= len(sample.files) + 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        opened.append(name)
+        return real_open(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", open_then_fail)  # the CRC pass opens each file once, then 1 more
+    root = tmp_path / "root"
+    with pytest.raises(dl.NotEnoughSpaceError, match=r"disk is full.*nothing was extracted"):
+        dl.download(root, from_zip=sample.zip_path)
+    assert nothing_extracted(root)
+    assert list(root.iterdir()) == []  # no temporary folder either
+
+
+def test_a_stale_extraction_folder_of_a_killed_run_is_removed(sample, tmp_path):
+    import subprocess
+    import sys
+
+    from inter4k import atomic
+
+    root = tmp_path / "root"
+    root.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    stale = atomic.temp_path(root / "Inter4K")
+    stale = stale.with_name(stale.name.replace(f"-{__import__('os').getpid()}-", f"-{pid}-"))
+    (stale / "Inter4K" / "60fps").mkdir(parents=True)
+    (stale / "Inter4K" / "60fps" / "half.mp4").write_bytes(b"x" * 100)
+    dl.download(root, from_zip=sample.zip_path)
+    assert not stale.exists()
+    assert sorted(p.name for p in root.iterdir()) == ["Inter4K"]

@@ -84,7 +84,8 @@ def test_val_gives_full_images_or_centre_crops(photos):
     assert len(full) == 3
     lr, hr = full[1]  # chelsea: 451 x 300
     assert hr.shape == (3, 300, 450) and lr.shape == (3, 100, 150)
-    assert full.plan(1) == dict(image=1, file="chelsea.png", y=0, x=0, height=300, width=450, hflip=False, vflip=False)
+    assert full.plan(1) == dict(image=1, file="chelsea.png", y=0, x=0, height=300, width=450, hflip=False, vflip=False,
+                                blur=None)  # no blur outside training
     centre = ImageFolderSR(photos, scale=4, patch_size=64, split="val")
     p = centre.plan(2)  # coffee: 600 x 400
     assert (p["y"], p["x"]) == ((400 - 64) // 2 // 4 * 4, (600 - 64) // 2 // 4 * 4)

@@ -19,7 +19,6 @@ from inter4k.infer.interpolate import default_output, interpolate, parse_fps
 from inter4k.infer.upscale import OutputExistsError
 from inter4k.models import create_model
 from inter4k.models.weights import save_model
-from inter4k.video import part_path
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -245,8 +244,7 @@ def test_corrupt_input_is_a_clear_error_and_leaves_nothing(clip, tmp_path):
     with pytest.raises(FileNotFoundError):
         interpolate(tmp_path / "missing.mp4", model="vfi-average")
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == ["garbled.mp4", "junk.mp4"], left
-    assert not part_path(tmp_path / "garbled_x2.mp4").exists()
+    assert left == ["garbled.mp4", "junk.mp4"], left  # no output, no temporary file
 
 
 def test_bad_arguments(clip, tmp_path):

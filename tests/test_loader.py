@@ -92,3 +92,67 @@ def test_backend_info_reports_the_running_backend():
     assert info["torch"] == torch.__version__
     if info["backend"] == "compiled":
         assert info["library"] and info["library"].endswith(".so")
+
+
+def test_cpu_kernels_run_on_torchs_threads(compiled_backend):
+    """The kernels' at::parallel_for forks as many threads as torch.set_num_threads asks for: built
+    without -fopenmp it runs on one; linked to a second OpenMP runtime it would ignore the setting."""
+    saved = torch.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            assert torch.ops.adaunpool.threads_used() == n
+            assert au.backend_info()["kernel_threads"] == n
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_a_second_checkout_of_the_same_sources_does_not_rebuild(tmp_path, monkeypatch):
+    """ninja records source paths: building straight from each checkout made every switch between two
+    checkouts of the same sources rebuild. Each build below would recompile (a new mtime) if it did."""
+    from torch.utils import cpp_extension
+    from torch.utils._cpp_extension_versioner import ExtensionVersioner
+
+    monkeypatch.setenv("ADAUNPOOL_BUILD_DIR", str(tmp_path / "cache"))
+    checkouts = []
+    for name in ("a", "b"):
+        src = tmp_path / name / "csrc"
+        (src / "cpu").mkdir(parents=True)
+        (src / "adaunpool.cpp").write_text("int adaunpool_probe() { return 1; }\n")
+        (src / "cpu" / "k.cpp").write_text('#include "k.h"\nint k() { return K; }\n')
+        (src / "k.h").write_text("#define K 2\n")
+        checkouts.append(src)
+    stamps = []
+    for src in checkouts + checkouts:  # a, b, a, b
+        monkeypatch.setattr(_loader, "CSRC", src)
+        # as in a new process (each command is one): cpp_extension skips ninja for a name it built already
+        monkeypatch.setattr(cpp_extension, "JIT_EXTENSION_VERSIONER", ExtensionVersioner())
+        lib = _loader.build(with_cuda=False)
+        stamps.append((lib, lib.stat().st_mtime_ns))
+    assert stamps[2] == stamps[0] and stamps[3] == stamps[1], "a switch between checkouts rebuilt the kernels"
+    assert stamps[1] == stamps[0], "the second checkout did not reuse the first one's build"
+
+
+def test_a_model_command_on_a_cpu_machine_prints_no_cuda_warning(compiled_backend, tmp_path):
+    """torch.utils.cpp_extension warns "No CUDA runtime is found" on import wherever a CUDA_HOME exists
+    but no GPU does; a CPU build does not use CUDA_HOME, so a command that builds or loads the CPU
+    kernels must not print it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+
+    root = Path(__file__).resolve().parent.parent
+    image = tmp_path / "in.png"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    env = {**os.environ, "PYTHONPATH": str(root), "CUDA_HOME": str(tmp_path), "CUDA_VISIBLE_DEVICES": "",
+           "ADAUNPOOL_BACKEND": "compiled"}
+    run = subprocess.run([sys.executable, "-m", "cli.main", "upscale", str(image), "-o", str(tmp_path / "out.png"),
+                          "--device", "cpu"],
+                         cwd=root, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out.png").is_file()
+    assert "No CUDA runtime" not in run.stderr, run.stderr

@@ -11,7 +11,7 @@ from inter4k.models.lowres_sr import (AdaUnPoolOutput, LowResSRNet, PixelShuffle
 from inter4k.models.upsamplers import bicubic_upsample
 
 
-@pytest.mark.parametrize("name", ["sr-lr-small", "sr-lr-large"])
+@pytest.mark.parametrize("name", ["sr-lr-small", "sr-lr-large", "sr-lr-plain"])
 @pytest.mark.parametrize("upsampler", ["adaunpool", "pixelshuffle"])
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_untrained_model_is_exact_bicubic(name, upsampler, scale):
@@ -118,3 +118,22 @@ def test_grid_error_checks_its_arguments():
         grid_error(x, x, 1)
     with pytest.raises(ValueError, match="holds no 64x64 tile"):
         grid_error(x, x, 4)
+
+
+def test_plain_baseline_is_the_chain_it_claims():
+    m = create_model("sr-lr-plain", scale=4)
+    convs = [c for c in m.modules() if isinstance(c, torch.nn.Conv2d)]
+    assert len(convs) == 10 and m.fuse is None             # head, eight body convs, the output conv
+    assert sum(p.numel() for p in m.parameters()) == 188_832
+    with pytest.raises(ValueError, match="unknown body"):
+        LowResSRNet(body="dense")
+
+
+@pytest.mark.parametrize("body", ["plain", "ds", "ds2", "ic"])
+def test_every_layer_body_starts_at_bicubic_and_trains(body):
+    torch.manual_seed(0)
+    m = LowResSRNet(scale=2, channels=8, blocks=2, body=body)
+    x = torch.rand(1, 3, 6, 6)
+    torch.testing.assert_close(m(x), bicubic_upsample(x, 2), rtol=0, atol=1e-6)
+    (m(x) - 0.5).abs().mean().backward()
+    assert m.out.values.weight.grad.abs().sum() > 0

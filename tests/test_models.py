@@ -35,7 +35,8 @@ def _one_thread():
 
 
 def learned_models() -> list[str]:
-    return [n for n in M.list_models("sr") if n not in BASELINES]
+    """The SRNet presets (their upsamplers and match_params; LowResSRNet's are in test_lowres_sr.py)."""
+    return sorted(M.SR_PRESETS)
 
 
 def test_registry_contents():

@@ -206,3 +206,92 @@ def test_cli_prepare(root, tmp_path):
     # errors go through main(): bad input exits 2 with one line, no traceback
     assert main(["prepare", "--root", str(root), "--out", str(tmp_path / "x"), "--patch", "50"]) == 2
     assert main(["prepare", "--root", str(tmp_path / "empty"), "--out", str(tmp_path / "x")]) == 2
+
+
+# --- a full disk, a cut-short shard -------------------------------------------------------------------
+
+FULL = dict(split="train", clips=[1, 2, 3], patch=48, per_clip=60, shard_size=90, seed=3)  # 2 shards, 1.2 MiB
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_a_full_disk_while_writing_a_shard_is_one_error_and_leaves_no_temp_file(root, tmp_path, disk_full_after):
+    from inter4k.atomic import NotEnoughSpaceError
+
+    out = tmp_path / "sr"
+    disk_full_after(900_000)  # the first shard (622 KiB) fits, the second does not
+    with pytest.raises(NotEnoughSpaceError, match=r"disk is full: writing .*shard-00001\.npy failed after .*; shard-00001\.npy was not written"):
+        prepare(root, out, **FULL)
+    assert leftovers(out) == []
+    index = read_index(out)
+    assert index["shards"][0] and index["shards"][1] is None and not index["complete"]
+    assert not (out / "shard-00001.npy").exists()
+
+
+def test_a_full_disk_resumes_to_the_same_shards(root, tmp_path, disk_full_after, monkeypatch):
+    from inter4k.atomic import NotEnoughSpaceError
+
+    whole = prepare(root, tmp_path / "whole", **FULL)
+    out = tmp_path / "sr"
+    disk_full_after(900_000)
+    with pytest.raises(NotEnoughSpaceError):
+        prepare(root, out, **FULL)
+    monkeypatch.undo()  # space again
+    again = prepare(root, out, **FULL)
+    assert again["written"] == 1 and again["skipped"] == 1 and whole["written"] == 2
+    for name in ("shard-00000.npy", "shard-00001.npy", "shard-00001.origins.npy"):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+
+def test_too_little_free_space_is_refused_before_writing(root, tmp_path, monkeypatch):
+    import collections
+    import shutil
+
+    from inter4k.atomic import NotEnoughSpaceError
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 ** 12, 10 ** 12 - 10 ** 6, 10 ** 6))
+    out = tmp_path / "sr"
+    with pytest.raises(NotEnoughSpaceError, match=r"the 2 shard\(s\) still to write.*needs 1\.2 MiB, 976\.6 KiB free"):
+        prepare(root, out, **FULL)
+    assert not out.exists()
+
+
+def test_a_real_full_disk_is_an_error_not_a_sigbus(root, small_disk):
+    """On a 1 MiB tmpfs, with the up-front check bypassed so that the writes meet the full disk. Run in a
+    child process: the memory-mapped writer this replaces was killed by SIGBUS (exit -7 here)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, inter4k.atomic as a\n"
+            "a.free_bytes = lambda path: 1 << 50  # skip the up-front check\n"
+            "from inter4k.data.prepare import prepare\n"
+            f"try:\n    prepare({str(root)!r}, {str(small_disk / 'sr')!r}, **{FULL!r})\n"
+            "except a.NotEnoughSpaceError as exc:\n    print(exc)\n    sys.exit(3)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, (r.returncode, r.stderr[-2000:])
+    assert "disk is full" in r.stdout
+    assert leftovers(small_disk / "sr") == []
+    # and without the bypass, the up-front check refuses before writing anything
+    with pytest.raises(RuntimeError, match="not enough free disk space"):
+        prepare(root, small_disk / "sr2", **FULL)
+    assert not (small_disk / "sr2").exists()
+
+
+def test_a_shard_cut_short_is_cut_again(root, tmp_path):
+    out = tmp_path / "sr"
+    kw = dict(split="train", clips=[1, 2, 3], patch=48, per_clip=3, shard_size=4)
+    prepare(root, out, **kw)
+    good = (out / "shard-00001.npy").read_bytes()
+    with open(out / "shard-00001.npy", "r+b") as f:
+        f.truncate(len(good) - 1000)
+    with pytest.raises(ValueError, match=r"shard-00001\.npy has \d+ bytes, not \d+ \(cut short\).*prepare. again"):
+        PreparedSR(out)
+    again = prepare(root, out, **kw)
+    assert again["repaired"] == ["shard-00001.npy"] and again["written"] == 1 and again["skipped"] == 2
+    assert (out / "shard-00001.npy").read_bytes() == good
+    assert len(PreparedSR(out)) == 9
+    (out / "shard-00002.origins.npy").unlink()
+    assert prepare(root, out, **kw)["repaired"] == ["shard-00002.npy"]

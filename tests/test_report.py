@@ -15,7 +15,7 @@ import torch
 
 from inter4k.evaluate import evaluate
 from inter4k.evaluate.crops import best_window, window_side
-from inter4k.evaluate.report import REPORT_FILES, format_value, write_atomic
+from inter4k.evaluate.report import REPORT_FILES, format_value
 from inter4k.evaluate.results import json_safe, mean_values
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +93,30 @@ def test_pairs_report_files(tmp_path, no_lpips, one_thread):
     assert r.crops[0].clip == worst.clip and r.crops[0].frame == worst.index
 
 
+def test_a_full_disk_keeps_the_previous_report_whole(tmp_path, no_lpips, one_thread, disk_full_after):
+    from inter4k.atomic import NotEnoughSpaceError
+
+    pred, ref = _pairs(tmp_path / "in", {"c1": 2})
+    out = tmp_path / "rep"
+    evaluate(task="sr", pred=pred, ref=ref, scale=2, report=out)
+    before = {n: (out / n).read_bytes() for n in REPORT_FILES}
+    disk_full_after(2000)  # the csv fits, the rest does not
+    with pytest.raises(NotEnoughSpaceError, match=r"disk is full: writing .*rep/report\.\w+ failed"):
+        evaluate(task="sr", pred=pred, ref=ref, scale=3, report=out)
+    assert {n: (out / n).read_bytes() for n in REPORT_FILES} == before  # no new csv beside an old md
+    assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES)
+
+
+def test_a_report_on_a_real_full_disk_is_one_error_and_no_file(tmp_path, small_disk, no_lpips, one_thread):
+    from inter4k.atomic import NotEnoughSpaceError
+
+    pred, ref = _pairs(tmp_path / "in", {"c1": 2})
+    (small_disk / "filler").write_bytes(b"\0" * (1024 * 1024 - 16 * 1024))  # 16 KiB left: less than the page
+    with pytest.raises(NotEnoughSpaceError, match=r"not enough free disk space for the report .*nothing was written"):
+        evaluate(task="sr", pred=pred, ref=ref, scale=2, report=small_disk / "rep")
+    assert list((small_disk / "rep").iterdir()) == []
+
+
 def test_model_report_shows_every_method_and_the_crops(tmp_path, no_lpips, one_thread):
     out = tmp_path / "rep"
     r = evaluate(task="sr", data=str(SAMPLE), scale=4, frames=2, limit=1, metrics=("psnr",), device="cpu",
@@ -123,17 +147,6 @@ def test_json_and_table_formatting():
     assert format_value("psnr_y", 31.23456) == "31.23" and format_value("ssim_y", 0.912345) == "0.9123"
     assert mean_values([{"a": 1.0}, {"a": 2.0}, {"a": 6.0}], ["a"]) == {"a": 3.0}
     assert mean_values([], ["a"]) == {"a": None}
-
-
-def test_write_atomic_replaces_and_cleans_up(tmp_path):
-    path = tmp_path / "sub" / "report.md"
-    write_atomic(path, "one")
-    write_atomic(path, "two")
-    assert path.read_text() == "two" and sorted(p.name for p in path.parent.iterdir()) == ["report.md"]
-
-    with pytest.raises(TypeError):
-        write_atomic(path, 12345)  # not text or bytes: nothing half-written remains
-    assert path.read_text() == "two" and sorted(p.name for p in path.parent.iterdir()) == ["report.md"]
 
 
 def test_best_window_finds_the_hot_spot():

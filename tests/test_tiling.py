@@ -139,6 +139,36 @@ def test_oom_below_the_minimum_tile_splits_the_batch_then_raises():
         r2(x[:1])
 
 
+def test_no_room_for_the_whole_output_is_said_at_once_not_retried_with_smaller_tiles(monkeypatch):
+    import inter4k.infer.tiling as tiling
+
+    zeros = torch.zeros
+
+    def host_cannot_hold_the_output(*size, **kw):  # the CPU allocator on a machine with little memory
+        shape = size[0] if len(size) == 1 and not isinstance(size[0], int) else size
+        if torch.Size(shape).numel() >= 3 * 128 * 128:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+                               "you tried to allocate 196608 bytes. Error code 12 (Cannot allocate memory)")
+        return zeros(*size, **kw)
+
+    monkeypatch.setattr(tiling.torch, "zeros", host_cannot_hold_the_output)
+    model = OOMAbove(ConvSR(scale=2, layers=1), max_pixels=40 * 40)  # whole 64x64 frames run out of memory
+    r = TileRunner(model, 2, tile="auto", overlap=8)
+    with pytest.raises(tiling.HostMemoryError, match=r"128x128 output .* smaller tiles do not help"):
+        r(torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8))
+    # one retry from the whole frame to tiles (the model's own memory), then no more: the first tile's
+    # output could not be blended, and smaller tiles need the same accumulator
+    assert r.oom_retries == 1 and model.calls == 2
+
+
+def test_sixteen_bit_frames_keep_sixteen_bits():
+    x = (torch.arange(3 * 16 * 16, dtype=torch.int32).reshape(1, 3, 16, 16) * 85).to(torch.uint16)
+    r = TileRunner(nn.Upsample(scale_factor=2, mode="nearest"), 2, tile=None)
+    y = r(x)
+    assert y.dtype == torch.uint16 and torch.equal(y[..., ::2, ::2], x)  # every one of the 768 levels back
+    assert len(torch.unique(y.to(torch.int32))) == 768
+
+
 def test_tiling_off_reraises_oom_with_a_hint_and_other_errors_pass_through():
     model = ConvSR(scale=2, layers=1)
     with pytest.raises(RuntimeError, match="tiling off; use --tile auto"):
@@ -181,3 +211,42 @@ def test_bf16_on_the_cpu_runs_close_to_fp32():
     b.model.load_state_dict({k: v.to(torch.bfloat16) for k, v in model.state_dict().items()})
     out = b(x)
     assert out.dtype == torch.uint8 and (a.int() - out.int()).abs().float().mean() < 3
+
+
+class _HidesRadius(nn.Module):
+    """The model without its ``receptive_radius``: the tiles overlap by what was asked for, no more."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)
+
+
+def test_a_deep_model_stays_seamless_at_the_default_overlap():
+    """sr-lr-large (10 blocks: radius 23 LR pixels) needs an overlap of 69; the default is 32."""
+    from inter4k.models import create_model
+    from inter4k.infer.tiling import DEFAULT_OVERLAP, seamless_overlap
+
+    torch.manual_seed(0)
+    model = create_model("sr-lr-large", scale=2).eval()
+    for conv in model.modules():  # He init: far pixels matter (the default init fades them) ...
+        if isinstance(conv, nn.Conv2d):
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+    for conv in (model.out.values, model.out.logits):  # ... and the output stays mostly inside [0, 1]
+        nn.init.normal_(conv.weight, std=1e-4)
+    assert model.receptive_radius == 10 * 2 + 3
+    assert seamless_overlap(model, DEFAULT_OVERLAP) == 69 and seamless_overlap(model, 100) == 100
+    x = torch.rand(1, 3, 140, 248)  # across: 3 tiles overlapping by 86 (>= 69); by 32 it would be 2 tiles
+    with torch.no_grad():
+        whole = TileRunner(model, 2, tile=None)(x)
+        recorder = Recorder(model)
+        recorder.receptive_radius = model.receptive_radius
+        tiled = TileRunner(recorder, 2, tile=140)   # the default overlap asked for
+        assert tiled.overlap == 69
+        out = tiled(x)
+        assert len(tiled.model.shapes) == 3
+        assert (out - whole).abs().max() < 1e-5
+        seams = TileRunner(_HidesRadius(model), 2, tile=140)(x)  # overlap 32: the old rule
+    assert (seams - whole).abs().max() > 1e-4

@@ -7,6 +7,7 @@ A tiny model put in the registry for these tests only ("test-tiny-sr") keeps eve
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from cli.main import app, main
+from inter4k import atomic
 from inter4k.data.images import write_skimage_images
 from inter4k.train import checkpoint as ckpt_io
 from inter4k.train.sr import SRTrainConfig, train_sr
@@ -227,20 +229,51 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint(images, tmp_path, m
     train_sr(cfg, stop_at=2)
     before = (run / "last.pt").read_bytes()
 
-    def crash(obj, fh):  # the process dies half-way through writing
-        data = __import__("io").BytesIO()
-        torch.save(obj, data)
-        fh.write(data.getvalue()[: len(data.getvalue()) // 2])
-        raise OSError("simulated crash while writing")
+    class Crashing(io.FileIO):  # the write fails half-way through
+        def write(self, data):
+            super().write(memoryview(data).cast("B")[: memoryview(data).nbytes // 2])
+            raise OSError("simulated crash while writing")
 
     with monkeypatch.context() as patch:
-        patch.setattr(ckpt_io, "_write", crash)
+        patch.setattr(atomic, "open", lambda file, mode="r": Crashing(file, mode.replace("b", "")), raising=False)
         with pytest.raises(OSError, match="simulated crash"):
             train_sr(cfg, resume=True)
     assert (run / "last.pt").read_bytes() == before
     assert ckpt_io.load(run / "last.pt")["step"] == 2
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "last.pt", "metrics.jsonl"]  # no temp file
     assert train_sr(cfg, resume=True).step == 4  # and the run goes on from it
+
+
+def test_resume_without_a_checkpoint_says_it_starts_a_new_run(images, tmp_path):
+    run = tmp_path / "run"
+    with pytest.warns(UserWarning, match=r"--resume: there is no checkpoint to resume \(.*last\.pt does not exist\); "
+                                         r"starting a new run from step 0"):
+        result = train_sr(tiny(data=f"images:{images}", out=str(run), steps=1), resume=True)
+    assert result.step == 1 and ckpt_io.load(run / "last.pt")["step"] == 1
+
+
+def test_a_checkpoint_with_a_missing_config_names_the_file(images, tmp_path):
+    run = tmp_path / "run"
+    cfg = tiny(data=f"images:{images}", out=str(run), steps=2)
+    train_sr(cfg, stop_at=1)
+    state = torch.load(run / "last.pt", weights_only=True)
+    del state["config"]
+    torch.save(state, run / "last.pt")
+    with pytest.raises(ValueError, match=r"last\.pt: a training checkpoint whose 'config' is missing"):
+        train_sr(cfg, resume=True)
+
+
+def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(images, tmp_path, disk_full_after):
+    run = tmp_path / "run"
+    cfg = tiny(data=f"images:{images}", out=str(run), steps=4, ckpt_every=2)
+    train_sr(cfg, stop_at=2)
+    before = (run / "last.pt").read_bytes()
+    disk_full_after(10_000)
+    with pytest.raises(atomic.NotEnoughSpaceError, match=r"disk is full: writing .*last\.pt failed after 9\.8 KiB "
+                                                         r"\(.* free\); the previous last\.pt is kept"):
+        train_sr(cfg, resume=True)
+    assert (run / "last.pt").read_bytes() == before
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "last.pt", "metrics.jsonl"]  # no temp file
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(images, tmp_path):

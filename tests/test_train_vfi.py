@@ -436,18 +436,23 @@ def photo_corpus(tmp_path_factory) -> Path:
 
 
 def test_photos_train_on_the_train_split_and_validate_on_the_val_split_with_real_motion(photo_corpus, tmp_path):
-    from inter4k.train.vfi import build_train_dataset, build_val_dataset, make_config, parse_data
+    from inter4k.train.distributed import DistInfo
+    from inter4k.train.vfi import VFITrainer
 
-    cfg = make_config(tiny(data=f"photos:{photo_corpus}", patch=32))
-    spec = parse_data(cfg.data)
+    def trainer(**kw) -> VFITrainer:
+        return VFITrainer(VFITrainConfig.make(tiny(**kw)).resolved(None), DistInfo(), None)
+
+    photos = trainer(data=f"photos:{photo_corpus}", patch=32)
+    spec = photos.parse_data(photos.cfg.data)
     assert (spec.kind, spec.path) == ("photos", photo_corpus)
-    train, val = build_train_dataset(spec, cfg), build_val_dataset(spec, cfg)
+    train, val = photos.build_train_dataset(spec), photos.build_val_dataset(spec)
     assert train.names == ["astronaut.png", "chelsea.png", "coffee.png"] and train.split == "train"
     assert val.names == ["camera.png", "rocket.png"] and val.split == "val"
     assert train.realism.name == val.realism.name == "real"  # the default for photos
-    rigid = make_config(tiny(data=f"photos:{photo_corpus}", patch=32, realism="rigid"))
-    assert build_train_dataset(spec, rigid).realism.name == "rigid"
-    assert build_train_dataset(parse_data("synthetic"), make_config(tiny())).realism.name == "rigid"
+    rigid = trainer(data=f"photos:{photo_corpus}", patch=32, realism="rigid")
+    assert rigid.build_train_dataset(spec).realism.name == "rigid"
+    synthetic = trainer()
+    assert synthetic.build_train_dataset(synthetic.parse_data("synthetic")).realism.name == "rigid"
     # a run: the validation figures are those of the val photographs' fixed real clips
     run = tmp_path / "run"
     result = train_vfi(tiny(data=f"photos:{photo_corpus}", patch=32, val_every=2, steps=2, out=str(run)))

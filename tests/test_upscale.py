@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 from cli.main import app, main
 from inter4k.data.sample import make_sample
 from inter4k.infer import OOMAbove, OutputExistsError, upscale
-from inter4k.video import part_path
 
 # read frames back with exact rounding (swscale's default YUV -> RGB is about one level dark)
 
@@ -270,7 +269,7 @@ def test_oom_is_retried_with_smaller_tiles_and_no_frame_is_dropped(clip, tmp_pat
     # too little memory for even the smallest tile: a clear error, no output
     with pytest.raises(RuntimeError, match="out of memory .* minimum tile"):
         upscale(clip, tmp_path / "never.mp4", scale=2, model=OOMAbove(TinySR(2), max_pixels=100), preset="ultrafast")
-    assert not (tmp_path / "never.mp4").exists() and not part_path(tmp_path / "never.mp4").exists()
+    assert "never.mp4" not in leftovers(tmp_path) and not [n for n in leftovers(tmp_path) if ".part" in n]
 
 
 def _pipeline_threads() -> list[threading.Thread]:
@@ -286,7 +285,7 @@ def test_ctrl_c_or_an_error_mid_video_leaves_no_output(clip, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         upscale(clip, out, scale=2, model="nearest", batch=2, progress=interrupt)
-    assert not out.exists() and not part_path(out).exists() and _pipeline_threads() == []
+    assert leftovers(tmp_path) == [] and _pipeline_threads() == []
 
     class FailsLater(TinySR):
         calls = 0
@@ -329,6 +328,27 @@ def test_png_image(tmp_path):
     out = cv2.imread(str(r.output), cv2.IMREAD_UNCHANGED)
     assert out.shape == (90, 150, 3) and out.dtype == np.uint8 and r.size_out == (150, 90)
     assert np.array_equal(out, np.repeat(np.repeat(img, 3, axis=0), 3, axis=1))  # nearest, lossless, BGR kept
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_as_viewers_show_the_image(tmp_path, orientation):
+    from PIL import Image
+
+    rgb = np.zeros((32, 64, 3), np.uint8)
+    rgb[:8, :16] = (255, 0, 0)      # a red block at the stored top-left
+    rgb[24:, 56:] = (0, 0, 255)     # a blue one at the stored bottom-right
+    rgb[:, 30:34, 1] = 200
+    exif = Image.Exif()
+    exif[0x0112] = orientation      # 6: a phone held upright, the stored picture lies on its side
+    src = tmp_path / "phone.jpg"
+    Image.fromarray(rgb).save(src, "JPEG", quality=95, exif=exif.tobytes())
+    upright = cv2.imread(str(src), cv2.IMREAD_COLOR)  # OpenCV's converting decoder turns it as viewers do
+    if orientation in (5, 6, 7, 8):
+        assert upright.shape[:2] == (64, 32)
+    r = upscale(src, tmp_path / "up.png", scale=2, model="nearest")
+    out = cv2.imread(str(r.output), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(out, np.repeat(np.repeat(upright, 2, axis=0), 2, axis=1))
+    assert r.size_in == (upright.shape[1], upright.shape[0])
 
 
 def test_rgba_16bit_and_grey_images_keep_their_format(tmp_path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -263,14 +265,19 @@ def test_derive_resumes_skips_and_ignores_stale_part_files(sample_root, tmp_path
     # a killed run leaves a .part file and no final file: it is not taken as done
     final = layout.clip_path(root, 1, 60, "HD")
     final.unlink()
-    stale = part_path(final)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # the pid of a process that has exited
+    stale = final.with_name(f".{final.stem}.part-{dead}-0badc0de{final.suffix}")
     stale.write_bytes(b"half a file")
-    # and a stale .part beside a finished file is cleaned up
-    other_stale = part_path(layout.clip_path(root, 2, 30, "UHD"))
+    # and a stale .part beside a finished file (an older version's name) is cleaned up
+    finished = layout.clip_path(root, 2, 30, "UHD")
+    other_stale = finished.with_name(f".{finished.stem}.part{finished.suffix}")
     other_stale.write_bytes(b"junk")
+    live = part_path(finished)  # a running process's (this one's) partial file is left alone
+    live.write_bytes(b"being written")
     fourth = derive(root, **opts)
     assert fourth.made == 1 and [p for c in fourth.clips for p in c.made] == [final]
-    assert not stale.exists() and not other_stale.exists()
+    assert not stale.exists() and not other_stale.exists() and live.exists()
     assert count_frames(final) == FRAMES[60] and probe(final).has_audio
 
 

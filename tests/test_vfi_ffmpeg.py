@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from inter4k.infer.interpolate import resolve_vfi_model
+from inter4k.models.resolver import resolve
 from inter4k.metrics import psnr
 from inter4k.models import VFI_BASELINES, create_model, list_models
 from inter4k.models.vfi_ffmpeg import ALPHA_MAX, VFIFFmpeg, minterpolate_pair, quantised_time
@@ -42,7 +42,7 @@ def moving_pattern(h: int = 96, w: int = 128, seed: int = 0):
 def test_this_pyav_build_has_minterpolate_and_the_model_is_registered_as_a_baseline():
     assert "minterpolate" in av.filter.filters_available
     assert "vfi-ffmpeg" in list_models("vfi") and "vfi-ffmpeg" in VFI_BASELINES
-    net, label = resolve_vfi_model("vfi-ffmpeg", warn=pytest.fail)  # no weights, no warning
+    net, label = resolve("vfi-ffmpeg", "vfi", warn=pytest.fail)  # no weights, no warning
     assert isinstance(net, VFIFFmpeg) and label == "vfi-ffmpeg"
 
 
@@ -118,7 +118,8 @@ def test_bad_inputs_and_training_is_refused():
         model(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), 1.5)
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         model(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8), 0.5)
-    from inter4k.train.vfi import build_model, make_config
+    from inter4k.train.distributed import DistInfo
+    from inter4k.train.vfi import VFITrainConfig, VFITrainer
 
     with pytest.raises(ValueError, match="no trainable parameters"):
-        build_model(make_config(model="vfi-ffmpeg", data="synthetic"))
+        VFITrainer(VFITrainConfig(model="vfi-ffmpeg", data="synthetic"), DistInfo(), None).build_model()

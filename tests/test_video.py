@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 
-from inter4k.video import VideoError, VideoWriter, count_frames, iter_frames, part_path, probe
+from inter4k.video import (VideoError, VideoWriter, count_frames, iter_frames, make_folders, part_path, probe,
+                           remove_folders, remove_stale_parts)
 
 
 def _frames(n, size=(64, 48)):
@@ -73,11 +77,13 @@ def test_writer_is_atomic(tmp_path):
         with VideoWriter(final, 30, (64, 48)) as vw:
             for f in _frames(40) * 2:  # past the encoder's look-ahead, so packets reach the file
                 vw.write(f)
-            assert part_path(final).exists() and not final.exists()  # in progress under the temporary name
+            assert vw.tmp.exists() and not final.exists()  # in progress under the temporary name
+            assert vw.tmp.name.startswith(".out.part-") and vw.tmp.suffix == ".mp4"
             raise RuntimeError("boom")
-    assert not final.exists() and not part_path(final).exists()
+    assert sorted(tmp_path.iterdir()) == []
+    (tmp_path / ".out.part.mp4").write_bytes(b"an older version's, killed")
     _write(final, _frames(5))
-    assert final.exists() and not part_path(final).exists() and count_frames(final) == 5
+    assert sorted(tmp_path.iterdir()) == [final] and count_frames(final) == 5  # the stale file went too
 
 
 def test_write_audio_needs_an_audio_stream(tmp_path):
@@ -85,3 +91,86 @@ def test_write_audio_needs_an_audio_stream(tmp_path):
         vw.write(_frames(1)[0])
         with pytest.raises(RuntimeError, match="without an audio stream"):
             vw.write_audio(np.zeros((2, 100), np.float32))
+
+
+def test_part_paths_are_unique_per_call_and_keep_the_suffix(tmp_path):
+    final = tmp_path / "clip.mkv"
+    names = {part_path(final) for _ in range(50)}
+    assert len(names) == 50  # two runs (even in one process) never share a temporary file
+    for p in names:
+        assert p.parent == tmp_path and p.suffix == ".mkv" and p.name.startswith(".clip.part-")
+
+
+def test_remove_stale_parts_keeps_a_live_runs_file(tmp_path):
+    final = tmp_path / "out.mp4"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # a process that has exited
+    stale = tmp_path / f".out.part-{dead}-0badc0de.mp4"
+    legacy = tmp_path / ".out.part.mp4"  # the fixed name of older versions
+    live = part_path(final)              # this process is running
+    other = tmp_path / f".other.part-{dead}-0badc0de.mp4"  # another output's: not ours to touch
+    for p in (stale, legacy, live, other):
+        p.write_bytes(b"x")
+    assert sorted(remove_stale_parts(final)) == sorted([stale, legacy])
+    assert live.exists() and other.exists() and not stale.exists() and not legacy.exists()
+    assert remove_stale_parts(tmp_path / "no" / "such" / "folder.mp4") == []
+
+
+def test_make_and_remove_folders_undo_only_what_was_made_and_is_empty(tmp_path):
+    (tmp_path / "a").mkdir()
+    made = make_folders(tmp_path / "a" / "b" / "c")
+    assert made == [tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"] and (tmp_path / "a" / "b" / "c").is_dir()
+    assert make_folders(tmp_path / "a" / "b") == []
+    (tmp_path / "a" / "b" / "keep.txt").write_text("another run's file")
+    remove_folders(made)  # c goes; b holds a file, so it and a stay
+    assert not (tmp_path / "a" / "b" / "c").exists() and (tmp_path / "a" / "b" / "keep.txt").exists()
+    (tmp_path / "a" / "b" / "keep.txt").unlink()
+    remove_folders(made)
+    assert not (tmp_path / "a" / "b").exists() and (tmp_path / "a").is_dir()  # a was there before
+
+
+def test_a_first_frame_that_fails_to_decode_is_named_as_such(tmp_path):
+    p = tmp_path / "bad.mp4"
+    with av.open(str(p), "w", options={"movflags": "faststart"}) as c:  # the index first: readable when damaged
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for f in _frames(5):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        c.mux(s.encode(None))
+    data = bytearray(p.read_bytes())
+    at = data.find(b"mdat") + 4
+    data[at:] = b"\x00" * (len(data) - at)  # every frame's data zeroed
+    p.write_bytes(bytes(data))
+    with pytest.raises(VideoError, match=r"bad.mp4: decoding failed at its first frame") as info:
+        list(iter_frames(p))
+    assert "None" not in str(info.value)
+
+
+def test_the_one_writer_keeps_times_durations_16_bits_colour_and_rotation(tmp_path):
+    """The features the upscale / interpolate pipeline needs, in the writer derive and sample use."""
+    out = tmp_path / "new" / "deep.mkv"
+    frames = [np.full((48, 64, 3), 4000 * (i + 1), np.uint16) for i in range(4)]
+    vw = VideoWriter(out, 30, (64, 48), pix_fmt="yuv420p10le", crf=10, preset="ultrafast", tag_colour=True)
+    vw.display_matrix = [0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30]  # 90 degrees
+    vw.start(Fraction(1, 1000))
+    for i, (pts, dur) in enumerate(zip((0, 40, 70, 150), (40, 30, 80, 250))):
+        vw.write(frames[i], pts=pts, duration=dur)
+    vw.close()
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert v.codec_context.pix_fmt == "yuv420p10le" and v.codec_context.colorspace == 6  # BT.601 below 720 lines
+        decoded = list(c.decode(v))
+        times = [round(float(f.pts * f.time_base), 3) for f in decoded]
+        levels = [int(f.to_ndarray(format="rgb48le").mean()) for f in decoded]
+        matrix = [sd for f in decoded[:1] for sd in f.side_data if sd.type.name == "DISPLAYMATRIX"]
+    assert times == [0.0, 0.04, 0.07, 0.15] and len(matrix) == 1
+    assert all(abs(a - 4000 * (i + 1)) < 400 for i, a in enumerate(levels))  # 16 bits in, not 8
+    assert probe(out).duration == pytest.approx(0.4, abs=0.002)  # the last frame lasts its 250 ms
+
+
+def test_a_writer_that_cannot_start_says_why_and_leaves_nothing(tmp_path):
+    with pytest.raises(ValueError, match=r"x\.nosuchformat: cannot write this kind of file"):
+        VideoWriter(tmp_path / "a" / "b" / "x.nosuchformat", 30, (64, 48))
+    with pytest.raises(ValueError, match=r"the webm container cannot hold libx264 video"):
+        VideoWriter(tmp_path / "a" / "x.webm", 30, (64, 48))
+    assert list(tmp_path.iterdir()) == []  # no partial file, no folder made for it

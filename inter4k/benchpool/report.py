@@ -1,6 +1,6 @@
 """The retention benchmark's report: ``report.json``, ``report.md`` and ``report.png``.
 
-Every file is written under a temporary name beside it (:func:`inter4k.video.part_path`) and renamed
+Every file is written under a temporary name beside it (:func:`inter4k.atomic.writing`) and renamed
 when complete, so a crash leaves either the old file or the new one, never half of one. The figure
 uses matplotlib's Agg canvas directly (no pyplot, so no global backend switch and no display).
 """
@@ -8,25 +8,13 @@ uses matplotlib's Agg canvas directly (no pyplot, so no global backend switch an
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Callable
 
-from ..video import part_path
+from .. import atomic
 from .methods import BASELINE, BETA_GRID
 
 FILES = {"json": "report.json", "markdown": "report.md", "figure": "report.png"}
 TILES_PER_ROW = 9
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = part_path(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _fmt(value, spec: str) -> str:
@@ -190,7 +178,8 @@ def write_report(result, folder) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {kind: folder / name for kind, name in FILES.items()}
     result.files = {kind: str(p) for kind, p in paths.items()}
-    _atomic(paths["figure"], lambda tmp: _figure(result, tmp))
-    _atomic(paths["markdown"], lambda tmp: tmp.write_text(markdown(result), encoding="utf-8"))
-    _atomic(paths["json"], lambda tmp: tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8"))
+    with atomic.writing(paths["figure"]) as tmp:
+        _figure(result, tmp)
+    atomic.write_bytes(paths["markdown"], markdown(result))
+    atomic.write_bytes(paths["json"], json.dumps(result.to_dict(), indent=2) + "\n")
     return paths

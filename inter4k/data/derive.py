@@ -29,11 +29,13 @@ How:
 - Audio: the source's audio packets are copied (remuxed, not re-encoded) into every output, so each
   output has the source's audio, bit for bit and of the same duration. A source without audio gives
   outputs without audio.
-- Resumable: each output is written under a temporary name (``.<n>.part.mp4``, see
-  :class:`inter4k.video.VideoWriter`) and renamed when complete, so an existing ``<n>.mp4`` is
-  finished and skipped; a clip whose outputs all exist is not decoded at all. A stale ``.part`` file
-  from a killed run is deleted. ``overwrite=True`` remakes everything.
-- Clips run in parallel in a process pool (one clip per task, default min(4, cores) workers).
+- Resumable: each output is written under a temporary name unique to the run
+  (``.<n>.part-<pid>-<random>.mp4``, see :class:`inter4k.video.VideoWriter`) and renamed when complete,
+  so an existing ``<n>.mp4`` is finished and skipped; a clip whose outputs all exist is not decoded at
+  all. A stale ``.part`` file from a killed run (its process gone) is deleted. ``overwrite=True``
+  remakes everything.
+- Clips run in parallel in a process pool (one clip per task, default min(4, cores) workers). Ctrl-C
+  or SIGTERM (:mod:`inter4k.interrupt`) stops the workers and deletes their partial files.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ import av
 import cv2
 import numpy as np
 
-from ..video import VideoWriter, part_path
+from ..video import VideoWriter, remove_stale_parts
 from . import layout
 from ._parallel import run_jobs
 
@@ -232,11 +234,8 @@ class _Out:
 
     def _write(self, k: int, planes: np.ndarray) -> None:
         vf = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-        vf.pts = k
-        vf.time_base = 1 / self.fps
-        stream = self.writer.stream
-        for packet in stream.encode(vf):
-            self.writer.container.mux(packet)
+        vf.pts, vf.time_base = k, 1 / self.fps
+        self.writer.write(vf)
         self.written += 1
 
     def feed(self, i: int, frame: _Planes) -> None:
@@ -277,9 +276,7 @@ def derive_clip(source: str | os.PathLike, targets: Sequence[Target], encoding: 
     t0 = time.perf_counter()
     todo = []
     for t in targets:
-        part = part_path(t.path)
-        if part.exists():
-            part.unlink()  # a stale temporary file from a killed run: never taken as done
+        remove_stale_parts(t.path)  # temporary files of killed runs: never taken as done
         if t.path.exists() and not overwrite:
             result.skipped.append(t.path)
         else:
@@ -424,6 +421,12 @@ def derive(root=None, resolutions: str | Sequence[str] = DEFAULT_RESOLUTIONS,
             done(derive_clip(*job))  # everything is there already: no decoding, no worker needed
         else:
             slow.append(job)
-    run_jobs(derive_clip, slow, workers, done)
+    try:
+        run_jobs(derive_clip, slow, workers, done)
+    except KeyboardInterrupt:  # Ctrl-C / SIGTERM: the workers are gone; delete the files they were writing
+        for job in slow:
+            for t in job[1]:
+                remove_stale_parts(t.path)
+        raise
     results.sort(key=lambda r: r.clip)
     return DeriveReport(root=root, pairs=pairs, encoding=encoding, clips=results)

@@ -9,13 +9,15 @@ The pieces, each usable on its own:
   the file again from zero. Connection errors, timeouts, 5xx, 408 and 429 are retried with
   exponential backoff. Free disk space is checked against the bytes still to come before the first
   byte is written.
-- :func:`inspect_archive` opens a zip and refuses unsafe members (``..`` components, absolute paths,
-  drive letters, symlinks or other special files), naming the member, and checks that it has the
-  Inter4K layout; :func:`check_crc` then reads every member fully so that a CRC-32 mismatch is found
-  before anything is extracted.
-- :func:`extract_archive` unpacks into ``ROOT`` (members ``Inter4K/60fps/UHD/<n>.mp4`` land at
-  ``ROOT/Inter4K/60fps/UHD/<n>.mp4``), each file under a temporary name renamed when complete, and
-  returns the size and sha256 of every file.
+- :func:`inspect_archive` opens a zip and, before anything is extracted, refuses unsafe members
+  (``..`` components, absolute paths, drive letters, symlinks or other special files), a member that
+  appears twice, and a file that other members need as a folder (``a`` and ``a/b``), naming the
+  member, and checks that it has the Inter4K layout, with or without the top ``Inter4K/`` folder
+  (:func:`archive_top`); :func:`check_crc` then reads every member fully so that a CRC-32 mismatch or
+  a zip whose start is missing is found before anything is extracted.
+- :func:`extract_archive` unpacks into a temporary folder in ``ROOT`` and moves the tree into place
+  only when every member is complete (members ``Inter4K/60fps/UHD/<n>.mp4``, or ``60fps/UHD/<n>.mp4``,
+  land at ``ROOT/Inter4K/60fps/UHD/<n>.mp4``), and returns the size and sha256 of every file.
 - :func:`download` ties them together and writes ``ROOT/Inter4K/MANIFEST.json`` (every extracted
   file with its size and sha256, plus the zip's sha256 and the source). A later run checks the files
   against the manifest first and, when they are all there with the right sizes (and the right
@@ -31,7 +33,9 @@ Errors: bad arguments raise ValueError / FileNotFoundError; a damaged or unsafe 
 :class:`ArchiveError` and a wrong sha256 :class:`ChecksumError` (both ValueError: bad data); network
 failures raise :class:`DownloadError` and a full disk :class:`NotEnoughSpaceError` (both
 RuntimeError). Ctrl-C during the transfer raises :class:`DownloadInterrupted` (a KeyboardInterrupt)
-and leaves the ``.part`` file for the next run to resume.
+and leaves the ``.part`` file for the next run to resume. A damaged ``ROOT/Inter4K.zip`` is never
+used twice: one downloaded by this run is removed, one found there is moved to
+``ROOT/Inter4K.zip.damaged`` (the error says so), and the next run downloads afresh.
 """
 
 from __future__ import annotations
@@ -54,11 +58,14 @@ from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
-from .. import __version__
+from .. import __version__, atomic
+from ..atomic import (NotEnoughSpaceError, fmt_bytes, free_bytes, is_disk_full,  # noqa: F401 (re-exported)
+                      remove_stale_temps, require_space, temp_path)
 from . import layout
 
 ZIP_NAME = "Inter4K.zip"
 PART_SUFFIX = ".part"
+DAMAGED_SUFFIX = ".damaged"   # a damaged ROOT/Inter4K.zip is moved to ROOT/Inter4K.zip.damaged
 MANIFEST_NAME = "MANIFEST.json"
 MANIFEST_VERSION = 1
 DEFAULT_RETRIES = 5
@@ -84,10 +91,6 @@ class DownloadError(RuntimeError):
     """The transfer failed (HTTP error, too many failed attempts, an HTML page instead of a zip)."""
 
 
-class NotEnoughSpaceError(RuntimeError):
-    """Not enough free disk space; raised before anything is written."""
-
-
 class ArchiveError(ValueError):
     """The zip is damaged (CRC mismatch, not a zip) or unsafe (a member escaping ROOT, a symlink)."""
 
@@ -103,7 +106,7 @@ class DownloadInterrupted(KeyboardInterrupt):
         self.part = Path(part)
         self.size = size
         super().__init__(
-            f"interrupted: {_fmt_bytes(size)} kept in {part}; run the same command again to resume the download"
+            f"interrupted: {fmt_bytes(size)} kept in {part}; run the same command again to resume the download"
         )
 
     def __str__(self) -> str:
@@ -196,17 +199,6 @@ class ManifestCheck:
 # --------------------------------------------------------------------------------------- helpers
 
 
-def _fmt_bytes(n: Optional[float]) -> str:
-    if n is None:
-        return "?"
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
-
-
 def zip_path_for(root: Path) -> Path:
     return Path(root) / ZIP_NAME
 
@@ -217,23 +209,6 @@ def part_path_for(root: Path) -> Path:
 
 def manifest_path(root: Path) -> Path:
     return Path(root) / "Inter4K" / MANIFEST_NAME
-
-
-def free_bytes(path: Path) -> int:
-    """Free bytes on the file system that holds ``path`` (or its nearest existing parent)."""
-    p = Path(path).absolute()
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    return shutil.disk_usage(p).free
-
-
-def _require_space(path: Path, needed: int, what: str) -> None:
-    free = free_bytes(path)
-    if needed > free:
-        raise NotEnoughSpaceError(
-            f"not enough free disk space for {what} in {path}: needs {_fmt_bytes(needed)}, "
-            f"{_fmt_bytes(free)} free; nothing was written"
-        )
 
 
 def _sha256_file(path: Path, progress: Optional[Progress], stage: str, limit: Optional[int] = None,
@@ -389,7 +364,7 @@ def fetch(url: str, part: Path, *, retries: int = DEFAULT_RETRIES, timeout: floa
                     sleep(wait)
         kept = part.stat().st_size if part.is_file() else 0
         raise DownloadError(f"download of {url} failed after {requests} attempt(s): {last_error}"
-                            + (f"; {_fmt_bytes(kept)} kept in {part}, run again to resume" if kept else ""))
+                            + (f"; {fmt_bytes(kept)} kept in {part}, run again to resume" if kept else ""))
     except KeyboardInterrupt:
         raise DownloadInterrupted(part, part.stat().st_size if part.is_file() else 0) from None
 
@@ -459,7 +434,7 @@ def _attempt_once(url, part: Path, offset: int, use_range: bool, known_total, ha
         # Free space for what is still to come, before writing a single byte (a restart from zero
         # first frees what the .part file holds, so the need is the same: total - offset).
         if total is not None:
-            _require_space(part.parent, max(total - offset, 0), f"the download ({_fmt_bytes(total)})")
+            require_space(part.parent, max(total - offset, 0), f"the download ({fmt_bytes(total)})")
         if start == 0:
             hasher, hashed = hashlib.sha256(), 0
         elif hashed != start:  # resuming a file from an earlier run: hash what is there first
@@ -529,29 +504,77 @@ def _unsafe(info: zipfile.ZipInfo) -> Optional[str]:
     return None
 
 
+def _parts(name: str) -> list[str]:
+    return [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+
+
+def archive_top(members: list[zipfile.ZipInfo]) -> str:
+    """What goes before each member's name under ROOT: ``""`` for the official layout (members
+    ``Inter4K/60fps/UHD/<n>.mp4``), ``"Inter4K/"`` for a zip of the same tree without its top folder
+    (members ``60fps/UHD/<n>.mp4``). ArchiveError when neither has a clip."""
+    names = ["/".join(_parts(i.filename)) for i in members]
+    for top in ("", "Inter4K/"):
+        if any(_CLIP_MEMBER.match(top + n) for n in names):
+            return top
+    raise ArchiveError("no Inter4K/60fps/UHD/<n>.mp4 member (nor 60fps/UHD/<n>.mp4); this is not the Inter4K zip")
+
+
+def member_target(info: zipfile.ZipInfo, top: str) -> str:
+    """Where a member lands, relative to ROOT (``/``-separated)."""
+    return top + "/".join(_parts(info.filename))
+
+
 def inspect_archive(zf: zipfile.ZipFile, source: Path) -> list[zipfile.ZipInfo]:
-    """The members of ``zf`` after the safety checks; raises :class:`ArchiveError` naming the first
-    unsafe or duplicated member, or when no ``Inter4K/60fps/UHD/<n>.mp4`` member is there."""
+    """The members of ``zf`` after the checks, all made before anything is extracted; raises
+    :class:`ArchiveError` naming the first unsafe member, a member that appears twice, a file that
+    other members need as a folder (``a`` and ``a/b``), or when there is no clip member
+    (:func:`archive_top`)."""
     members = zf.infolist()
     seen: set[str] = set()
     for info in members:
         reason = _unsafe(info)
         if reason:
             raise ArchiveError(f"{source}: refusing member {info.filename!r}: {reason}; nothing was extracted")
-        key = info.filename.replace("\\", "/").rstrip("/")
+        key = "/".join(_parts(info.filename))
         if key in seen:
             raise ArchiveError(f"{source}: member {info.filename!r} appears twice; nothing was extracted")
         seen.add(key)
-    if not any(_CLIP_MEMBER.match(i.filename) for i in members):
-        raise ArchiveError(f"{source}: no Inter4K/60fps/UHD/<n>.mp4 member; this is not the Inter4K zip "
-                           "(nothing was extracted)")
+    try:
+        top = archive_top(members)
+    except ArchiveError as exc:
+        raise ArchiveError(f"{source}: {exc} (nothing was extracted)") from None
+    files = {member_target(i, top): i.filename for i in members if not i.is_dir()}
+    folders = {"/".join(parts[:k]) for parts in (_parts(member_target(i, top)) for i in members)
+               for k in range(1, len(parts))}
+    clash = sorted(set(files) & folders)
+    if clash:
+        raise ArchiveError(f"{source}: member {files[clash[0]]!r} is a file, and other members need it as a "
+                           f"folder ({clash[0]}/...); nothing was extracted")
     return members
+
+
+def check_destination(root: Path, members: list[zipfile.ZipInfo], top: str) -> None:
+    """ValueError, before anything is extracted, when something on disk is in the way: a file where the
+    zip has a folder, or a folder where the zip has a file."""
+    root = Path(root)
+    for info in members:
+        parts = _parts(member_target(info, top))
+        for k in range(1, len(parts) + 1):
+            path = root.joinpath(*parts[:k])
+            folder = k < len(parts) or info.is_dir()
+            if folder and path.exists() and not path.is_dir():
+                raise ValueError(f"{path} is a file where the zip has a folder; move it away "
+                                 "(nothing was extracted)")
+            if not folder and path.is_dir():
+                raise ValueError(f"{path} is a folder where the zip has a file; move it away "
+                                 "(nothing was extracted)")
 
 
 def check_crc(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], source: Path,
               progress: Optional[Progress] = None, chunk_size: int = CHUNK_SIZE) -> None:
     """Read every member fully; zipfile checks the CRC-32 at the end of each. Raises
-    :class:`ArchiveError` naming the damaged member."""
+    :class:`ArchiveError` naming the damaged member (also for a member that cannot be found where the
+    zip's directory says, e.g. a zip whose start is missing)."""
     total = sum(i.file_size for i in members)
     done = 0
     for info in members:
@@ -561,6 +584,10 @@ def check_crc(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], source: Path,
             with zf.open(info) as src:
                 while src.read(chunk_size):
                     pass
+        except (OSError, ValueError) as exc:  # a seek before the start of the file, a bad offset
+            raise ArchiveError(f"{source}: member {info.filename!r} is damaged: its data is not where the zip's "
+                               f"directory says (bytes missing at the start of the file?) ({exc}); nothing was "
+                               "extracted") from None
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
             raise ArchiveError(f"{source}: member {info.filename!r} is damaged ({exc}); nothing was extracted") \
                 from None
@@ -569,41 +596,42 @@ def check_crc(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], source: Path,
             progress("check", done, total)
 
 
-def _needed_for_extraction(root: Path, members: list[zipfile.ZipInfo]) -> int:
-    """Bytes the extraction adds: each file's size less what a file of that name takes now."""
-    need = 0
-    for info in members:
-        if info.is_dir():
-            continue
-        dest = root / info.filename
-        try:
-            old = dest.stat().st_size if dest.is_file() else 0
-        except OSError:
-            old = 0
-        need += max(info.file_size - old, 0)
-    return need
+def _move_tree(src: Path, dst: Path) -> None:
+    """Move ``src`` to ``dst``: a folder that ``dst`` lacks moves in one rename, one it has is merged,
+    a file replaces a file."""
+    if src.is_dir() and dst.is_dir():
+        for child in sorted(src.iterdir()):
+            _move_tree(child, dst / child.name)
+        src.rmdir()
+    else:
+        os.replace(src, dst)
 
 
 def extract_archive(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], root: Path,
-                    progress: Optional[Progress] = None, chunk_size: int = CHUNK_SIZE) -> list[dict]:
-    """Unpack ``members`` (already checked) under ``root``; every file is written to a temporary
-    name beside its target and renamed when complete. Returns ``[{"file", "size", "sha256"}]``."""
+                    progress: Optional[Progress] = None, chunk_size: int = CHUNK_SIZE, top: str = "") -> list[dict]:
+    """Unpack ``members`` (already checked) under ``root``, each at ``top + name``: all of them into a
+    temporary folder in ``root`` first, moved into place only when every one is complete, so a
+    failure (a damaged member, a full disk, Ctrl-C) extracts nothing. Returns
+    ``[{"file", "size", "sha256"}]``."""
     root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(root)
+    staging = temp_path(root / "Inter4K")
+    staging.mkdir()
     total = sum(i.file_size for i in members)
     done = 0
     out = []
-    for info in members:
-        rel = info.filename.replace("\\", "/")
-        dest = root.joinpath(*[p for p in rel.split("/") if p not in ("", ".")])
-        if info.is_dir():
-            dest.mkdir(parents=True, exist_ok=True)
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        h = hashlib.sha256()
-        size = 0
-        try:
-            with zf.open(info) as src, open(tmp, "wb") as dst:
+    try:
+        for info in members:
+            rel = member_target(info, top)
+            dest = staging.joinpath(*_parts(rel))
+            if info.is_dir():
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            h = hashlib.sha256()
+            size = 0
+            with zf.open(info) as src, open(dest, "wb") as dst:
                 while True:
                     block = src.read(chunk_size)
                     if not block:
@@ -613,12 +641,17 @@ def extract_archive(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], root: P
                     size += len(block)
                     if progress:
                         progress("extract", done + size, total)
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        done += info.file_size
-        out.append({"file": rel.strip("/"), "size": size, "sha256": h.hexdigest()})
+            done += info.file_size
+            out.append({"file": rel, "size": size, "sha256": h.hexdigest()})
+        for child in sorted(staging.iterdir()):
+            _move_tree(child, root / child.name)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise NotEnoughSpaceError(f"the disk is full: extracting into {root} failed after {fmt_bytes(done)} of "
+                                      f"{fmt_bytes(total)}; nothing was extracted") from None
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
@@ -686,11 +719,7 @@ def _write_manifest(root: Path, files: list[dict], zip_name: str, zip_size: int,
         "zip": {"name": zip_name, "size": zip_size, "sha256": zip_sha},
         "files": sorted(files, key=lambda e: _natural_key(e["file"])),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic.write_bytes(path, json.dumps(data, indent=1) + "\n", what="the manifest")
 
 
 def _natural_key(name: str):
@@ -793,18 +822,27 @@ def download(root=None, url: Optional[str] = None, *, from_zip=None, sha256: Opt
     try:
         try:
             zf = zipfile.ZipFile(zpath)
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise ArchiveError(f"{zpath} is not a readable zip ({exc}); nothing was extracted") from None
         with zf:
             members = inspect_archive(zf, zpath)
-            _require_space(root, _needed_for_extraction(root, members), "extracting the zip")
+            top = archive_top(members)
+            check_destination(root, members, top)
+            require_space(root, sum(i.file_size for i in members if not i.is_dir()), "extracting the zip")
             check_crc(zf, members, zpath, progress=progress, chunk_size=chunk_size)
-            files = extract_archive(zf, members, root, progress=progress, chunk_size=chunk_size)
+            files = extract_archive(zf, members, root, progress=progress, chunk_size=chunk_size, top=top)
     except ArchiveError as exc:
-        if owned:  # a damaged download: remove it so the next run fetches it afresh
-            zpath.unlink(missing_ok=True)
-            raise ArchiveError(f"{exc}; the downloaded zip was removed, run again to download it afresh") from None
-        raise
+        if not owned:
+            raise
+        # Never reuse a damaged ROOT/Inter4K.zip: a download of this run is removed (the next run fetches it
+        # again); a zip found there (kept by an earlier run, or put there by hand) is moved aside, not deleted.
+        if action == "reused":
+            aside = zpath.with_name(zpath.name + DAMAGED_SUFFIX)
+            os.replace(zpath, aside)
+            raise ArchiveError(f"{exc}; moved it to {aside}, so the next run downloads the zip afresh "
+                               f"(delete {aside.name} when done with it)") from None
+        zpath.unlink(missing_ok=True)
+        raise ArchiveError(f"{exc}; the downloaded zip was removed, run again to download it afresh") from None
 
     files = [e for e in files if e["file"] != f"Inter4K/{MANIFEST_NAME}"]
     mpath = _write_manifest(root, files, zpath.name, zip_size, zip_sha, url if source_zip is None else None,

@@ -23,7 +23,6 @@ The same rules as :class:`inter4k.data.datasets.Inter4KSR`:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .. import atomic
 from .datasets import bicubic_lr, crop_window, sample_rng, to_tensor
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -47,18 +47,76 @@ def list_images(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
 
 
+# EXIF orientation (tag 0x0112) -> the array operation that shows the image upright
+_ORIENT = {
+    2: lambda a: a[:, ::-1],                    # mirrored left-right
+    3: lambda a: a[::-1, ::-1],                 # rotated 180
+    4: lambda a: a[::-1],                       # mirrored top-bottom
+    5: lambda a: a.swapaxes(0, 1),              # transposed
+    6: lambda a: np.rot90(a, -1),               # needs 90 clockwise (a phone held upright)
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),  # transversed
+    8: lambda a: np.rot90(a, 1),                # needs 90 counter-clockwise
+}
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1..8) of an encoded image (JPEG, PNG, WebP, TIFF); 1 when it has none."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            value = int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - no readable EXIF: as stored
+        return 1
+    return value if value in _ORIENT else 1
+
+
+def decode_image(path) -> np.ndarray:
+    """An image file as OpenCV decodes it with ``IMREAD_UNCHANGED`` (BGR, BGRA or grey; uint8 or uint16),
+    turned upright by its EXIF orientation (OpenCV applies it only when it converts the pixels, not with
+    ``IMREAD_UNCHANGED``).
+
+    Every failure is one line naming the file: FileNotFoundError when it does not exist, ValueError when
+    it cannot be read or decoded, when its header declares more pixels than OpenCV decodes (a damaged
+    header, or a PNG claiming 100000x100000: ``CV_IO_MAX_IMAGE_PIXELS``, 2^30 unless
+    ``OPENCV_IO_MAX_IMAGE_PIXELS`` says otherwise), or when it is neither 8- nor 16-bit.
+    """
+    import cv2
+
+    path = Path(path)
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such image: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc})") from None
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            raise ValueError(f"{path}: its header declares more pixels than OpenCV decodes (2^30; "
+                             "OPENCV_IO_MAX_IMAGE_PIXELS raises the limit): a damaged header, or an image too "
+                             "large to process") from None
+        raise ValueError(f"{path}: cannot decode as an image ({' '.join(str(exc).split())[-200:]})") from None
+    if img is None:
+        raise ValueError(f"{path}: cannot decode as an image (corrupt, empty or not a "
+                         f"{path.suffix.lstrip('.').upper()} file)")
+    if img.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"{path}: {img.dtype} images are not supported (8- or 16-bit only)")
+    turn = _ORIENT.get(exif_orientation(data.tobytes()))
+    return np.ascontiguousarray(turn(img)) if turn is not None else img
+
+
 def read_rgb(path) -> np.ndarray:
     """An image file as (H, W, 3) uint8 RGB (grey repeated, alpha dropped, 16-bit scaled to 8)."""
     import cv2
 
     path = Path(path)
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ValueError(f"cannot read the image {path}")
+    img = decode_image(path)
     if img.dtype == np.uint16:
         img = np.round(img.astype(np.float64) / 257.0).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        raise ValueError(f"{path}: unsupported image type {img.dtype} (expected 8- or 16-bit)")
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     elif img.shape[2] == 4:
@@ -97,10 +155,9 @@ def write_skimage_images(folder, names: Optional[Sequence[str]] = None, overwrit
             raise ValueError(f"skimage.data.{name}() failed: {type(exc).__name__}: {exc}") from None
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):
             raise ValueError(f"skimage.data.{name}() is not an RGB image (shape {img.shape}, {img.dtype})")
-        tmp = folder / f".{name}.{os.getpid()}.tmp.png"
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2BGR)):
-            raise OSError(f"could not write {tmp}")
-        os.replace(tmp, path)
+        with atomic.writing(path) as tmp:
+            if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2BGR)):
+                raise OSError(f"could not write {tmp}")
     return paths
 
 

@@ -46,6 +46,8 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
+from .. import atomic
+
 __all__ = [
     "Photo", "SKIMAGE_PHOTOS", "WALLPAPER_PHOTOS", "EXCLUDED", "SPLIT_SEED", "DEBIAN_PACKAGES",
     "assign_splits", "default_photo_root", "fetch_debian_packages", "build_photo_corpus", "split_record",
@@ -266,11 +268,9 @@ def _blur_angle(photo_id: str) -> float:
 def _write_png(path: Path, img: np.ndarray) -> str:
     import cv2
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-        raise OSError(f"cannot write {tmp}")
-    os.replace(tmp, path)
+    with atomic.writing(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            raise OSError(f"cannot write {tmp}")
     return sha256_file(path)
 
 

@@ -21,10 +21,15 @@ Rules:
   ``per_clip`` first frames, uniformly among the valid ones (SR: 0..F-frames; VFI: multiples of the
   span with base + span < F), each with a uniformly random corner; then sorted by first frame
   (the order they are cut in). The result does not depend on ``shard_size`` or on interruptions.
-- Writes are atomic: each file is written under a temporary name and renamed; ``index.json`` is
-  rewritten (also atomically) after every finished shard. A second run with the same config skips
-  every shard the index lists as finished and writes nothing; an interrupted run resumes there. A
-  different config for an existing ``OUT`` is an error naming the differences.
+- Writes are atomic (:mod:`inter4k.atomic`): each file is written under a temporary name and
+  renamed; ``index.json`` is rewritten (also atomically) after every finished shard. Shards are written
+  with plain writes as the clips are cut, never through a memory map (a mapped page that a full disk
+  cannot hold kills the process with SIGBUS). The free space for every shard still to write is
+  checked before the first byte.
+- A second run with the same config skips every shard the index lists as finished and whose two files
+  are complete (their ``.npy`` header and size match the index), and writes nothing; an interrupted
+  run resumes there, and a listed shard that is cut short or missing is cut again (``repaired`` in the
+  summary). A different config for an existing ``OUT`` is an error naming the differences.
 - Patches are not aligned to a scale (the datasets compute the LR with ``imresize`` from the HR
   patch, as :class:`inter4k.data.datasets.Inter4KSR` does with ``lr_source="bicubic"``); a patch
   size that is a multiple of 12 works for scales 2, 3 and 4.
@@ -33,6 +38,7 @@ Rules:
 from __future__ import annotations
 
 import bisect
+import io
 import json
 import os
 import time
@@ -44,6 +50,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .. import atomic
 from ..video import VideoError, iter_frames, probe
 from . import layout
 from .datasets import SCALES, SPLITS, VFI_SPANS, apply_plan, bicubic_lr, resolve_clips, split_vfi
@@ -61,12 +68,6 @@ CONFIG_KEYS = ("task", "split", "clips", "res", "patch", "frames", "mode", "wind
 def default_out(root: Path, task: str, split: str, patch: int, frames: int = 1, mode: Optional[str] = None) -> Path:
     suffix = f"-{mode}" if task == "vfi" else (f"-t{frames}" if frames > 1 else "")
     return Path(root) / "prepared" / f"{task}-{split}-p{patch}{suffix}"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _index_text(index: dict) -> str:
@@ -87,6 +88,46 @@ def _shard_name(j: int) -> str:
 
 def _origins_name(j: int) -> str:
     return f"shard-{j:05d}.origins.npy"
+
+
+def _npy_header(shape: tuple, dtype) -> bytes:
+    """The header ``np.save`` writes for an array of ``shape`` and ``dtype`` (C order)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                               "fortran_order": False, "shape": tuple(int(v) for v in shape)})
+    return buf.getvalue()
+
+
+def npy_problem(path: Path, shape: tuple, dtype) -> Optional[str]:
+    """Why ``path`` is not a complete ``.npy`` of ``shape`` and ``dtype`` (missing, another shape, cut
+    short), or None. Reads the header and the file size only."""
+    try:
+        with open(path, "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            got_shape, fortran, got_dtype = read(f)
+            offset = f.tell()
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return f"{path.name} is missing"
+    except (OSError, ValueError) as exc:
+        return f"{path.name} is unreadable ({exc})"
+    if tuple(got_shape) != tuple(shape) or np.dtype(got_dtype) != np.dtype(dtype) or fortran:
+        return f"{path.name} holds {np.dtype(got_dtype)} {tuple(got_shape)}, not {np.dtype(dtype)} {tuple(shape)}"
+    want = offset + int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    if size != want:
+        return f"{path.name} has {size} bytes, not {want} (cut short)" if size < want else \
+            f"{path.name} has {size} bytes, not {want}"
+    return None
+
+
+def _shard_problem(out: Path, entry: Optional[dict], shape: list) -> Optional[str]:
+    """Why the shard of an index entry is not complete, or None."""
+    if not entry:
+        return "not written yet"
+    n = int(entry["count"])
+    return (npy_problem(out / entry["file"], (n, *shape), np.uint8)
+            or npy_problem(out / entry["origins"], (n, 4), np.int32))
 
 
 def read_index(out: Path) -> Optional[dict]:
@@ -185,7 +226,9 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
             256 MiB per shard); seed: base seed of the patch positions.
         progress: ``progress(done_patches, total_patches, message)`` as clips are cut and shards skipped.
 
-    Summary: out, index, total patches, shards, shards written / skipped, seconds.
+    Summary: out, index, total patches, shards, shards written / skipped / repaired (cut again because a
+    file was cut short or missing), seconds. NotEnoughSpaceError (nothing written) when the shards
+    still to write do not fit on the disk.
     """
     t0 = time.perf_counter()
     if task not in TASKS:
@@ -225,24 +268,30 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
         "frames": int(frames), "mode": mode_, "window": int(window), "per_clip": int(per_clip),
         "shard_size": int(shard_size), "seed": int(seed),
     }
+    shape = [window, 3, patch, patch]
     index = read_index(out)
     if index is not None:
         diffs = _config_diff(index["config"], config)
         if diffs:
             raise ValueError(f"{out / INDEX} was made with another config: {'; '.join(diffs)}. "
                              f"Use another --out, or delete {out} to start again")
-    else:
+    problems = {j: _shard_problem(out, index["shards"][j] if index else None, shape) for j in range(n_shards)}
+    repaired = [j for j, why in problems.items() if why and index and index["shards"][j]]  # listed, not complete
+    # Free space for every shard still to write, before the first byte (a shard being replaced frees its
+    # old bytes only at the rename).
+    todo = [j for j, why in problems.items() if why]
+    need = sum(len(_npy_header((c, *shape), np.uint8)) + c * patch_bytes + len(_npy_header((c, 4), np.int32)) + 16 * c
+               for c in (min((j + 1) * shard_size, total) - j * shard_size for j in todo))
+    atomic.require_space(out, need, f"the {len(todo)} shard(s) still to write",
+                         "finished shards are kept" if index else "nothing was written")
+    if index is None:
         index = {"format": FORMAT, "version": VERSION, "config": config,
                  "source": {"root": str(root), "sample": layout.expected(root).sample},
                  "scales": [s for s in SCALES if patch % s == 0] if task == "sr" else None,
-                 "shape": [window, 3, patch, patch], "dtype": "uint8",
+                 "shape": shape, "dtype": "uint8",
                  "total": total, "shards": [None] * n_shards, "complete": False}
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(out / INDEX, _index_text(index))
-
-    def finished(j: int) -> bool:
-        entry = index["shards"][j]
-        return bool(entry) and (out / entry["file"]).is_file() and (out / entry["origins"]).is_file()
+        atomic.write_bytes(out / INDEX, _index_text(index))
 
     cutter = _ClipCutter(root, res, window, step, patch, per_clip, seed, decode_threads)
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -250,44 +299,39 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
     done = 0
     for j in range(n_shards):
         lo, hi = j * shard_size, min((j + 1) * shard_size, total)
-        if finished(j):
+        if not problems[j]:
             skipped += 1
             done += hi - lo
             if progress:
                 progress(done, total, f"shard {j + 1}/{n_shards} already there")
             continue
-        data_tmp = out / f".{_shard_name(j)}.tmp.npy"
-        arr = np.lib.format.open_memmap(data_tmp, mode="w+", dtype=np.uint8, shape=(hi - lo, window, 3, patch, patch))
+        if j in repaired and progress:
+            progress(done, total, f"shard {j + 1}/{n_shards}: {problems[j]}; cutting it again")
         origins = np.empty((hi - lo, 4), dtype=np.int32)
-        try:
+        # Written as the clips are cut, with plain writes: a memory-mapped file on a full disk dies with SIGBUS.
+        with atomic.replacing(out / _shard_name(j)) as fh:
+            fh.write(_npy_header((hi - lo, *shape), np.uint8))
             for ci in range(lo // per_clip, (hi - 1) // per_clip + 1):
                 if ci not in cache:
                     cache.clear()  # keep only the clip that may straddle into the next shard
                     cache[ci] = cutter.cut(clip_list[ci])
                 patches, orig = cache[ci]
                 a, b = max(lo, ci * per_clip), min(hi, (ci + 1) * per_clip)
-                arr[a - lo:b - lo] = patches[a - ci * per_clip:b - ci * per_clip]
+                fh.write(np.ascontiguousarray(patches[a - ci * per_clip:b - ci * per_clip]).data)
                 origins[a - lo:b - lo] = orig[a - ci * per_clip:b - ci * per_clip]
                 done += b - a
                 if progress:
                     progress(done, total, f"clip {clip_list[ci]} ({ci + 1}/{len(clip_list)})")
-            arr.flush()
-            del arr
-        except BaseException:
-            del arr
-            data_tmp.unlink(missing_ok=True)
-            raise
-        orig_tmp = out / f".{_origins_name(j)}.tmp.npy"
-        with open(orig_tmp, "wb") as fh:
-            np.save(fh, origins)
-        os.replace(orig_tmp, out / _origins_name(j))
-        os.replace(data_tmp, out / _shard_name(j))
+        origins_bytes = io.BytesIO()
+        np.save(origins_bytes, origins)
+        atomic.write_bytes(out / _origins_name(j), origins_bytes.getbuffer())
         index["shards"][j] = {"file": _shard_name(j), "origins": _origins_name(j), "count": hi - lo, "first": lo}
         index["complete"] = all(index["shards"])
-        _atomic_write_text(out / INDEX, _index_text(index))
+        atomic.write_bytes(out / INDEX, _index_text(index))
         written += 1
     return {"out": str(out), "index": str(out / INDEX), "task": task, "split": split, "clips": len(clip_list),
             "patches": total, "shards": n_shards, "written": written, "skipped": skipped,
+            "repaired": [_shard_name(j) for j in repaired],
             "shape": [window, 3, patch, patch], "bytes": total * patch_bytes,
             "seconds": round(time.perf_counter() - t0, 3)}
 
@@ -308,6 +352,10 @@ class _Prepared(Dataset):
         if not index.get("complete") or not all(index["shards"]):
             raise ValueError(f"{self.out} is not complete ({sum(1 for s in index['shards'] if s)} of "
                              f"{len(index['shards'])} shards): run the same `inter4k prepare` again to finish it")
+        for entry in index["shards"]:
+            why = _shard_problem(self.out, entry, index["shape"])
+            if why:
+                raise ValueError(f"{self.out}: {why}: run the same `inter4k prepare` again to repair it")
         self.index = index
         self.config = cfg
         self.files = [self.out / s["file"] for s in index["shards"]]

@@ -7,8 +7,10 @@
   and the per-clip table;
 - ``report.html``: a self-contained page (:mod:`.html`).
 
-Each file is written under a temporary name in DIR and renamed into place, so a reader never sees a
-half-written report.
+The four are written as one set (:func:`inter4k.atomic.write_files`): the free space for all of them
+is checked first, each is written under a temporary name in DIR, and the renames start only when all
+four are complete. A full disk or Ctrl-C therefore leaves the previous report (or none), never a new
+report.csv beside an old report.md, nor half of a file.
 """
 
 from __future__ import annotations
@@ -17,34 +19,18 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Optional
 
-from ..video import part_path
+from .. import atomic
 from .results import EvaluateResult, json_safe
 
-__all__ = ["REPORT_FILES", "LABELS", "write_atomic", "report_json", "report_csv", "report_markdown",
+__all__ = ["REPORT_FILES", "LABELS", "report_json", "report_csv", "report_markdown",
            "write_reports", "format_value", "has_t", "per_t_rows"]
 
 REPORT_FILES = ("report.json", "report.csv", "report.md", "report.html")
 #: Column titles of the metric keys.
 LABELS = {"psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "psnr_rgb": "PSNR-RGB (dB)", "lpips": "LPIPS"}
-
-
-def write_atomic(path: Path, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary name in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = part_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def format_value(key: str, value: Optional[float]) -> str:
@@ -135,8 +121,7 @@ def write_reports(result: EvaluateResult, folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     files = {name: folder / name for name in REPORT_FILES}
     result.report_files = dict(files)
-    write_atomic(files["report.csv"], report_csv(result))
-    write_atomic(files["report.md"], report_markdown(result))
-    write_atomic(files["report.html"], report_html(result))
-    write_atomic(files["report.json"], report_json(result))
+    atomic.write_files({files["report.csv"]: report_csv(result), files["report.md"]: report_markdown(result),
+                        files["report.html"]: report_html(result), files["report.json"]: report_json(result)},
+                       what="the report")
     return files

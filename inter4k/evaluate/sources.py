@@ -69,20 +69,11 @@ def read_image(path: PathLike) -> torch.Tensor:
     """An image file as a (3, H, W) float32 RGB tensor in [0, 1] (8- or 16-bit; grey and alpha handled)."""
     import cv2
 
+    from ..data.images import decode_image
+
     path = Path(path)
-    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
-    if data is None:
-        raise FileNotFoundError(f"no such image: {path}")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise ValueError(f"{path}: cannot decode as an image (corrupt, empty or not a "
-                         f"{path.suffix.lstrip('.').upper()} file)")
-    if img.dtype == np.uint8:
-        peak = 255.0
-    elif img.dtype == np.uint16:
-        peak = 65535.0
-    else:
-        raise ValueError(f"{path}: {img.dtype} images are not supported (8- or 16-bit only)")
+    img = decode_image(path)
+    peak = 255.0 if img.dtype == np.uint8 else 65535.0
     if img.ndim == 2 or img.shape[2] == 1:
         img = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2RGB)
     elif img.shape[2] == 4:

@@ -5,9 +5,13 @@
   ``limit`` of them. Each clip gives every frame, or with ``frames=K`` the K frames at the middles of
   K equal parts of the clip, the very frames ``Inter4KSR(split=..., patch_size=None,
   samples_per_clip=K)`` gives. Consecutive frames are decoded in one pass; spread ones by seeking.
-- **Images** (``images:DIR``, or a folder with images and no ``Inter4K`` folder): ``DIR/<split>`` when
-  it holds images, else ``DIR``; one clip (named after the folder) whose frames are the images, the
-  first ``limit`` of them in sorted order (``frames`` does not apply).
+- **Images** (``images:DIR``, or a folder with images and no ``Inter4K`` folder; ``photos[:DIR]``, the
+  photograph corpus): ``DIR/<split>`` when it holds images, else ``DIR``; one clip (named after the
+  folder) whose frames are the images, the first ``limit`` of them in sorted order (``frames`` does not
+  apply).
+
+``--data`` is read by :mod:`inter4k.data.sources` (the rules training uses too), which opens the
+dataset (purpose "test"); this module iterates its whole frames.
 
 Both follow :class:`~inter4k.data.datasets.Inter4KSR`: the HR frame is cut at the bottom / right to
 a multiple of ``scale`` and ``LR = imresize(HR, 1/scale).clamp(0, 1)`` (MATLAB's antialiased bicubic;
@@ -17,14 +21,13 @@ rounded to 8 bits only with ``quantize``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, Optional
 
 import torch
 
-__all__ = ["SRItem", "SRData", "frame_positions", "open_sr_data", "IMAGES_PREFIX"]
+from ..data.sources import IMAGES, INTER4K
 
-IMAGES_PREFIX = "images:"
+__all__ = ["SRItem", "SRData", "frame_positions", "open_sr_data"]
 
 
 @dataclass
@@ -67,17 +70,9 @@ class SRData:
 
 
 class _Inter4KFrames(SRData):
-    def __init__(self, root: Path, split: str, scale: int, limit: Optional[int], frames: Optional[int],
-                 quantize: bool):
-        from ..data.datasets import Inter4KSR, resolve_clips
-
-        clips = resolve_clips(root, split, None)
-        if limit is not None:
-            clips = clips[:limit]
-        # the dataset checks the clips (present, decodable, sizes) and knows their frame counts
-        self.ds = Inter4KSR(root, split=split, scale=scale, patch_size=None, frames=1, clips=clips,
-                            samples_per_clip=1, seed=0, augment=False, quantize=quantize)
-        self.kind, self.source, self.scale, self.quantize = "inter4k", str(root), scale, quantize
+    def __init__(self, ds, frames: Optional[int]):
+        self.ds, self.scale, self.quantize = ds, ds.scale, ds.quantize
+        self.kind, self.source = INTER4K, str(ds.root)
         self.positions = {c: frame_positions(self.ds.info(c)[0], frames) for c in self.ds.clips}
         self.clips = [(str(c), len(self.positions[c])) for c in self.ds.clips]
 
@@ -107,20 +102,10 @@ class _Inter4KFrames(SRData):
 
 
 class _ImageFrames(SRData):
-    def __init__(self, folder: Path, split: str, scale: int, limit: Optional[int], quantize: bool):
-        from ..data.images import ImageFolderSR, list_images
-
-        if (folder / split).is_dir() and list_images(folder / split):
-            folder = folder / split
-        files = list_images(folder) if folder.is_dir() else []
-        if not files:
-            raise FileNotFoundError(f"no PNG / JPEG images in {folder}")
-        if limit is not None:
-            files = files[:limit]
-        self.ds = ImageFolderSR(folder, scale=scale, patch_size=None, split="test", files=files, augment=False,
-                                quantize=quantize)
-        self.kind, self.source = "images", str(folder)
-        self.clips = [(folder.name or str(folder), len(files))]
+    def __init__(self, ds):
+        self.ds = ds
+        self.kind, self.source = IMAGES, str(ds.root)
+        self.clips = [(ds.root.name or str(ds.root), len(ds.files))]
 
     def __iter__(self) -> Iterator[SRItem]:
         name = self.clips[0][0]
@@ -132,29 +117,13 @@ class _ImageFrames(SRData):
 def open_sr_data(data: Optional[str], split: str = "test", scale: int = 4, limit: Optional[int] = None,
                  frames: Optional[int] = None, quantize: bool = False) -> SRData:
     """The frames of ``data`` (see the module docstring): an Inter4K root (default ``$INTER4K_ROOT`` or
-    ``~/datasets/inter4k``), ``images:DIR`` or a folder of images."""
-    from ..data import layout
-    from ..data.images import list_images
+    ``~/datasets/inter4k``), ``images:DIR``, a folder of images or ``photos[:DIR]``."""
+    from ..data.datasets import Inter4KSR
+    from ..data.sources import open_dataset, parse_data
 
     for label, v in (("limit", limit), ("frames", frames)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise ValueError(f"{label} must be an int >= 1 or None, got {v!r}")
-    text = None if data is None else str(data)
-    if text is not None and text.startswith(IMAGES_PREFIX):
-        folder = Path(text[len(IMAGES_PREFIX):]).expanduser()
-        if not folder.is_dir():
-            raise FileNotFoundError(f"image folder {folder} does not exist (from --data {text})")
-        return _ImageFrames(folder, split, scale, limit, quantize)
-    root = layout.resolve_root(text)
-    if not root.exists():
-        raise FileNotFoundError(f"data folder {root} does not exist: give --data an Inter4K root (inter4k download "
-                                f"/ inter4k sample) or images:DIR")
-    if not root.is_dir():
-        raise NotADirectoryError(f"--data {root} is not a folder")
-    if (root / "index.json").is_file():
-        raise ValueError(f"{root} is a folder of training patches made by inter4k prepare; evaluate reads whole "
-                         f"frames: give the Inter4K root it was made from, or images:DIR")
-    if not (root / "Inter4K").is_dir() and (list_images(root) or any(
-            (root / s).is_dir() and list_images(root / s) for s in ("train", "val", "test"))):
-        return _ImageFrames(root, split, scale, limit, quantize)
-    return _Inter4KFrames(root, split, scale, limit, frames, quantize)
+    spec = parse_data(data, "sr", purpose="test")
+    ds = open_dataset(spec, "sr", "test", scale=scale, split=split, limit=limit, quantize=quantize)
+    return _Inter4KFrames(ds, frames) if isinstance(ds, Inter4KSR) else _ImageFrames(ds)

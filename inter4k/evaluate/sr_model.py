@@ -33,13 +33,12 @@ ModelSpec = Union[None, str, os.PathLike, nn.Module]
 
 def build_methods(model: ModelSpec, scale: int) -> tuple[list[tuple[str, nn.Module]], list[str]]:
     """[(name, module)] with the model first, then the baselines; and any warnings."""
-    from ..infer.upscale import resolve_model
-    from ..models.weights import load_model
+    from ..models.resolver import resolve
 
     warnings: list[str] = []
     methods: list[tuple[str, nn.Module]] = []
     try:
-        net, name = resolve_model(model, scale, torch.device("cpu"))
+        net, name = resolve(model, task="sr", scale=scale)
         methods.append((name, net))
     except FileNotFoundError as exc:
         if model is not None:
@@ -48,7 +47,7 @@ def build_methods(model: ModelSpec, scale: int) -> tuple[list[tuple[str, nn.Modu
     names = {n for n, _ in methods}
     for b in BASELINE_ORDER:
         if b not in names:
-            methods.append((b, load_model(b, scale, "cpu")))
+            methods.append((b, resolve(b, task="sr", scale=scale).module))
     return methods, warnings
 
 

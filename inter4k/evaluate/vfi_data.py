@@ -24,6 +24,9 @@ evaluated frame, made at ``t = k / span``.
   frame timing is left out, as its manifest records); the first ``limit`` videos, with ``frames=K`` the
   K samples at the middles of K equal parts; whole frames or ``patch`` centre crops. These videos are
   validation footage: there is only a "val" split, and ``split`` is not used.
+
+``--data`` is read by :mod:`inter4k.data.sources` (the rules training uses too), which opens the
+dataset (purpose "test"); this module iterates its samples.
 """
 
 from __future__ import annotations
@@ -34,12 +37,12 @@ from typing import Iterator, Optional, Sequence
 
 import torch
 
+from ..data.sources import INTER4K, SYNTHETIC, SYNTHETIC_PATCH, VIDEOS
+
 __all__ = ["VFISample", "VFIData", "sample_starts", "open_vfi_data", "SYNTHETIC_SEED", "SYNTHETIC_PATCH"]
 
 #: The seed of the synthetic evaluation samples (their own stream of the test split; see motion.py).
 SYNTHETIC_SEED = 0
-#: The side of the synthetic frames unless ``patch`` says otherwise (the training default).
-SYNTHETIC_PATCH = 256
 
 
 @dataclass
@@ -99,24 +102,16 @@ class VFIData:
 
 
 class _Inter4KSamples(VFIData):
-    def __init__(self, root: Path, split: str, mode: str, limit: Optional[int], frames: Optional[int],
-                 patch: Optional[int]):
-        from ..data.datasets import Inter4KVFI, resolve_clips
-
-        clips = resolve_clips(root, split, None)
-        if limit is not None:
-            clips = clips[:limit]
-        # the dataset checks the clips (present, decodable, long enough, the crop fits) and plans the samples
-        self.ds = Inter4KVFI(root, split=split, mode=mode, patch_size=patch, clips=clips, samples_per_clip=1,
-                             seed=0, augment=False)
-        self.kind, self.source, self.mode, self.span = "inter4k", str(root), mode, self.ds.span
+    def __init__(self, ds, frames: Optional[int]):
+        self.ds = ds
+        self.kind, self.source, self.mode, self.span = INTER4K, str(ds.root), ds.mode, ds.span
         self.positions = {c: sample_starts(self.ds.starts(c), frames) for c in self.ds.clips}
         for c, pos in self.positions.items():
             if not pos:
-                raise ValueError(f"{self.ds.path(c)} has {self.ds.info(c)[0]} frames: too few for one {mode} "
+                raise ValueError(f"{self.ds.path(c)} has {self.ds.info(c)[0]} frames: too few for one {self.mode} "
                                  f"sample ({self.span + 1} frames)")
         self.clips = [(str(c), len(self.positions[c]) * (self.span - 1)) for c in self.ds.clips]
-        self.info = {"patch": patch, "samples": sum(len(p) for p in self.positions.values())}
+        self.info = {"patch": ds.patch_size, "samples": sum(len(p) for p in self.positions.values())}
 
     def _runs(self, pos: list[int]) -> list[list[int]]:
         """Adjacent samples (each starting where the previous one ends) grouped, to decode in one pass."""
@@ -152,22 +147,14 @@ class _Inter4KSamples(VFIData):
 
 
 class _SyntheticSamples(VFIData):
-    def __init__(self, folder: Optional[Path], split: str, mode: str, limit: Optional[int], patch: Optional[int],
-                 realism: str = "rigid"):
-        from ..data.images import list_images
-        from ..data.motion import SyntheticMotionVFI
-
-        if folder is not None and (folder / split).is_dir() and list_images(folder / split):
-            folder = folder / split
-        self.ds = SyntheticMotionVFI(folder, mode=mode, patch_size=patch or SYNTHETIC_PATCH, seed=SYNTHETIC_SEED,
-                                     split=split, realism=realism)
+    def __init__(self, ds, source: str, limit: Optional[int]):
+        self.ds = ds
         n = len(self.ds) if limit is None else min(limit, len(self.ds))
-        self.kind, self.mode, self.span = "synthetic", mode, self.ds.span
-        self.source = ("photos" if realism == "real" else "synthetic") + ("" if folder is None else f":{folder}")
+        self.kind, self.source, self.mode, self.span = SYNTHETIC, source, ds.mode, ds.span
         self.names = [f"{i}-{Path(self.ds.names[i % len(self.ds.names)]).stem}" for i in range(n)]
         self.clips = [(name, self.span - 1) for name in self.names]
-        self.info = {"patch": self.ds.patch_size, "samples": n, "seed": SYNTHETIC_SEED, "realism": realism,
-                     "photos": list(self.ds.names)}
+        self.info = {"patch": self.ds.patch_size, "samples": n, "seed": SYNTHETIC_SEED,
+                     "realism": self.ds.realism.name, "photos": list(self.ds.names)}
 
     def __iter__(self) -> Iterator[VFISample]:
         for i, name in enumerate(self.names):
@@ -175,14 +162,9 @@ class _SyntheticSamples(VFIData):
 
 
 class _VideoSamples(VFIData):
-    def __init__(self, root: Path, mode: str, limit: Optional[int], frames: Optional[int], patch: Optional[int]):
-        import json
-
-        from ..data.videos import VideoTripletsVFI
-
-        names = [Path(v["file"]).stem for v in json.loads((root / "manifest.json").read_text())["videos"]]
-        self.ds = VideoTripletsVFI(root, mode=mode, patch_size=patch, videos=names[:limit] if limit else None)
-        self.kind, self.source, self.mode, self.span = "videos", str(root), mode, self.ds.span
+    def __init__(self, ds, frames: Optional[int]):
+        self.ds = ds
+        self.kind, self.source, self.mode, self.span = VIDEOS, str(ds.root), ds.mode, ds.span
         by_video: dict[int, list[int]] = {}
         for i, (j, _) in enumerate(self.ds.items):
             by_video.setdefault(j, []).append(i)
@@ -193,7 +175,7 @@ class _VideoSamples(VFIData):
             if not self.clips or self.clips[-1][0] != clip:
                 self.clips.append((clip, 0))
             self.clips[-1] = (clip, self.clips[-1][1] + self.span - 1)
-        self.info = {"patch": patch, "samples": len(self.order), "videos": [c for c, _ in self.clips]}
+        self.info = {"patch": ds.patch_size, "samples": len(self.order), "videos": [c for c, _ in self.clips]}
 
     def __iter__(self) -> Iterator[VFISample]:
         for i in self.order:
@@ -204,13 +186,14 @@ class _VideoSamples(VFIData):
 def open_vfi_data(data: Optional[str], split: str = "test", mode: str = "30to60", limit: Optional[int] = None,
                   frames: Optional[int] = None, patch: Optional[int] = None) -> VFIData:
     """The samples of ``data`` (see the module docstring): an Inter4K root (default ``$INTER4K_ROOT`` or
-    ``~/datasets/inter4k``), ``synthetic``, ``synthetic:DIR`` / ``images:DIR`` or a folder of images.
+    ``~/datasets/inter4k``), ``synthetic``, ``synthetic:DIR`` / ``images:DIR`` or a folder of images,
+    ``photos[:DIR]`` or ``videos[:DIR]``.
 
     ValueError for an unknown mode or split, a folder of patches made by ``inter4k prepare``, bad
     ``limit`` / ``frames`` / ``patch``; FileNotFoundError for a missing folder.
     """
+    from ..data import sources
     from ..data.datasets import SPLITS, VFI_SPANS
-    from ..train.vfi import parse_data
 
     if mode not in VFI_SPANS:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(VFI_SPANS)}")
@@ -221,21 +204,14 @@ def open_vfi_data(data: Optional[str], split: str = "test", mode: str = "30to60"
             raise ValueError(f"{label} must be an int >= 1 or None, got {v!r}")
     if patch is not None and patch < 8:
         raise ValueError(f"patch must be at least 8 pixels, got {patch}")
-    text = None if data is None else str(data)
-    named = ("synthetic", "photos", "videos")
-    if text is None or not (text in named or text.startswith(tuple(f"{k}:" for k in named) + ("images:",))):
-        from ..data import layout
-
-        root = layout.resolve_root(text)
-        if not root.exists():  # said here: train-vfi's message offers prepared folders, which evaluate refuses
-            raise FileNotFoundError(f"data folder {root} does not exist: give --data an Inter4K root (inter4k "
-                                    f"download / inter4k sample) or synthetic[:DIR]")
-    spec = parse_data(text)
-    if spec.kind == "videos":
-        return _VideoSamples(spec.path, mode, limit, frames, patch)
-    if spec.kind == "prepared":
-        raise ValueError(f"{spec.path} is a folder of training patches made by inter4k prepare; evaluate reads "
-                         f"whole clips: give the Inter4K root it was made from, or synthetic[:DIR]")
-    if spec.kind in ("synthetic", "photos"):
-        return _SyntheticSamples(spec.path, split, mode, limit, patch, "real" if spec.kind == "photos" else "rigid")
-    return _Inter4KSamples(spec.path, split, mode, limit, frames, patch)
+    spec = sources.parse_data(data, "vfi", purpose="test")
+    if spec.kind == INTER4K:  # the clips of the split, the first ``limit``
+        ds = sources.open_dataset(spec, "vfi", "test", mode=mode, split=split, limit=limit, patch=patch)
+        return _Inter4KSamples(ds, frames)
+    if spec.kind == VIDEOS:  # the kept samples of the first ``limit`` videos
+        ds = sources.open_dataset(spec, "vfi", "test", mode=mode, limit=limit, patch=patch)
+        return _VideoSamples(ds, frames)
+    # rendered samples: the dataset's fixed evaluation samples, the first ``limit``
+    ds = sources.open_dataset(spec, "vfi", "test", mode=mode, split=split, patch=patch, seed=SYNTHETIC_SEED)
+    label = spec.kind if spec.path is None else f"{spec.kind}:{sources.split_or_all(spec.path, split)}"
+    return _SyntheticSamples(ds, label, limit)

@@ -2,7 +2,7 @@
 every target frame against the true one.
 
 The methods are the model (``model``: a VFI name or checkpoint path, resolved as ``inter4k interpolate``
-does by :func:`inter4k.infer.interpolate.resolve_vfi_model`; default: the bundled
+does by :func:`inter4k.models.resolve`; default: the bundled
 ``data/weights/vfi-small.pt``), then frame averaging ``vfi-average``, the nearest input frame
 ``vfi-nearest`` (:mod:`inter4k.models.vfi`) and FFmpeg's motion-compensated ``minterpolate``,
 ``vfi-ffmpeg`` (:mod:`inter4k.models.vfi_ffmpeg`); a model that is itself a baseline is not repeated.
@@ -50,23 +50,22 @@ def t_label(t: float) -> str:
 
 def build_vfi_methods(model: ModelSpec) -> tuple[list[tuple[str, nn.Module]], list[str]]:
     """[(name, module)] with the model first, then the baselines; and any warnings."""
-    from ..infer.interpolate import resolve_vfi_model
-    from ..models.registry import create_model
-    from ..models.vfi import vfi_weights_path
+    from ..models.resolver import DEFAULT_VFI_MODEL, resolve
+    from ..models.weights import weights_path
 
     warnings: list[str] = []
     methods: list[tuple[str, nn.Module]] = []
-    if model is None and not vfi_weights_path("vfi-small").is_file():
-        warnings.append(f"no trained VFI weights are bundled yet ({vfi_weights_path('vfi-small')} is missing); "
+    if model is None and not weights_path(DEFAULT_VFI_MODEL).is_file():
+        warnings.append(f"no trained VFI weights are bundled yet ({weights_path(DEFAULT_VFI_MODEL)} is missing); "
                         "evaluating the baselines only (pass --model vfi-small for the untrained network, or "
                         "--model PATH for a checkpoint)")
     else:
-        net, label = resolve_vfi_model(model, warnings.append)
+        net, label = resolve(model, task="vfi", warn=warnings.append)
         methods.append((label, net))
     names = {getattr(net, "model_name", None) for _, net in methods} | {n for n, _ in methods}
     for b in VFI_BASELINE_ORDER:
         if b not in names:
-            methods.append((b, create_model(b)))
+            methods.append((b, resolve(b, task="vfi").module))
     return methods, warnings
 
 

@@ -15,18 +15,21 @@
   (ffmpeg minterpolate's rule, ``scene_threshold`` 10 by default, 0: off) is a cut; the frames
   between them are copies of the nearer input frame (t < 0.5: the earlier), never a morph.
 - **Model**: an ``nn.Module`` with ``model(frame0, frame1, t)``, a registered VFI name ("vfi-small",
-  "vfi-average", "vfi-nearest", "vfi-ffmpeg") or a checkpoint path. ``None``: the bundled ``data/weights/vfi-small.pt``
+  "vfi-average", "vfi-nearest", "vfi-ffmpeg") or a checkpoint path, resolved by :func:`inter4k.models.resolve`
+  (task "vfi"). ``None``: the bundled ``data/weights/vfi-small.pt``
   when it exists; until trained weights are bundled, frame averaging ("vfi-average"), with a warning
   (the untrained "vfi-small" is never chosen silently). "vfi-small" by name without bundled weights
   runs untrained (close to frame averaging), with a warning.
 - **Everything else is as in** :mod:`inter4k.infer.upscale`: ``device`` (CUDA when available), ``dtype``
   fp32 / bf16 / fp16 (fp16 refused on the CPU), ``tile`` ("auto", a size in pixels, 0: off; out of memory
   retries with smaller tiles, no frame dropped), the threaded decode -> model -> encode pipeline of
-  :mod:`inter4k.infer.video_pipeline` (audio and subtitles copied, colour handled), and the output
-  written as ``.<stem>.part<suffix>`` and renamed when complete.
+  :mod:`inter4k.infer.video_pipeline` (audio and subtitles copied, colour, rotation and bit depth
+  kept, a truncated input refused unless ``allow_partial``), and the output written under a temporary
+  name unique to the run and renamed when complete.
 - **Output name**: ``<stem>_x<factor><suffix>`` or ``<stem>_<fps>fps<suffix>`` beside the input (videos
-  in other containers than .mp4/.mkv/.mov/.m4v become .mp4). Matroska stores times in milliseconds, so
-  in an .mkv output the exact times above are rounded to 1 ms; .mp4 / .mov keep them exactly.
+  in other containers than .mp4/.mkv/.mov/.m4v become .mp4); an output must be .mp4, .m4v, .mov, .mkv
+  or .webm. Matroska stores times in milliseconds, so in an .mkv / .webm output the exact times above
+  are rounded to 1 ms; .mp4 / .mov keep them exactly.
 """
 
 from __future__ import annotations
@@ -43,15 +46,16 @@ from typing import Callable, Optional, Union
 import torch
 from torch import nn
 
+from ..models.resolver import resolve
 from ..video import probe
 from .common import (FramePairModule, PathsAsText, ProgressFn, check_input, check_output, check_tiling, dtype_name, encode_settings,
                      is_image, oom_warning, resolve_precision)
 from .scene import DEFAULT_SCENE_THRESHOLD, SceneCutDetector
 from .tiling import MIN_TILE, TileRunner
 from .timing import OutputFrame, Timeline
-from .video_pipeline import check_encoder, default_video_suffix, run_video
+from .video_pipeline import check_encoder, default_video_suffix, output_suffix_error, run_video
 
-__all__ = ["InterpolateResult", "interpolate", "resolve_vfi_model", "parse_fps", "default_output",
+__all__ = ["InterpolateResult", "interpolate", "parse_fps", "default_output",
            "MAX_FACTOR", "DEFAULT_VFI_OVERLAP"]
 
 #: The largest --factor accepted.
@@ -87,6 +91,8 @@ class InterpolateResult(PathsAsText):
     declared_frames: Optional[int] = None
     streams: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    missing_frames: Optional[int] = None  # input frames the container declares that did not decode
+    partial: Optional[str] = None         # why the input is incomplete (allow_partial); None: complete
 
 
 def parse_fps(value: Union[str, int, float, Fraction]) -> Fraction:
@@ -127,53 +133,6 @@ def _check_factor(factor) -> int:
     return factor
 
 
-def resolve_vfi_model(model: Union[None, str, os.PathLike, nn.Module],
-                      warn: Callable[[str], None]) -> tuple[nn.Module, str]:
-    """(module, label) for ``model`` (see the module docstring); ``warn`` receives the warnings.
-
-    ValueError for an SR model, an unknown name or a checkpoint of a non-VFI model; FileNotFoundError
-    for a missing checkpoint path.
-    """
-    from ..models.registry import create_model, list_models
-    from ..models.vfi import VFI_BASELINES, vfi_weights_path
-    from ..models.weights import load_model
-
-    if isinstance(model, nn.Module):
-        return model, getattr(model, "model_name", None) or type(model).__name__
-    vfi = list_models("vfi")
-    if model is None:
-        path = vfi_weights_path("vfi-small")
-        if path.is_file():
-            return load_model(path), f"vfi-small ({path.name})"
-        warn(f"no trained VFI weights are bundled yet ({path} is missing): interpolating by frame averaging "
-             "(vfi-average). Pass --model vfi-small for the untrained flow model, or --model PATH for a "
-             "trained checkpoint")
-        return create_model("vfi-average"), "vfi-average"
-    name = os.fspath(model) if isinstance(model, os.PathLike) else str(model)
-    if name in vfi:
-        if name in VFI_BASELINES:
-            return create_model(name), name
-        path = vfi_weights_path(name)
-        if path.is_file():
-            return load_model(path), f"{name} ({path.name})"
-        warn(f"{name} has no trained weights ({path} is missing): running it untrained, which is close to "
-             "frame averaging")
-        return create_model(name), f"{name} (untrained)"
-    if name in list_models():
-        raise ValueError(f"{name!r} is a super-resolution model; interpolation needs a VFI model: {', '.join(vfi)} "
-                         "or a VFI checkpoint path")
-    p = Path(name)
-    if not (p.suffix in (".pt", ".pth", ".ckpt") or os.sep in name or "/" in name or p.exists()):
-        raise ValueError(f"unknown VFI model {name!r}; known: {', '.join(vfi)} (or a checkpoint path)")
-    if not p.is_file():
-        raise FileNotFoundError(f"no checkpoint file {p}")
-    net = load_model(p)
-    if getattr(net, "model_name", None) not in vfi:
-        raise ValueError(f"{p}: holds a {getattr(net, 'model_name', '?')} model, not a VFI model ({', '.join(vfi)})")
-    return net, str(p)
-
-
-
 class _Interpolator:
     """The ``infer`` / ``flush`` pair given to :func:`run_video` in timed mode (runs in the caller's thread)."""
 
@@ -181,7 +140,7 @@ class _Interpolator:
                  progress: Optional[ProgressFn], total: Optional[int]) -> None:
         self.runner, self.pair, self.timeline, self.detector = runner, pair, timeline, detector
         self.progress, self.total = progress, total
-        self.prev: Optional[torch.Tensor] = None     # the previous input frame, (3, H, W) uint8
+        self.prev: Optional[torch.Tensor] = None     # the previous input frame, (3, H, W) uint8 or uint16
         self.index = -1
         self.frames_out = self.synthesized = self.duplicated = 0
         self.cuts: list[int] = []
@@ -196,12 +155,12 @@ class _Interpolator:
         self.pair.t = float(of.t)
         return self.runner(torch.cat([left, right], 0)[None], channels_last=True)[0]
 
-    def _emit(self, frames: list[torch.Tensor], size) -> torch.Tensor:
+    def _emit(self, frames: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
         self.frames_out += len(frames)
         if self.progress:
             self.progress(self.frames_out, self.total)
         if not frames:
-            return torch.empty((0, size[0], size[1], 3), dtype=torch.uint8)
+            return torch.empty((0, like.shape[-2], like.shape[-1], 3), dtype=like.dtype)
         return torch.stack(frames)
 
     def __call__(self, x: torch.Tensor, times: list) -> tuple[torch.Tensor, list]:
@@ -218,7 +177,7 @@ class _Interpolator:
                 frames.append(self._render(of, self.prev, frame, cut))
                 out_times.append((of.pts, self.timeline.time_base, of.duration))
             self.prev = frame
-        return self._emit(frames, x.shape[-2:]), out_times
+        return self._emit(frames, x), out_times
 
     def flush(self) -> Optional[tuple[torch.Tensor, list]]:
         if self.prev is None:
@@ -226,7 +185,7 @@ class _Interpolator:
         plan = self.timeline.finish()
         frames = [self._render(of, self.prev, None, False) for of in plan]
         times = [(of.pts, self.timeline.time_base, of.duration) for of in plan]
-        return self._emit(frames, self.prev.shape[-2:]), times
+        return self._emit(frames, self.prev), times
 
 
 def interpolate(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike] = None, *,
@@ -238,15 +197,17 @@ def interpolate(input: Union[str, os.PathLike], output: Union[None, str, os.Path
                 crf: Optional[int] = 18, preset: Optional[str] = "medium", pix_fmt: str = "yuv420p",
                 overwrite: bool = False, progress: Optional[ProgressFn] = None,
                 on_warning: Optional[Callable[[str], None]] = None, min_tile: int = MIN_TILE,
-                encoder_options: Optional[dict] = None) -> InterpolateResult:
+                encoder_options: Optional[dict] = None, allow_partial: bool = False) -> InterpolateResult:
     """Interpolate a video to ``factor`` times its frames (default 2) or to ``fps`` (see the module docstring).
 
     Give at most one of ``factor`` (an int 2..16) and ``fps`` ("120", "60000/1001", 59.94, ...).
     ``progress(done, total)`` gets output frames (total None when the input declares no frame count);
     ``on_warning(message)`` gets warnings as they arise (they are also in the result). Bad arguments or
     unreadable input raise ValueError / FileNotFoundError (an existing output:
-    :class:`~inter4k.infer.upscale.OutputExistsError`), failures while running RuntimeError; nothing is
-    left at the output path unless the call succeeds.
+    :class:`~inter4k.infer.upscale.OutputExistsError`; an input that ends early:
+    :class:`~inter4k.infer.video_pipeline.PartialInputError` unless ``allow_partial``, which interpolates
+    the frames that decode and sets ``missing_frames`` / ``partial``), failures while running
+    RuntimeError; nothing is left at the output path unless the call succeeds.
 
     Returns an :class:`InterpolateResult`.
     """
@@ -264,7 +225,7 @@ def interpolate(input: Union[str, os.PathLike], output: Union[None, str, os.Path
         raise ValueError(f"{src}: an image; interpolation needs a video")
     dst = Path(output) if output is not None else default_output(src, fac, out_fps)
     not_video = f"{dst}: the output must be a video (e.g. .mp4 or .mkv), not an image" if is_image(dst) else None
-    check_output(src, dst, overwrite, not_video)
+    check_output(src, dst, overwrite, not_video or output_suffix_error(dst))
     enc = encode_settings(codec, crf, preset, pix_fmt, encoder_options)
     check_encoder(enc)
     info = probe(src)  # a clear VideoError (a ValueError) for a file that is not a readable video
@@ -278,7 +239,7 @@ def interpolate(input: Union[str, os.PathLike], output: Union[None, str, os.Path
         else:
             warnings.warn(msg, stacklevel=3)
 
-    net, label = resolve_vfi_model(model, warn)
+    net, label = resolve(model, task="vfi", warn=warn)
     rate_in = info.fps
     rate_out = out_fps if out_fps is not None else rate_in * fac
     if out_fps is not None and out_fps < rate_in:
@@ -295,13 +256,10 @@ def interpolate(input: Union[str, os.PathLike], output: Union[None, str, os.Path
     if progress:
         progress(0, total)
     r = run_video(src, dst, job, 1, enc, batch=2, progress=None, pin_memory=False, timed=True,
-                  flush=job.flush, out_rate=rate_out)
+                  flush=job.flush, out_rate=rate_out, allow_partial=allow_partial, on_warning=warn)
     seconds = time.perf_counter() - t0
     for w in timeline.warnings[:5]:
         warn(w)
-    for w in r.warnings:
-        if w not in warns:
-            warns.append(w)
     warns += [oom_warning(e) for e in runner.events]
     return InterpolateResult(
         input=src, output=dst, model=label, device=str(dev), dtype=dtype_name(torch_dtype),
@@ -310,4 +268,5 @@ def interpolate(input: Union[str, os.PathLike], output: Union[None, str, os.Path
         scene_cuts=list(job.cuts), seconds=seconds, speed=r.frames_out / seconds if seconds > 0 else 0.0,
         size=tuple(r.size_in), tile=runner.tile, oom_retries=runner.oom_retries,
         declared_frames=r.declared_frames, streams=list(r.streams), warnings=warns,
+        missing_frames=r.missing_frames, partial=r.partial,
     )

@@ -19,6 +19,8 @@ from typing import Optional
 
 import torch
 
+from .tiling import FULL_SCALE
+
 __all__ = ["DEFAULT_SCENE_THRESHOLD", "SAMPLE_SIDE", "sampled_luma", "mafd", "SceneCutDetector"]
 
 DEFAULT_SCENE_THRESHOLD = 10.0
@@ -28,10 +30,11 @@ _LUMA = (0.299, 0.587, 0.114)  # BT.601
 
 
 def sampled_luma(frame: torch.Tensor, max_side: int = SAMPLE_SIDE) -> torch.Tensor:
-    """BT.601 luma in [0, 1] of every s-th pixel of a (3, H, W) uint8 RGB frame, s = ceil(max(H, W) / max_side).
+    """BT.601 luma in [0, 1] of every s-th pixel of a (3, H, W) uint8 (or uint16) RGB frame,
+    s = ceil(max(H, W) / max_side).
 
     Shape:
-        - frame: (3, H, W) uint8.
+        - frame: (3, H, W) uint8 or uint16.
         - Output: (ceil(H / s), ceil(W / s)) float32.
 
     Example:
@@ -42,7 +45,7 @@ def sampled_luma(frame: torch.Tensor, max_side: int = SAMPLE_SIDE) -> torch.Tens
         raise ValueError(f"sampled_luma: expected a (3, H, W) frame, got shape {tuple(frame.shape)}")
     step = max(1, -(-max(frame.shape[1:]) // max_side))
     x = frame[:, ::step, ::step].float()
-    return (_LUMA[0] * x[0] + _LUMA[1] * x[1] + _LUMA[2] * x[2]) / 255.0
+    return (_LUMA[0] * x[0] + _LUMA[1] * x[1] + _LUMA[2] * x[2]) / FULL_SCALE[frame.dtype]
 
 
 def mafd(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -3,7 +3,8 @@
 :class:`TileRunner` turns a model (``(N, 3, H, W)`` in [0, 1] -> ``(N, 3, sH, sW)``) into a function
 of whole frames held on the CPU:
 
-- **Only a tile goes to the device.** Frames stay on the CPU (as uint8 when they come from a video);
+- **Only a tile goes to the device.** Frames stay on the CPU (as uint8, or uint16 for deeper video and
+  16-bit images, when they come from a file; the result has the same type);
   each tile is sliced there, copied to the device, converted to the model's dtype and run; the
   result comes back weighted and is added into a float32 accumulator on the CPU. The whole frame is
   sent only when it is itself the tile (untiled, or a tile at least as large as the frame).
@@ -14,14 +15,17 @@ of whole frames held on the CPU:
   edge), rising linearly over the middle third and one over the rest. The two ramps of an overlap sum
   to one, and the weights are normalised to sum exactly to one at every output pixel, so there are
   no seams; for a model whose receptive-field radius is at most ``overlap / 3`` LR pixels the tiled
-  result equals the untiled one up to float rounding.
+  result equals the untiled one up to float rounding. A model that knows its radius (a
+  ``receptive_radius`` attribute, in LR pixels) therefore gets an overlap of at least three times it
+  (:func:`seamless_overlap`), whatever overlap was asked for; the overlap is still at most half the tile.
 - **Out of memory** (``torch.cuda.OutOfMemoryError``, or a RuntimeError / MemoryError whose message
   says "out of memory" / "can't allocate memory"): in ``"auto"`` mode, or with a fixed tile, the
   tile is halved (from the whole frame: the largest power of two below the frame's longer side) and
   the SAME frames are run again, so no frame is ever dropped; the smaller tile is kept for the frames
   that follow. At the minimum tile (``min_tile``, default 32) a batch of several frames is split in
   halves next; past that a RuntimeError says what to try. ``tile=None`` (``--tile 0``) never tiles
-  and re-raises the out-of-memory error with a hint.
+  and re-raises the out-of-memory error with a hint. When the CPU has no room for the float32
+  accumulator of the whole output, smaller tiles cannot help: :class:`HostMemoryError` says so at once.
 - ``"auto"`` starts untiled, except on CUDA where a rough activation-memory estimate (see
   :func:`estimate_bytes_per_pixel`) picks the largest power-of-two tile that fits in the free memory.
 
@@ -39,10 +43,16 @@ import torch
 from torch import nn
 
 __all__ = ["MIN_TILE", "DEFAULT_OVERLAP", "is_oom", "OOMAbove", "tile_starts", "axis_weights", "TileRunner",
-           "OOMEvent", "parse_tile", "estimate_bytes_per_pixel"]
+           "OOMEvent", "parse_tile", "seamless_overlap", "estimate_bytes_per_pixel", "HostMemoryError", "FULL_SCALE"]
 
 MIN_TILE = 32
 DEFAULT_OVERLAP = 32
+#: The value of full intensity in integer frames (float frames are in [0, 1]).
+FULL_SCALE = {torch.uint8: 255.0, torch.uint16: 65535.0}
+
+
+class HostMemoryError(RuntimeError):
+    """The CPU cannot hold the whole output frame the tiles are blended into: smaller tiles do not help."""
 
 TileSpec = Union[None, int, str]
 
@@ -96,7 +106,7 @@ class OOMAbove(nn.Module):
         self.calls = 0
         self.raised = 0
         self.shapes: list[tuple[int, ...]] = []
-        for attr in ("scale", "model_name"):
+        for attr in ("scale", "model_name", "receptive_radius"):
             if hasattr(model, attr):
                 setattr(self, attr, getattr(model, attr))
 
@@ -109,6 +119,13 @@ class OOMAbove(nn.Module):
             raise RuntimeError(f"CUDA out of memory. Tried to allocate {n * h * w * 4096} bytes (simulated: "
                                f"{n}x{h}x{w} is above {self.max_pixels} pixels)")
         return self.model(x)
+
+
+def seamless_overlap(model: nn.Module, overlap: int) -> int:
+    """``max(overlap, 3 * model.receptive_radius)``: the overlap whose zero-weight outer third covers
+    the model's receptive field (``overlap`` for a model that does not say its radius)."""
+    radius = getattr(model, "receptive_radius", None)
+    return max(int(overlap), 3 * int(radius)) if radius is not None else int(overlap)
 
 
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -186,7 +203,8 @@ class TileRunner:
         scale: the upscaling factor the model must produce (checked on every output).
         device, dtype: where and in what precision the model runs (float16 is refused on the CPU).
         tile: ``"auto"``, an int (tile side in LR pixels), or None (never tile).
-        overlap: LR pixels shared by neighbouring tiles (clamped to half the tile).
+        overlap: LR pixels shared by neighbouring tiles, raised to :func:`seamless_overlap` for a model
+            that says its receptive radius (and clamped to half the tile).
         min_tile: the smallest tile the out-of-memory fallback goes down to.
         on_oom: called with an :class:`OOMEvent` after each out-of-memory retry decision.
     """
@@ -210,7 +228,7 @@ class TileRunner:
             raise ValueError(f"min_tile must be >= 8, got {min_tile}")
         if isinstance(self.mode, int) and self.mode < min_tile:
             raise ValueError(f"tile must be at least {min_tile} pixels (or 0 for no tiling, or 'auto'), got {self.mode}")
-        self.overlap = int(overlap)
+        self.overlap = seamless_overlap(model, overlap)
         self.min_tile = int(min_tile)
         self.on_oom = on_oom
         self.model = model.to(device=self.device, dtype=dtype).eval()
@@ -239,21 +257,46 @@ class TileRunner:
         if y.shape[0] != n or y.shape[-2:] != (h * self.scale, w * self.scale):
             raise ValueError(f"the model maps {tuple(x.shape)} to {tuple(y.shape)}, not x{self.scale}; "
                              "does --scale match the model?")
+        # NaN would be clamped to black, inf to white: never written. One float32 sum finds either (about
+        # 7x cheaper than isfinite(y).all() on the CPU); the exact count runs only when it is not finite.
+        bad = 0 if bool(torch.isfinite(y.sum(dtype=torch.float32))) else int((~torch.isfinite(y)).sum())
+        if bad:
+            raise RuntimeError(f"the model produced {bad} non-finite value(s) (NaN or inf) of {y.numel()}; nothing "
+                               "is written from them (broken weights, or an fp16 overflow: try --dtype fp32)")
         return y
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         """CPU slice -> model input on the device: float in [0, 1] of the model's dtype."""
+        if x.dtype == torch.uint16:  # CUDA has few uint16 kernels: convert on the CPU
+            x = x.to(torch.float32).div_(FULL_SCALE[torch.uint16])
         xd = x.to(self.device, non_blocking=True)
         if xd.dtype == torch.uint8:
-            xd = xd.to(torch.float32).div_(255.0)
+            xd = xd.to(torch.float32).div_(FULL_SCALE[torch.uint8])
         return xd.to(self.dtype)
 
     @staticmethod
     def _finish(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """Clamp a model output and convert it to the input's kind (uint8 stays uint8)."""
-        if like.dtype == torch.uint8:
-            return y.float().clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
-        return y.float().clamp_(0, 1)
+        """Clamp a model output and convert it to the input's kind (uint8 stays uint8, uint16 uint16)."""
+        full = FULL_SCALE.get(like.dtype)
+        if full is None:
+            return y.float().clamp_(0, 1)
+        if like.dtype == torch.uint16:
+            y = y.cpu()
+        return y.float().clamp_(0, 1).mul_(full).round_().to(like.dtype)
+
+    @staticmethod
+    def _accumulator(shape: tuple[int, ...]) -> torch.Tensor:
+        """The float32 frame the tiles are blended into, on the CPU; HostMemoryError when it does not fit."""
+        try:
+            return torch.zeros(shape, dtype=torch.float32)
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are explained
+            if not is_oom(exc):
+                raise
+            n, c, h, w = shape
+            raise HostMemoryError(
+                f"not enough memory on the CPU for the {w}x{h} output ({n * c * h * w * 4 / 2**30:.1f} GiB as "
+                f"float32, where the tiles are blended); smaller tiles do not help: use a smaller input or "
+                f"scale, or a machine with more memory") from None
 
     def _initial_tile(self, h: int, w: int, n: int) -> Optional[int]:
         if self.device.type != "cuda":
@@ -302,7 +345,7 @@ class TileRunner:
                 part = self._model(self._to_device(x[:, :, y0:y0 + th, x0:x0 + tw]))
                 part = part.float() * (wy[:, None] * wx[None, :])
                 if out is None:
-                    out = torch.zeros((n, part.shape[1], h * s, w * s), dtype=torch.float32)
+                    out = self._accumulator((n, part.shape[1], h * s, w * s))
                 out[:, :, y0 * s:(y0 + th) * s, x0 * s:(x0 + tw) * s] += part.cpu()
                 del part
         assert out is not None
@@ -359,7 +402,7 @@ class TileRunner:
                 outs = [self._run_once(c, channels_last) for c in chunks]
                 return outs[0] if len(outs) == 1 else torch.cat(outs)
             except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled
-                if not is_oom(exc):
+                if not is_oom(exc) or isinstance(exc, HostMemoryError):
                     raise
                 if self.mode is None:
                     raise RuntimeError(f"out of memory on {self.device} running the whole {w}x{h} frame "

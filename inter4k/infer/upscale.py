@@ -8,12 +8,17 @@
   is opened with PyAV as a video. A file that is neither is a ValueError naming it.
 - **Output**: ``<stem>_x<scale><suffix>`` beside the input by default. Images keep their suffix
   (8-bit stays 8-bit, 16-bit PNG/TIFF stays 16-bit, an alpha channel is resized with bicubic
-  interpolation, greyscale stays greyscale). Videos keep .mp4 / .mkv / .mov / .m4v and any other
-  container (.avi, .webm, .ts, raw .h264, ...) becomes .mp4. An existing output is refused unless
-  ``overwrite=True``; the output is written under a temporary name (``.<stem>.part<suffix>``) and
-  renamed when complete, so an error or Ctrl-C leaves nothing behind.
+  interpolation, greyscale stays greyscale) and are turned upright as their EXIF orientation says
+  (the output carries no EXIF, so it shows the same way). Videos keep .mp4 / .mkv / .mov / .m4v and any
+  other container (.avi, .webm, .ts, raw .h264, ...) becomes .mp4; a video output must be .mp4, .m4v,
+  .mov, .mkv or .webm. An existing output is refused unless ``overwrite=True``; the output is written
+  under a temporary name unique to the run (:func:`inter4k.atomic.part_path`) and renamed when
+  complete, so an error, Ctrl-C or SIGTERM leaves nothing behind (nor the folders made for it).
+- **Truncated video**: refused (:class:`~inter4k.infer.video_pipeline.PartialInputError`) unless
+  ``allow_partial``; then the frames that decode are upscaled and ``missing_frames`` / ``partial`` say
+  what is missing (the rule: :mod:`inter4k.infer.video_pipeline`).
 - **Model**: an ``nn.Module``, a registered name ("sr-small", "sr-base", "bicubic", ...) or a checkpoint
-  path, loaded with :func:`inter4k.models.weights.load_model`; None picks
+  path, resolved by :func:`inter4k.models.resolve` (task "sr"); None picks
   :func:`inter4k.models.weights.default_sr_model` (the bundled weights for the scale).
 - **Device / precision**: ``device`` defaults to CUDA when available. ``dtype`` "fp32", "bf16" or
   "fp16" converts the model and each tile (``model.to(dtype)``); fp16 is refused on the CPU (use bf16).
@@ -28,21 +33,23 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..video import part_path
+from .. import atomic
+from ..models.resolver import resolve
+from ..video import make_folders, remove_folders
 # DTYPES, parse_dtype and resolve_device moved to .common; still importable from here
 from .common import (DTYPES, IMAGE_SUFFIXES, OutputExistsError, PathsAsText, ProgressFn,  # noqa: F401
                      check_input, check_output, check_tiling, dtype_name, encode_settings, is_image, oom_warning,
                      parse_dtype, resolve_device, resolve_precision)
 from .tiling import DEFAULT_OVERLAP, MIN_TILE, TileRunner
-from .video_pipeline import check_encoder, default_video_suffix, run_video
+from .video_pipeline import check_encoder, default_video_suffix, output_suffix_error, run_video
 
-__all__ = ["IMAGE_SUFFIXES", "UpscaleResult", "OutputExistsError", "upscale", "resolve_model", "resolve_device",
+__all__ = ["IMAGE_SUFFIXES", "UpscaleResult", "OutputExistsError", "upscale", "resolve_device",
            "parse_dtype", "default_output", "is_image"]
 
 
@@ -66,6 +73,8 @@ class UpscaleResult(PathsAsText):
     declared_frames: Optional[int] = None
     streams: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    missing_frames: Optional[int] = None  # frames the container declares that did not decode
+    partial: Optional[str] = None         # why the input is incomplete (allow_partial); None: complete
 
 
 def default_output(path: Path, scale: int) -> Path:
@@ -74,49 +83,13 @@ def default_output(path: Path, scale: int) -> Path:
     return path.with_name(f"{path.stem}_x{scale}{suffix}")
 
 
-def _model_name(model: nn.Module) -> str:
-    return getattr(model, "model_name", None) or type(model).__name__
-
-
-def resolve_model(model: Union[None, str, os.PathLike, nn.Module], scale: int,
-                  device: torch.device) -> tuple[nn.Module, str]:
-    """(module, name) for ``model``: a module as is; a name or checkpoint path through
-    :func:`inter4k.models.weights.load_model`; None: the bundled default for ``scale``."""
-    if isinstance(model, nn.Module):
-        return model, _model_name(model)
-    try:
-        from ..models.weights import default_sr_model, load_model
-    except ImportError:  # an older checkout without the weights module: registry names only
-        load_model = default_sr_model = None  # type: ignore[assignment]
-    if load_model is not None:
-        name = default_sr_model(scale) if model is None else model
-        m = load_model(name, scale, "cpu")
-        label = str(name) if not isinstance(name, os.PathLike) else os.fspath(name)
-        return m, label
-    from ..models.registry import create_model, list_models
-
-    name = "bicubic" if model is None else str(model)
-    if name not in list_models():
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models()) or '(none)'}")
-    return create_model(name, scale=scale), name
-
-
 # --- images ----------------------------------------------------------------------------------------
 
 def _read_image(path: Path) -> np.ndarray:
-    import cv2
+    """The image as stored (8/16-bit, grey / colour / alpha, BGR), turned upright by its EXIF orientation."""
+    from ..data.images import decode_image
 
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc})") from None
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise ValueError(f"{path}: cannot decode as an image (corrupt, empty or not a "
-                         f"{path.suffix.lstrip('.').upper()} file)")
-    if img.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"{path}: {img.dtype} images are not supported (8- or 16-bit only)")
-    return img
+    return decode_image(path)
 
 
 def _upscale_image(src: Path, dst: Path, runner: TileRunner, scale: int,
@@ -134,11 +107,7 @@ def _upscale_image(src: Path, dst: Path, runner: TileRunner, scale: int,
     else:
         rgb = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
-    if rgb.dtype == np.uint16:
-        y = runner(x.to(torch.float32).div_(65535.0), channels_last=True)[0].numpy()
-        out = np.round(y * 65535.0).astype(np.uint16)
-    else:
-        out = runner(x, channels_last=True)[0].numpy()
+    out = runner(x, channels_last=True)[0].numpy()  # uint8 stays uint8, uint16 uint16
     out = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY if gray else cv2.COLOR_RGB2BGR)
     if alpha is not None:
         a = cv2.resize(alpha, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
@@ -151,14 +120,11 @@ def _upscale_image(src: Path, dst: Path, runner: TileRunner, scale: int,
     ok, buf = cv2.imencode(dst.suffix, out, params)
     if not ok:
         raise RuntimeError(f"{dst}: OpenCV could not encode the result as {dst.suffix}")
-    tmp = part_path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    made = make_folders(dst.parent)
     try:
-        with open(tmp, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, dst)
+        atomic.write_bytes(dst, buf.tobytes(), what=f"the {dst.suffix} image")
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        remove_folders(made)
         raise
     if progress:
         progress(1, 1)
@@ -173,12 +139,16 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
             device: Union[None, str, torch.device] = None, batch: int = 1, codec: str = "libx264",
             crf: Optional[int] = 18, preset: Optional[str] = "medium", pix_fmt: str = "yuv420p",
             overwrite: bool = False, progress: Optional[ProgressFn] = None, min_tile: int = MIN_TILE,
-            encoder_options: Optional[dict] = None) -> UpscaleResult:
+            encoder_options: Optional[dict] = None, allow_partial: bool = False,
+            on_warning: Optional[Callable[[str], None]] = None) -> UpscaleResult:
     """Upscale an image or a video by ``scale`` (see the module docstring).
 
     Returns an :class:`UpscaleResult`. ``progress(done, total)`` is called with frames done (total is
-    None for a video that declares no frame count). Bad arguments or unreadable input raise
-    ValueError / FileNotFoundError (an existing output: :class:`OutputExistsError`); failures while
+    None for a video that declares no frame count); ``on_warning(message)`` gets the video pipeline's
+    warnings as they arise (default: :func:`warnings.warn`; they are also in the result). Bad arguments
+    or unreadable input raise ValueError / FileNotFoundError (an existing output:
+    :class:`OutputExistsError`; a video that ends early:
+    :class:`~inter4k.infer.video_pipeline.PartialInputError` unless ``allow_partial``); failures while
     running raise RuntimeError. Nothing is left at the output path unless the call succeeds.
     """
     t0 = time.perf_counter()
@@ -197,13 +167,16 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
         suffix_error = f"{dst}: an image input needs an image output ({', '.join(IMAGE_SUFFIXES)})"
     if kind == "video" and is_image(dst):
         suffix_error = f"{dst}: a video input needs a video output (e.g. .mp4 or .mkv), not an image"
+    elif kind == "video":
+        suffix_error = output_suffix_error(dst)
     check_output(src, dst, overwrite, suffix_error)
     enc = encode_settings(codec, crf, preset, pix_fmt, encoder_options)
     if kind == "video":
         check_encoder(enc)
 
-    net, name = resolve_model(model, scale, dev)
+    net, name = resolve(model, task="sr", scale=scale)
     runner = TileRunner(net, scale, dev, torch_dtype, tile=tile_spec, overlap=tile_overlap, min_tile=min_tile)
+    missing = partial = None
     if kind == "image":
         size_in, size_out = _upscale_image(src, dst, runner, scale, progress)
         frames_in = frames = 1
@@ -213,9 +186,10 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
             return runner(x, channels_last=True)
 
         r = run_video(src, dst, infer, scale, enc, batch=batch, progress=progress,
-                      pin_memory=dev.type == "cuda")
+                      pin_memory=dev.type == "cuda", allow_partial=allow_partial, on_warning=on_warning)
         size_in, size_out, frames_in, frames = r.size_in, r.size_out, r.frames_in, r.frames_out
         declared, streams, warns = r.declared_frames, r.streams, r.warnings
+        missing, partial = r.missing_frames, r.partial
         if r.frames_in != r.frames_out:  # run_video checks this too; never report a short file as done
             raise RuntimeError(f"{dst}: {r.frames_out} frames written of {r.frames_in}")
     seconds = time.perf_counter() - t0
@@ -224,5 +198,5 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
         input=src, output=dst, kind=kind, scale=scale, model=name, device=str(dev), dtype=dtype_name(torch_dtype),
         frames_in=frames_in, frames_out=frames, seconds=seconds, fps=frames / seconds if seconds > 0 else 0.0,
         size_in=tuple(size_in), size_out=tuple(size_out), tile=runner.tile, oom_retries=runner.oom_retries,
-        declared_frames=declared, streams=list(streams), warnings=warns,
+        declared_frames=declared, streams=list(streams), warnings=warns, missing_frames=missing, partial=partial,
     )

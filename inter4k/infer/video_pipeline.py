@@ -9,14 +9,28 @@ Three stages overlap (so the device is never waiting on the codecs):
   subtitle streams along with the batch they were read with.
 - **inference** (the caller's thread, which is the only one that touches the device): runs the
   ``infer`` function on each batch, reports progress, forwards the result.
-- **encode thread**: converts each RGB frame to the output pixel format, encodes it with the input
-  frame's own pts (so variable frame rates and A/V sync are kept) and muxes it with the copied
-  packets into the output container.
+- **encode thread**: hands each RGB frame, with the input frame's own pts (so variable frame rates and
+  A/V sync are kept), to the one video writer (:class:`inter4k.video.VideoWriter`: pixel format,
+  colour, packet durations), and muxes the copied packets into the same container.
 
 Queues hold a few batches, so memory stays bounded whatever the length of the video. An error in any
-stage (or Ctrl-C) stops the other two, closes both files and deletes the partial output, which is
-written as ``.<stem>.part<suffix>`` beside the final name (:func:`inter4k.video.part_path`) and
-renamed into place only when complete.
+stage (or Ctrl-C, or SIGTERM) stops the other two, closes both files and deletes the partial output
+and the folders made for it. The output is written under a name unique to the run beside the final
+one (:func:`inter4k.atomic.part_path`) and renamed into place only when complete.
+
+- **Output containers**: .mp4, .m4v, .mov, .mkv and .webm (:data:`OUTPUT_SUFFIXES`), which store each
+  frame's own time; any other (.avi keeps no timestamps, only a frame rate) is refused up front.
+- **Partial input** (:func:`run_video` with ``allow_partial``): the video stream ends before what its
+  container declares (fewer packets than its declared frame count, as an MP4 sample table gives; or,
+  without a count, decoded frames that stop more than 1.5 frame intervals short of the stream's own
+  declared duration, as Matroska's per-track DURATION gives), or the decoder fails after at least one
+  frame. That is a :class:`PartialInputError` (nothing written) unless ``allow_partial``, which writes
+  the frames that decode and reports ``missing_frames`` and ``partial``. The container's overall
+  duration is not used: audio may outlast the video.
+- **Bit depth**: frames go through the model as 8-bit RGB, or as 16-bit RGB (``uint16``) when the input
+  or the output pixel format has more than 8 bits per component (10-bit input or ``yuv420p10le``).
+- **Rotation**: the input's display matrix (a phone video's "rotate 90") is written on the output
+  stream, so players turn it the same way; the pixels are not rotated.
 
 Streams:
 
@@ -40,7 +54,6 @@ Streams:
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -53,31 +66,78 @@ from typing import Callable, Optional
 import av
 import numpy as np
 import torch
-from av.video.reformatter import Interpolation
 
-from ..video import VideoError, part_path
+from ..video import EXACT_SWS, VideoError, VideoWriter
 
-__all__ = ["EncodeSettings", "VideoRunResult", "VIDEO_SUFFIXES", "default_video_suffix", "open_video",
-           "run_video", "X264_PRESETS", "check_encoder"]
+__all__ = ["EncodeSettings", "VideoRunResult", "VIDEO_SUFFIXES", "OUTPUT_SUFFIXES", "default_video_suffix",
+           "output_suffix_error", "open_video", "run_video", "X264_PRESETS", "check_encoder", "PartialInputError"]
 
 #: Output containers kept as given for the default output name; any other input suffix gives .mp4.
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v")
+#: The containers a video output may have: each stores every frame's own timestamp (.webm needs a
+#: VP8 / VP9 / AV1 --codec).
+OUTPUT_SUFFIXES = VIDEO_SUFFIXES + (".webm",)
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
                 "veryslow", "placebo")
 _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1")
 _PRESET_CODECS = ("libx264", "libx264rgb", "libx265")
 _SUBSAMPLED = ("420", "422", "411", "410", "nv12", "nv16", "nv21", "p010", "p016")
 _DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
-# swscale flags for RGB <-> YUV: exact rounding and full chroma interpolation. The defaults make a
-# YUV -> RGB -> YUV -> RGB round trip about 1 level darker on average; these make it unbiased
-# (mean error < 0.05 levels) for a few ms per 1440p frame.
-_SWS = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 _POLL = 0.1  # seconds between checks of the stop flag while a queue is full / empty
 
 
 def default_video_suffix(path: Path) -> str:
     s = path.suffix.lower()
     return s if s in VIDEO_SUFFIXES else ".mp4"
+
+
+def output_suffix_error(dst: Path) -> Optional[str]:
+    """Why ``dst`` cannot be a video output (its container is not one of :data:`OUTPUT_SUFFIXES`), or None."""
+    if dst.suffix.lower() in OUTPUT_SUFFIXES:
+        return None
+    kind = f"{dst.suffix} outputs are" if dst.suffix else "an output without a suffix is"
+    return (f"{dst}: {kind} not supported (the container must keep each frame's timestamp); "
+            f"use {', '.join(OUTPUT_SUFFIXES)}")
+
+
+class PartialInputError(VideoError):
+    """The input video ends before what its container declares, or stops decoding part way."""
+
+
+def _bits(pix_fmt: Optional[str]) -> int:
+    """Bits per component of a pixel format (8 when unknown)."""
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    except Exception:  # noqa: BLE001 - None or a name this FFmpeg does not know
+        return 8
+
+
+def _declared_end(v) -> Optional[float]:
+    """Where the video stream itself says it ends (seconds): its duration from its start, or Matroska's
+    per-track DURATION tag; None when it says nothing."""
+    tb = v.time_base
+    start = float((v.start_time or 0) * tb) if tb is not None else 0.0
+    if v.duration and tb is not None:
+        return start + float(v.duration * tb)
+    tag = (v.metadata or {}).get("DURATION")
+    if tag:
+        try:
+            h, m, sec = tag.split(":")
+            return start + int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            return None
+    return None
+
+
+def _display_matrix(frame) -> Optional[list[int]]:
+    """The 9 int32 of a decoded frame's display matrix (rotation / flips), or None."""
+    try:
+        for sd in frame.side_data:
+            if sd.type.name == "DISPLAYMATRIX":
+                return [int(v) for v in np.frombuffer(bytes(sd), dtype=np.int32)[:9]]
+    except Exception:  # noqa: BLE001 - side data is a nicety; never fail a run for it
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -144,6 +204,8 @@ class VideoRunResult:
     fps: Optional[Fraction] = None
     streams: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    missing_frames: Optional[int] = None   # frames the container declares that did not decode (partial input)
+    partial: Optional[str] = None          # why the input is incomplete; None when it is complete
 
 
 class _Stopped(Exception):
@@ -179,19 +241,16 @@ def _get(q: queue.Queue, stop: threading.Event):
                 raise _Stopped from None
 
 
-def _colour(height: int) -> tuple[str, int, int, int]:
-    """(swscale colorspace name, AVColorSpace, AVColorPrimaries, AVColorTransferCharacteristic)."""
-    if height >= 720:
-        return "ITU709", 1, 1, 1          # BT.709
-    return "ITU601", 6, 6, 6              # SMPTE 170M (BT.601 525) for SD
-
-
 class _Pipeline:
     def __init__(self, src: Path, dst: Path, infer: Callable[[torch.Tensor], torch.Tensor], scale: int,
                  enc: EncodeSettings, batch: int, progress: Optional[Callable[[int, Optional[int]], None]],
                  pin_memory: bool, queue_batches: int = 2, timed: bool = False,
-                 flush: Optional[Callable[[], Optional[tuple]]] = None, out_rate: Optional[Fraction] = None):
-        self.src, self.dst, self.tmp = src, dst, part_path(dst)
+                 flush: Optional[Callable[[], Optional[tuple]]] = None, out_rate: Optional[Fraction] = None,
+                 allow_partial: bool = False, on_warning: Optional[Callable[[str], None]] = None):
+        self.src, self.dst = src, dst
+        self.allow_partial, self.on_warning = allow_partial, on_warning
+        self.writer: Optional[VideoWriter] = None
+        self.display_matrix: Optional[list[int]] = None  # set by the decode thread before the first batch
         self.infer, self.scale, self.enc, self.batch = infer, scale, enc, batch
         self.timed, self.flush, self.out_rate = timed, flush, out_rate
         self.produced = 0  # frames the infer (and flush) functions returned
@@ -209,7 +268,10 @@ class _Pipeline:
         if msg not in self._warned:
             self._warned.add(msg)
             self.result.warnings.append(msg)
-            warnings.warn(msg, stacklevel=3)
+            if self.on_warning is not None:
+                self.on_warning(msg)
+            else:
+                warnings.warn(msg, stacklevel=3)
 
     # --- setup ---------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -225,46 +287,30 @@ class _Pipeline:
         r = self.result
         r.size_in = (w, h)
         r.declared_frames = v.frames or None
+        self.declared_end = _declared_end(v)
         r.fps = self.rate
+        self.deep = _bits(cc.pix_fmt) > 8 or _bits(self.enc.pix_fmt) > 8
+        self.rgb = "rgb48le" if self.deep else "rgb24"  # 16-bit frames through the model when either side has > 8 bits
         ow, oh = w * self.scale, h * self.scale
         if any(k in self.enc.pix_fmt for k in _SUBSAMPLED) and (ow % 2 or oh % 2):
-            self.warn(f"{ow}x{oh} is odd, which {self.enc.pix_fmt} cannot hold; the last "
-                      f"{'column' if ow % 2 else 'row'}{'s' if ow % 2 and oh % 2 else ''} of the output is cropped")
+            lost = " and ".join(n for n, odd in (("column", ow % 2), ("row", oh % 2)) if odd)
+            self.warn(f"{ow}x{oh} is odd, which {self.enc.pix_fmt} cannot hold; the last {lost} of the output "
+                      f"{'are' if ow % 2 and oh % 2 else 'is'} cropped")
             ow, oh = ow - ow % 2, oh - oh % 2
         r.size_out = (ow, oh)
 
-        self.tmp.unlink(missing_ok=True)  # a stale temporary file of a killed run
-        self.dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.out = av.open(str(self.tmp), "w")
-        except (av.error.FFmpegError, ValueError) as exc:
-            raise ValueError(f"{self.dst}: cannot write this kind of file ({exc})") from None
-        try:
-            ov = self.out.add_stream(self.enc.codec, rate=self.out_rate or self.rate)
-        except ValueError as exc:
-            raise ValueError(f"{self.dst}: the {self.out.format.name} container cannot hold {self.enc.codec} "
-                             f"video ({exc}); use an .mp4 / .mkv output or another --codec") from None
-        ov.width, ov.height = ow, oh
-        ov.pix_fmt = self.enc.pix_fmt
-        ov.options = self.enc.encoder_options()
-        self.yuv = self.enc.pix_fmt.startswith(("yuv", "nv", "p0"))
-        self.sws_space = None
-        if self.yuv:
-            self.sws_space, spc, pri, trc = _colour(oh)
-            for name, value in (("colorspace", spc), ("color_primaries", pri), ("color_trc", trc),
-                                ("color_range", 1)):
-                try:
-                    setattr(ov.codec_context, name, value)
-                except (AttributeError, TypeError, ValueError):
-                    pass
-        self.ov = ov
+        self.writer = VideoWriter(self.dst, self.out_rate or self.rate, (ow, oh), codec=self.enc.codec, crf=None,
+                                  preset=None, pix_fmt=self.enc.pix_fmt, options=self.enc.encoder_options(),
+                                  tag_colour=True)
+        self.out = self.writer.container
         try:
             for k, val in self.inp.metadata.items():
                 if k.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands"):
                     self.out.metadata[k] = val
         except Exception:  # noqa: BLE001 - metadata is a nicety
             pass
-        r.streams.append(f"video #{v.index}: {cc.name} {w}x{h} -> {self.enc.codec} {ow}x{oh} {self.enc.pix_fmt}")
+        r.streams.append(f"video #{v.index}: {cc.name} {w}x{h} {cc.pix_fmt} -> {self.enc.codec} {ow}x{oh} "
+                         f"{self.enc.pix_fmt}, through {'16' if self.deep else '8'}-bit RGB")
 
         for st in self.inp.streams:
             if st.index == v.index:
@@ -371,22 +417,44 @@ class _Pipeline:
             _put(self.dq, ("batch", x, times, extras), self.stop)
             arrs, times, extras = [], [], []
 
+        packets = 0          # video packets read (with data)
+        last_end = None      # where the last decoded frame ends (seconds), when frames carry times
+        failure = None       # the decoder's error, when it stopped part way
         try:
             streams = [v] + [self.inp.streams[i] for i in self.routes]
             size = None
-            for packet in self.inp.demux(*streams):
+            demuxed = self.inp.demux(*streams)
+            while True:
+                try:
+                    packet = next(demuxed)
+                except StopIteration:
+                    break
+                except av.error.FFmpegError as exc:  # a read error: the file ends (or breaks) here
+                    failure = exc
+                    break
                 if self.stop.is_set():
                     raise _Stopped
                 if packet.stream.index == v.index:
-                    for frame in packet.decode():
-                        arr = frame.to_ndarray(format="rgb24", interpolation=_SWS)
+                    packets += packet.size > 0
+                    try:
+                        decoded = packet.decode()
+                    except av.error.FFmpegError as exc:
+                        failure = exc
+                        break
+                    for frame in decoded:
+                        arr = frame.to_ndarray(format=self.rgb, interpolation=EXACT_SWS)
                         if size is None:
                             size = arr.shape
+                            self.display_matrix = _display_matrix(frame)
                         elif arr.shape != size:
                             raise VideoError(f"{self.src}: the frame size changes at frame {n} "
                                              f"({size[1]}x{size[0]} -> {arr.shape[1]}x{arr.shape[0]}); not supported")
                         arrs.append(arr)
                         times.append((frame.pts, frame.time_base, frame.duration))
+                        if frame.pts is not None and frame.time_base is not None:
+                            last_end = float((frame.pts + (frame.duration or 0)) * frame.time_base)
+                            if not frame.duration:
+                                last_end += float(1 / self.rate)
                         n += 1
                         if len(arrs) >= self.batch:
                             emit()
@@ -403,6 +471,7 @@ class _Pipeline:
                         extras.append(("aframe", route, af))
                 if len(extras) >= 256 and not arrs:
                     emit()
+            self._check_complete(n, packets, last_end, failure)
             emit()
             _put(self.dq, ("end", n), self.stop)
         except _Stopped:
@@ -412,13 +481,44 @@ class _Pipeline:
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             self._fail(exc)
 
+    def _check_complete(self, n: int, packets: int, last_end: Optional[float],
+                        failure: Optional[BaseException]) -> None:
+        """The partial-input rule (module docstring): PartialInputError, or with ``allow_partial`` a
+        warning and ``missing_frames`` / ``partial`` in the result."""
+        r = self.result
+        declared = r.declared_frames
+        missing = None
+        reasons = []
+        if failure is not None:
+            reasons.append(f"decoding failed after {n} frames ({type(failure).__name__}: {failure})")
+        if declared and packets < declared:
+            missing = declared - n
+            reasons.append(f"the container declares {declared} frames, {packets} could be read")
+        elif not declared and self.declared_end is not None and last_end is not None:
+            short = self.declared_end - last_end
+            if short > 1.5 / float(self.rate):
+                missing = round(short * float(self.rate))
+                reasons.append(f"the video stream declares {self.declared_end:.3f} s, its frames end at {last_end:.3f} s")
+        elif failure is not None and declared:
+            missing = max(declared - n, 0)
+        if not reasons:
+            return
+        if n == 0:
+            raise VideoError(f"{self.src}: no video frame could be decoded ({'; '.join(reasons)})")
+        lost = f"{missing} frames missing" if missing is not None else "frames missing"
+        why = f"{self.src}: {'; '.join(reasons)}; {lost} (the input is truncated or damaged)"
+        if not self.allow_partial:
+            raise PartialInputError(f"{why}. Nothing was written; --allow-partial keeps the {n} frames that decode")
+        r.missing_frames, r.partial = missing, why
+        self.warn(f"{why}; writing the {n} frames that decode (--allow-partial)")
+
     def _fail(self, exc: BaseException) -> None:
         self.errors.append(exc)
         self.stop.set()
 
     # --- encode thread -------------------------------------------------------------------------
     def _encode(self) -> None:
-        ov, out = self.ov, self.out
+        writer, out = self.writer, self.out
         ow, oh = self.result.size_out
         pending: list[tuple] = []   # side-stream items seen before the first video frame
         started = False
@@ -426,17 +526,6 @@ class _Pipeline:
         tb = None
         last_pts = None
         written = 0
-        durations: dict[int, int] = {}   # pts -> duration of the frames given to the encoder
-
-        def mux_video(packets) -> None:
-            # encoders (x264) leave packet durations at 0 and muxers then guess the last one from the
-            # nominal rate; give each packet its frame's duration so the last frame lasts as decoded
-            for pk in packets:
-                if not pk.duration and pk.pts is not None:
-                    d = durations.pop(pk.pts, None)
-                    if d:
-                        pk.duration = d
-                out.mux(pk)
 
         def mux_extra(item) -> None:
             kind, route, obj = item
@@ -457,10 +546,10 @@ class _Pipeline:
                     for i in range(frames.shape[0]):
                         pts, ftb, dur = times[i]
                         if not started:
+                            writer.display_matrix = self.display_matrix  # the input's rotation, kept
                             synth = pts is None or ftb is None
                             tb = Fraction(1, 1) / self.rate if synth else Fraction(ftb)
-                            ov.codec_context.time_base = tb
-                            ov.time_base = tb
+                            writer.start(tb)
                         if synth:
                             pts, dur = written, 1
                         elif pts is None:
@@ -475,21 +564,10 @@ class _Pipeline:
                         arr = frames[i]
                         if arr.shape[0] != oh or arr.shape[1] != ow:
                             arr = arr[:oh, :ow]
-                        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
-                        if self.yuv:
-                            vf = vf.reformat(format=self.enc.pix_fmt, dst_colorspace=self.sws_space,
-                                             dst_color_range="MPEG", interpolation=_SWS)
-                        vf.pts = pts
-                        vf.time_base = tb
+                        d = None
                         if dur:
                             d = int(dur) if synth or ftb == tb else round(Fraction(dur) * Fraction(ftb) / tb)
-                            if d > 0:
-                                durations[pts] = d
-                            try:
-                                vf.duration = d
-                            except (AttributeError, TypeError, ValueError):
-                                pass
-                        mux_video(ov.encode(vf))
+                        writer.write(arr, pts, d if d and d > 0 else None)
                         last_pts = pts
                         written += 1
                         if not started:
@@ -502,8 +580,7 @@ class _Pipeline:
                         mux_extra(e)
                     else:
                         pending.append(e)
-            if written:
-                mux_video(ov.encode(None))
+            writer.flush()
             for p in pending:
                 mux_extra(p)
             for route in self.routes.values():
@@ -589,9 +666,7 @@ class _Pipeline:
             if self.result.frames_out != expected:
                 raise RuntimeError(f"{self.dst}: encoded {self.result.frames_out} frames of "
                                    f"{expected} {'made' if self.timed else 'decoded'}")
-            self.out.close()
-            self.out = None
-            os.replace(self.tmp, self.dst)
+            self.writer.close()
             ok = True
             return self.result
         finally:
@@ -603,16 +678,8 @@ class _Pipeline:
                     self.inp.close()
                 except Exception:  # noqa: BLE001
                     pass
-            if not ok:
-                if self.out is not None:
-                    try:
-                        self.out.close()
-                    except Exception:  # noqa: BLE001 - the file is being thrown away
-                        pass
-                try:
-                    self.tmp.unlink(missing_ok=True)
-                except OSError:
-                    pass
+            if not ok and self.writer is not None:
+                self.writer.abort()
 
 
 def run_video(src: Path, dst: Path, infer: Callable[[torch.Tensor], torch.Tensor], scale: int,
@@ -620,13 +687,18 @@ def run_video(src: Path, dst: Path, infer: Callable[[torch.Tensor], torch.Tensor
               progress: Optional[Callable[[int, Optional[int]], None]] = None,
               pin_memory: bool = False, *, timed: bool = False,
               flush: Optional[Callable[[], Optional[tuple]]] = None,
-              out_rate: Optional[Fraction] = None) -> VideoRunResult:
+              out_rate: Optional[Fraction] = None, allow_partial: bool = False,
+              on_warning: Optional[Callable[[str], None]] = None) -> VideoRunResult:
     """Upscale every frame of ``src`` with ``infer`` into ``dst`` (see the module docstring).
 
-    ``infer`` takes a CPU uint8 tensor ``(B, 3, H, W)`` and returns ``(B, sH, sW, 3)`` uint8 (CPU or
-    device). ``progress(done, total)`` is called from the calling thread after each batch (total is
-    None when the file declares no frame count). Raises VideoError (a ValueError) for input that
-    cannot be read; nothing is left at ``dst`` (or its temporary name) unless the run completes.
+    ``infer`` takes a CPU tensor ``(B, 3, H, W)``, uint8, or uint16 when the input or the output has
+    more than 8 bits, and returns ``(B, sH, sW, 3)`` of the same type (CPU or device).
+    ``progress(done, total)`` is called from the calling thread after each batch (total is None when
+    the file declares no frame count). Raises VideoError (a ValueError) for input that cannot be
+    read, :class:`PartialInputError` for input that ends early unless ``allow_partial`` (see the module
+    docstring); nothing is left at ``dst`` (or its temporary name) unless the run completes.
+    ``on_warning(message)`` gets each warning as it arises (default: :func:`warnings.warn`); they are
+    also in the result.
 
     Timed mode (``timed=True``, used by frame interpolation) lets the output have its own frames:
     ``infer(x, times)`` gets the batch and each frame's ``(pts, time_base, duration)`` (pts None for
@@ -641,6 +713,6 @@ def run_video(src: Path, dst: Path, infer: Callable[[torch.Tensor], torch.Tensor
         raise ValueError(f"batch must be >= 1, got {batch}")
     t0 = time.perf_counter()
     result = _Pipeline(Path(src), Path(dst), infer, scale, enc, batch, progress, pin_memory, timed=timed,
-                       flush=flush, out_rate=out_rate).run()
+                       flush=flush, out_rate=out_rate, allow_partial=allow_partial, on_warning=on_warning).run()
     result.seconds = time.perf_counter() - t0  # type: ignore[attr-defined]
     return result

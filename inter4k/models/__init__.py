@@ -7,7 +7,8 @@ from .sr import SR_PRESETS, SRNet  # noqa: E402
 from .upsamplers import UPSAMPLERS, create_upsampler  # noqa: E402
 from .vfi import VFI_BASELINES, VFISmall  # noqa: E402
 from .weights import bundled_weights, default_sr_model, load_model, save_model  # noqa: E402
+from .resolver import ResolvedModel, resolve  # noqa: E402
 
 __all__ = ["create_model", "list_models", "register_model", "SRNet", "SR_PRESETS", "BASELINES",
            "UPSAMPLERS", "create_upsampler", "load_model", "save_model", "bundled_weights",
-           "default_sr_model", "VFISmall", "VFI_BASELINES"]
+           "default_sr_model", "VFISmall", "VFI_BASELINES", "resolve", "ResolvedModel"]

@@ -13,8 +13,9 @@ channels.
 Architecture, for LR RGB x in [0, 1]:
 
     f0 = head(x)                       conv3x3, 3 -> C
-    f  = f0 + fuse(body(f0))           `blocks` residual blocks (conv3x3 - ReLU - conv3x3, + identity),
-                                       then conv3x3 (the long skip around the body)
+    f  = f0 + fuse(body(f0))           `blocks` residual blocks (conv3x3 - ReLU - conv3x3, + identity;
+                                       or DS / DS2 / IC-Conv blocks, ``body=``), then conv3x3 (the long
+                                       skip around the body)
     y  = bicubic(x) + out(f)           the output stage (``upsampler``, :data:`OUTPUT_STAGES`), zero-initialised,
                                        so an untrained model returns exactly MATLAB bicubic
 
@@ -48,6 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import make_body
+from .layers.bodies import BODIES as LAYER_BODIES
 from .registry import register_model
 from .upsamplers import BicubicUpsample
 
@@ -57,14 +60,21 @@ __all__ = ["LowResSRNet", "OUTPUT_STAGES", "LR_SR_PRESETS", "PixelShuffleOutput"
 _WEIGHT_BOUND = 8.0
 
 
-class _ResBlock(nn.Module):
-    def __init__(self, channels: int) -> None:
+class _ChainBody(nn.Module):
+    """PReLU, then ``convs`` x [conv3x3 - PReLU]: a plain chain without skips (the baseline body)."""
+
+    def __init__(self, channels: int, convs: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        layers: list[nn.Module] = [nn.PReLU(channels)]
+        for _ in range(convs):
+            layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.PReLU(channels)]
+        self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
+        return self.layers(x)
+
+
+BODIES = (*LAYER_BODIES, "chain")
 
 
 class PixelShuffleOutput(nn.Module):
@@ -136,32 +146,54 @@ class LowResSRNet(nn.Module):
         blocks: residual blocks in the body.
         upsampler: the output stage, a key of :data:`OUTPUT_STAGES` (named as SRNet's upsampler, the
             part that goes from the LR grid to the HR one).
+        body: a kind of :func:`~inter4k.models.layers.make_body` ("plain" residual blocks, "ds", "ds2",
+            "ic"), followed by a fuse conv and the long skip; or "chain": ``blocks`` conv3x3 - PReLU
+            layers in a chain without any skip (the plain LR-grid network the presets are compared with).
 
     Attributes:
         config: the constructor's keyword arguments; ``LowResSRNet(**config)`` rebuilds the architecture.
     """
 
-    def __init__(self, scale: int = 4, channels: int = 48, blocks: int = 4, upsampler: str = "adaunpool") -> None:
+    def __init__(self, scale: int = 4, channels: int = 48, blocks: int = 4, upsampler: str = "adaunpool",
+                 body: str = "plain") -> None:
         super().__init__()
         for name, v, lo in (("scale", scale, 2), ("channels", channels, 1), ("blocks", blocks, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValueError(f"LowResSRNet: {name} must be an int >= {lo}, got {v!r}")
         if upsampler not in OUTPUT_STAGES:
             raise ValueError(f"LowResSRNet: unknown upsampler {upsampler!r}; known: {', '.join(OUTPUT_STAGES)}")
+        if body not in BODIES:
+            raise ValueError(f"LowResSRNet: unknown body {body!r}; known: {', '.join(BODIES)}")
         self.scale = scale
-        self.config = {"scale": scale, "channels": channels, "blocks": blocks, "upsampler": upsampler}
+        self.config = {"scale": scale, "channels": channels, "blocks": blocks, "upsampler": upsampler, "body": body}
         self.model_name: Optional[str] = None
         self.skip = BicubicUpsample(scale)
         self.head = nn.Conv2d(3, channels, 3, padding=1)
-        self.body = nn.Sequential(*[_ResBlock(channels) for _ in range(blocks)])
-        self.fuse = nn.Conv2d(channels, channels, 3, padding=1)
+        if body == "chain":
+            self.body = _ChainBody(channels, blocks)
+            self.fuse = None
+        else:
+            self.body = make_body(body, channels, blocks)
+            self.fuse = nn.Conv2d(channels, channels, 3, padding=1)
         self.out = OUTPUT_STAGES[upsampler](channels, scale)
+
+    @property
+    def receptive_radius(self) -> int:
+        """How far (LR pixels) an output pixel's inputs reach: head conv 1, each conv of the body 1 (2
+        for IC-Convs, whose default dilations go up to 2; two convs a residual block), the fuse conv 1,
+        and 1 for the output stage (its 3x3 conv, or the neighbouring windows an HR pixel blends); at
+        least the bicubic skip's 2. Tiling overlaps by 3x this (:mod:`inter4k.infer.tiling`)."""
+        blocks, body = self.config["blocks"], self.config["body"]
+        if body == "chain":
+            return max(1 + blocks + 1, 2)
+        per_block = 4 if body == "ic" else 2
+        return max(1 + per_block * blocks + 1 + 1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"LowResSRNet: expected (N, 3, H, W), got {tuple(x.shape)}")
         f0 = self.head(x)
-        f = f0 + self.fuse(self.body(f0))
+        f = f0 + self.fuse(self.body(f0)) if self.fuse is not None else self.body(f0)
         return self.skip(x) + self.out(f)
 
     def extra_repr(self) -> str:
@@ -192,6 +224,9 @@ def conv_macs_per_lr_pixel(model: nn.Module, scale: int, size: int = 16) -> floa
 LR_SR_PRESETS: dict[str, dict] = {
     "sr-lr-small": {"channels": 48, "blocks": 4},
     "sr-lr-large": {"channels": 64, "blocks": 10},
+    # the plain LR-grid network the presets must beat: conv 3->48, eight 48-channel conv3x3 + PReLU,
+    # conv -> 3 s^2, PixelShuffle, bicubic skip (189k parameters at x4)
+    "sr-lr-plain": {"channels": 48, "blocks": 8, "body": "chain"},
 }
 
 
@@ -205,6 +240,12 @@ def _preset(name: str, scale: int, upsampler: str, overrides: dict) -> LowResSRN
 def sr_lr_small(scale: int = 4, upsampler: str = "adaunpool", **overrides) -> LowResSRNet:
     """LowResSRNet, 48 channels, 4 residual blocks: the fast preset."""
     return _preset("sr-lr-small", scale, upsampler, overrides)
+
+
+@register_model("sr-lr-plain", task="sr")
+def sr_lr_plain(scale: int = 4, upsampler: str = "pixelshuffle", **overrides) -> LowResSRNet:
+    """The plain baseline: a chain of eight 48-channel conv3x3 + PReLU at LR, pixel shuffle, bicubic skip."""
+    return _preset("sr-lr-plain", scale, upsampler, overrides)
 
 
 @register_model("sr-lr-large", task="sr")

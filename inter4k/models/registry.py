@@ -33,6 +33,13 @@ def list_models(task: str | None = None) -> list[str]:
     return sorted(n for n in _MODELS if task is None or _TASKS[n] == task)
 
 
+def model_task(name: str) -> str:
+    """The task ("sr" or "vfi") of the registered model ``name``."""
+    if name not in _TASKS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models()) or '(none)'}")
+    return _TASKS[name]
+
+
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build a registered model; unknown names list the known ones."""
     if name not in _MODELS:

@@ -46,7 +46,6 @@ global skip of the SR networks and the "bicubic" baseline.
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np

@@ -53,7 +53,6 @@ bf16 pixel coordinate would be off by 16 pixels at 4K); the convolutions run in 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional, Union
 
 import torch
@@ -65,7 +64,7 @@ import adaunpool as au
 from .registry import register_model
 
 __all__ = ["VFISmall", "VFIAverage", "VFINearest", "VFI_UPSAMPLERS", "VFI_BASELINES", "backward_warp",
-           "guided_upsample", "pool_with_weights", "as_time", "vfi_weights_path", "count_macs"]
+           "guided_upsample", "pool_with_weights", "as_time", "count_macs"]
 
 #: The flow/mask upsamplers of :class:`VFISmall`.
 VFI_UPSAMPLERS: tuple[str, ...] = ("adaunpool", "bilinear")
@@ -73,14 +72,6 @@ VFI_UPSAMPLERS: tuple[str, ...] = ("adaunpool", "bilinear")
 VFI_BASELINES: tuple[str, ...] = ("vfi-average", "vfi-nearest", "vfi-ffmpeg")
 
 _POOL_KERNEL, _POOL_STRIDE, _POOL_PAD = 4, 2, 1   # one pooling stage: 4x4 windows, stride 2, 1 px padding
-
-
-def vfi_weights_path(name: str = "vfi-small") -> Path:
-    """Where the bundled weights of VFI model ``name`` are: ``<weights dir>/<name>.pt`` (whether or not
-    the file exists; the folder is ``$INTER4K_WEIGHTS`` or ``data/weights``)."""
-    from .weights import weights_dir
-
-    return weights_dir() / f"{name}.pt"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Saving and loading SR models: the checkpoint format, bundled weights, the default model per scale.
+"""Saving and loading models (SR and VFI): the checkpoint format, bundled weights, the default SR model per scale.
 
-Bundled weights live in ``data/weights/<name>_x<scale>.pt`` of the repository (or in the folder named by
-``$INTER4K_WEIGHTS``), e.g. ``data/weights/sr-base_x4.pt``.
+Bundled weights live in ``data/weights/`` of the repository (or in the folder named by ``$INTER4K_WEIGHTS``):
+``<name>_x<scale>.pt`` for a model made for one scale (SR, e.g. ``sr-base_x4.pt``), ``<name>.pt`` for one
+without a scale (VFI, e.g. ``vfi-small.pt``). :func:`inter4k.models.resolve` is the one way the commands
+turn a name, a bundled-weights name, a checkpoint path or a module into a model.
 
 Accepted checkpoint layouts (:func:`load_model`), read with ``torch.load(weights_only=True)`` (so only
 tensors and plain Python values: dict, list, tuple, str, int, float, bool, None):
@@ -33,19 +35,20 @@ are accepted; the state dict must otherwise match the model exactly (``strict=Tr
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import torch
 from torch import nn
 
+from ..atomic import save_torch
 from .baselines import is_baseline
-from .registry import create_model, list_models
+from .registry import create_model, list_models, model_task
+from .vfi import VFI_BASELINES
 
 __all__ = [
     "FORMAT", "DEFAULT_SR_MODELS", "weights_dir", "weights_path", "save_model", "load_model",
-    "load_checkpoint", "bundled_weights", "default_sr_model",
+    "load_checkpoint", "read_torch_file", "require_keys", "check_finite", "bundled_weights", "default_sr_model",
 ]
 
 FORMAT = "inter4k-model/1"
@@ -62,9 +65,10 @@ def weights_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "data" / "weights"
 
 
-def weights_path(name: str, scale: int) -> Path:
-    """Where the bundled weights of ``name`` at ``scale`` are (whether or not they exist)."""
-    return weights_dir() / f"{name}_x{int(scale)}.pt"
+def weights_path(name: str, scale: Optional[int] = None) -> Path:
+    """Where the bundled weights of ``name`` are (whether or not they exist): ``<name>_x<scale>.pt``, or
+    ``<name>.pt`` for a model without a scale (``scale`` None: VFI)."""
+    return weights_dir() / (f"{name}.pt" if scale is None else f"{name}_x{int(scale)}.pt")
 
 
 def _plain(v: Any) -> Any:
@@ -95,8 +99,6 @@ def save_model(model: nn.Module, path: Union[str, os.PathLike], meta: Optional[d
         raise ValueError(f"save_model: {name!r} is not a registered model; known: {', '.join(list_models())}")
     if not isinstance(config, dict):
         raise ValueError("save_model: the model has no .config dict to rebuild it from")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "name": name,
@@ -104,20 +106,7 @@ def save_model(model: nn.Module, path: Union[str, os.PathLike], meta: Optional[d
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": _plain(dict(meta or {})),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return save_torch(payload, path, what="the model file")
 
 
 def _strip_prefixes(sd: dict) -> dict:
@@ -143,18 +132,41 @@ def _describe(ckpt: Any) -> str:
     return f"a {type(ckpt).__name__}"
 
 
+def read_torch_file(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``; a ValueError naming the file and saying why it cannot be
+    read (empty, cut short, holding code or other objects than tensors and plain values)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: an empty file (0 bytes), not a checkpoint (a save that never finished?)")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling problem
+        why = " ".join(str(e).split()) or "no details"
+        if len(why) > 300:  # weights_only's refusal explains itself at length
+            why = why[:300] + " ..."
+        raise ValueError(f"{path}: not a loadable checkpoint (read with torch.load(weights_only=True), so it may hold "
+                         f"only tensors and plain Python values): {type(e).__name__}: {why}") from None
+
+
+def require_keys(path: Union[str, os.PathLike], ckpt: dict, layout: str, types: dict) -> None:
+    """ValueError naming the file when a key of ``layout`` is missing or of the wrong type."""
+    for key, kind in types.items():
+        if not isinstance(ckpt.get(key), kind):
+            got = "missing" if key not in ckpt else f"a {type(ckpt[key]).__name__}"
+            raise ValueError(f"{path}: a {layout} whose {key!r} is {got}, not a {kind.__name__}; the file is "
+                             "damaged or was not written by inter4k")
+
+
 def load_checkpoint(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu"
                     ) -> tuple[str, dict, dict, dict]:
-    """Read a checkpoint of either layout; returns ``(name, kwargs, state_dict, meta)``."""
+    """Read a checkpoint of either layout; returns ``(name, kwargs, state_dict, meta)``. Every error is
+    a ValueError (FileNotFoundError for a missing file) that names the file."""
     path = Path(path)
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any unpickling problem
-        raise ValueError(f"{path}: not a loadable checkpoint (read with torch.load(weights_only=True), so it "
-                         f"may hold only tensors and plain Python values): {e}") from e
+    ckpt = read_torch_file(path, device)
     if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
+        require_keys(path, ckpt, f"{FORMAT} file", {"name": str, "config": dict, "state_dict": dict})
         name, kwargs, sd, meta = ckpt["name"], dict(ckpt["config"]), ckpt["state_dict"], ckpt.get("meta") or {}
     elif isinstance(ckpt, dict) and isinstance(ckpt.get("format"), str) and ckpt["format"].startswith("inter4k-model/"):
         raise ValueError(f"{path}: format {ckpt['format']!r} is newer than this version reads ({FORMAT!r})")
@@ -170,7 +182,10 @@ def load_checkpoint(path: Union[str, os.PathLike], device: Union[str, torch.devi
           and "model" in ckpt["config"]):
         cfg = ckpt["config"]
         name = cfg["model"]
-        kwargs = dict(cfg.get("model_kwargs") or {})
+        kwargs = cfg.get("model_kwargs") or {}
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"{path}: config model_kwargs is a {type(kwargs).__name__}, not a dict")
+        kwargs = dict(kwargs)
         if cfg.get("upsampler") is not None:
             kwargs.setdefault("upsampler", cfg["upsampler"])
         if cfg.get("scale") is not None:
@@ -190,6 +205,17 @@ def load_checkpoint(path: Union[str, os.PathLike], device: Union[str, torch.devi
     return name, kwargs, _strip_prefixes(sd), meta
 
 
+def check_finite(state_dict: dict, source: Union[str, os.PathLike]) -> None:
+    """ValueError naming ``source`` and the first tensor that holds NaN or infinity: such weights turn
+    every output into NaN, which becomes a black image."""
+    for key, value in state_dict.items():
+        if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()):
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                raise ValueError(f"{source}: tensor {key!r} holds {bad} non-finite value(s) (NaN or inf) of "
+                                 f"{value.numel()}; the weights are unusable (a training run that diverged?)")
+
+
 def _from_file(path: Path, scale: Optional[int], device) -> nn.Module:
     name, kwargs, sd, meta = load_checkpoint(path, device)
     if name not in list_models():
@@ -197,8 +223,15 @@ def _from_file(path: Path, scale: Optional[int], device) -> nn.Module:
     file_scale = kwargs.get("scale")
     if scale is not None and file_scale is not None and int(scale) != int(file_scale):
         raise ValueError(f"{path}: the checkpoint is x{file_scale}, but scale={scale} was asked for")
-    model = create_model(name, **kwargs)
-    missing, unexpected = model.load_state_dict(sd, strict=False)
+    check_finite(sd, path)
+    try:
+        model = create_model(name, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: its config {kwargs} does not build {name}: {exc}") from None
+    try:
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape
+        raise ValueError(f"{path}: the weights do not fit {name} {kwargs}: {' '.join(str(exc).split())[:400]}") from None
     if missing or unexpected:
         raise ValueError(f"{path}: the weights do not fit {name} {kwargs}: missing {list(missing)[:8]}, "
                          f"unexpected {list(unexpected)[:8]}")
@@ -208,7 +241,8 @@ def _from_file(path: Path, scale: Optional[int], device) -> nn.Module:
     return model.to(device).eval()
 
 
-def _looks_like_path(s: str) -> bool:
+def looks_like_path(s: str) -> bool:
+    """A model argument that is meant as a file: it has a folder, a checkpoint suffix, or exists."""
     return os.sep in s or "/" in s or s.endswith((".pt", ".pth", ".ckpt")) or Path(s).is_file()
 
 
@@ -217,12 +251,13 @@ def load_model(name_or_path: Union[str, os.PathLike], scale: Optional[int] = Non
     """An SR model in eval mode on ``device``, from a checkpoint file or a registered name.
 
     * a path (either checkpoint layout, see the module docstring): ``scale``, if given, must match;
-    * a baseline name ("bicubic", "bilinear", "nearest"): built directly (``scale`` required);
-    * a learned name ("sr-small", ...): the bundled ``data/weights/<name>_x<scale>.pt``; a
-      FileNotFoundError naming that file when it is missing.
+    * a baseline name ("bicubic", "bilinear", "nearest"; "vfi-average", "vfi-nearest"): built directly
+      (``scale`` required for SR);
+    * a learned name: its bundled weights (:func:`weights_path`: ``<name>_x<scale>.pt`` for an SR model,
+      ``<name>.pt`` for a VFI one); a FileNotFoundError naming that file when it is missing.
     """
     known = list_models()
-    if isinstance(name_or_path, os.PathLike) or (name_or_path not in known and _looks_like_path(str(name_or_path))):
+    if isinstance(name_or_path, os.PathLike) or (name_or_path not in known and looks_like_path(str(name_or_path))):
         path = Path(name_or_path)
         if not path.is_file():
             raise FileNotFoundError(f"no checkpoint file {path}")
@@ -230,31 +265,37 @@ def load_model(name_or_path: Union[str, os.PathLike], scale: Optional[int] = Non
     name = str(name_or_path)
     if name not in known:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(known)} (or pass a checkpoint path)")
-    if scale is None:
+    if model_task(name) == "vfi":
+        scale = None  # one model for every frame rate: <name>.pt
+    elif scale is None:
         raise ValueError(f"load_model({name!r}): give scale= (2, 3 or 4)")
-    if is_baseline(name):
-        model = create_model(name, scale=int(scale))
+    if is_baseline(name) or name in VFI_BASELINES:  # nothing learned: built, at the scale for SR
+        model = create_model(name, **({} if scale is None else {"scale": int(scale)}))
         model.model_name = name
         return model.to(device).eval()
     path = weights_path(name, scale)
     if not path.is_file():
         raise FileNotFoundError(
-            f"no bundled weights for {name} x{scale}: {path} does not exist. Train them with "
-            f"`inter4k train-sr --model {name} --scale {scale}` (and save to that file, or point "
+            f"no bundled weights for {name}{'' if scale is None else f' x{scale}'}: {path} does not exist. Train "
+            f"them with `inter4k {'train-vfi' if scale is None else 'train-sr'} --model {name}"
+            f"{'' if scale is None else f' --scale {scale}'}` (and save to that file, or point "
             f"$INTER4K_WEIGHTS at a folder holding {path.name}), or pass a checkpoint path instead of a name")
-    return _from_file(path, int(scale), device)
+    return _from_file(path, scale, device)
 
 
 def bundled_weights() -> list[dict]:
-    """The bundled weight files: ``[{"name", "scale", "path"}]`` sorted by name and scale."""
+    """The bundled weight files: ``[{"name", "scale", "path"}]`` sorted by name and scale (``scale`` None
+    for a ``<name>.pt`` of a model without one, as VFI's)."""
     d = weights_dir()
     out = []
     if d.is_dir():
-        for p in d.glob("*_x*.pt"):
+        for p in d.glob("*.pt"):
             stem, _, s = p.stem.rpartition("_x")
             if stem and s.isdigit():
                 out.append({"name": stem, "scale": int(s), "path": p})
-    return sorted(out, key=lambda r: (r["name"], r["scale"]))
+            else:
+                out.append({"name": p.stem, "scale": None, "path": p})
+    return sorted(out, key=lambda r: (r["name"], r["scale"] or 0))
 
 
 def default_sr_model(scale: int) -> str:
@@ -263,7 +304,7 @@ def default_sr_model(scale: int) -> str:
         if weights_path(name, scale).is_file():
             return name
     tried = ", ".join(str(weights_path(n, scale)) for n in DEFAULT_SR_MODELS)
-    have = ", ".join(f"{r['name']} x{r['scale']}" for r in bundled_weights()) or "none"
+    have = ", ".join(f"{r['name']} x{r['scale']}" for r in bundled_weights() if r["scale"]) or "none"
     raise FileNotFoundError(
         f"no bundled SR weights for x{scale}: none of {tried} exists (bundled: {have}). Train with "
         f"`inter4k train-sr --scale {scale}`, or use --model bicubic or a checkpoint path")

@@ -1,62 +1,33 @@
 """Checkpoints: atomic writes, loading, and the random number generator states.
 
-:func:`save_atomic` writes ``torch.save(obj)`` to a temporary file in the same folder, flushes and
-fsyncs it, and renames it over the target with ``os.replace`` (atomic on POSIX and Windows), then
-fsyncs the folder. A crash or Ctrl-C at any moment therefore leaves either the previous complete
-file or the new complete file, never a half-written one; a failed write removes its temporary file.
+:func:`save_atomic` writes ``torch.save(obj)`` through :func:`inter4k.atomic.save_torch`: serialised in
+memory, the free space checked, written to a temporary name unique to the run in the same folder,
+fsynced and renamed over the target. A crash or Ctrl-C at any moment therefore leaves either the
+previous complete file or the new complete file, never a half-written one; a failed write removes its
+temporary file, a full disk is one :class:`~inter4k.atomic.NotEnoughSpaceError` that says the previous
+checkpoint is kept, and the temporary file of a run that was killed while saving is removed by the
+next save into the folder.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import torch
 
+from .. import atomic
+from ..models.weights import read_torch_file, require_keys
+
 FORMAT = "inter4k-sr-checkpoint"
 VERSION = 1
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write(obj: Any, fh) -> None:
-    torch.save(obj, fh)
-
-
 def save_atomic(obj: Any, path) -> Path:
     """``torch.save(obj, path)`` that never leaves a partial file at ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            _write(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # KeyboardInterrupt included: remove the partial temporary file
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
+    return atomic.save_torch(obj, path, what="the checkpoint")
 
 
 def load(path, map_location="cpu") -> dict:
@@ -64,14 +35,11 @@ def load(path, map_location="cpu") -> dict:
 
     Read with ``torch.load(weights_only=True)``: checkpoints hold only tensors and plain values."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file
-        raise ValueError(f"{path} is not a readable checkpoint: {type(exc).__name__}: {exc}") from None
+    ckpt = read_torch_file(path, map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path} is not an inter4k training checkpoint (train-sr / train-vfi)")
+    require_keys(path, ckpt, "training checkpoint", {"step": int, "config": dict, "model": dict, "optimizer": dict,
+                                                     "scheduler": dict, "data": dict, "rng": dict})
     return ckpt
 
 

@@ -18,12 +18,12 @@ training and, with fixed other motion, for validation); ``photos`` (or ``photos:
 motion over the real-photograph corpus of :mod:`inter4k.data.photos` (built on first use), training
 clips from its ``train`` split only, validation clips (fixed) from its ``val`` split.
 
-**Realism** (``realism``, synthetic kinds only): "rigid" or "real" (:mod:`inter4k.data.realism`:
-large displacements, occluding layers, non-rigid motion, motion blur, brightness changes, sensor
-noise, H.264); default "real" for ``photos`` and "rigid" for ``synthetic``. Validation clips get the
-same realism as training clips.
+**Realism** (``realism``, rendered data only; footage refuses it): "rigid" or "real"
+(:mod:`inter4k.data.realism`: large displacements, occluding layers, non-rigid motion, motion blur,
+brightness changes, sensor noise, H.264); default "real" for ``photos`` and "rigid" for ``synthetic``
+(the source's ``default_realism``). Validation clips get the same realism as training clips.
 
-**Real validation footage**: ``--val-data videos`` (or ``videos:DIR``) validates on the samples of the
+**Real validation footage**: ``val_data="videos"`` (or ``videos:DIR``) validates on the samples of the
 opencv-doc videos (:class:`~inter4k.data.videos.VideoTripletsVFI`, whole frames or ``val_patch`` centre
 crops; the corpus is built on first use); they are never training data.
 
@@ -44,55 +44,36 @@ so one static clip cannot make the mean infinite. ``best.pt`` keeps the best PSN
 
 Everything else (AdamW + warm-up / cosine, gradient clipping, bf16 autocast on CUDA only, atomic
 ``last.pt`` / ``best.pt``, exact ``resume``, ``metrics.jsonl``, Ctrl-C, DDP under ``torchrun``) is
-:class:`inter4k.train.loop.Trainer`'s, as for ``train-sr``; checkpoints say ``"task": "vfi"``, and
+:class:`inter4k.train.loop.Trainer`'s and the data rules :mod:`inter4k.data.sources`'s, as for
+``train-sr``; checkpoints say ``"task": "vfi"``, and
 resuming a train-sr run (or the reverse) is an error.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .loop import (PHOTOS, Callback, DataSpec, TaskFunctions, Trainer, TrainConfig, TrainResult, build_config,
-                   check_common, check_stored_patch, create_trainable, import_model_modules, parse_data_path,
-                   parse_photos, prepared_or_inter4k_val, resolve_common, run_trainer, split_folder)
+from ..data import sources
+from ..data.sources import DataSpec
+from .config import MODES, VFITrainConfig
+from .loop import Callback, Trainer, create_trainable, import_model_modules, run_trainer
+from .results import TrainResult
 
-MODES = ("30to60", "15to60", "8x")  # the keys of inter4k.data.datasets.VFI_SPANS (a test checks)
-VFI_PATCH = 256
-SYNTHETIC = "synthetic"
-SYNTHETIC_PREFIXES = ("synthetic:", "images:")
-SYNTHETIC_KINDS = ("synthetic", PHOTOS)  # the data whose clips SyntheticMotionVFI renders
-VIDEOS = "videos"  # the real footage of inter4k.data.videos: validation only
+__all__ = ["MODES", "VFITrainConfig", "VFITrainResult", "VFITrainer", "flatten_targets", "train_vfi"]
+
 PSNR_CAP = 100.0
-
-
-@dataclass
-class VFITrainConfig(TrainConfig):
-    """Everything a VFI training run depends on (stored in each checkpoint; see the module docstring).
-
-    The shared fields are :class:`~inter4k.train.loop.TrainConfig`'s; here: ``data`` is an Inter4K
-    root, a prepared VFI folder, "synthetic" or "synthetic:DIR" / "images:DIR"; ``patch`` is the
-    frame side (default 256; prepared: the stored size); ``val_patch`` defaults to 480 centre crops
-    (Inter4K) or ``patch`` (synthetic); ``out`` to runs/vfi-<mode>-<model>.
-    """
-
-    model: str = "vfi-small"
-    mode: str = "30to60"
-    flow_loss: float = 0.0   # weight of the flow supervision (synthetic data; see the module docstring)
-    realism: Optional[str] = None  # synthetic data: "rigid" / "real" (None: "real" for photos, else "rigid")
 
 
 @dataclass(kw_only=True)
 class VFITrainResult(TrainResult):
-    """What a finished (or stopped) VFI run reached: :class:`~inter4k.train.loop.TrainResult`'s fields
+    """What a finished (or stopped) VFI run reached: :class:`~inter4k.train.results.TrainResult`'s fields
     and the mode. PSNRs in dB over every target frame of the validation set (None without validation)."""
 
     val_psnr_y: Optional[float]
@@ -103,161 +84,16 @@ class VFITrainResult(TrainResult):
     mode: str
 
 
-# --- config ---------------------------------------------------------------------------------------
-
-def make_config(config: Union[VFITrainConfig, dict, None] = None, **overrides) -> VFITrainConfig:
-    """A :class:`VFITrainConfig` from a config, a dict and/or keyword overrides (unknown keys are errors)."""
-    cfg = build_config(VFITrainConfig, config, overrides, "train_vfi")
-    check_config(cfg)
-    return cfg
-
-
-def check_config(cfg: VFITrainConfig) -> None:
-    """Raise ValueError / TypeError for settings that cannot work (before anything is loaded)."""
-    if cfg.mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
-    v = cfg.flow_loss
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
-        raise ValueError(f"flow_loss must be a finite number >= 0, got {v!r}")
-    if cfg.realism is not None:
-        from ..data.realism import REALISM
-
-        if cfg.realism not in REALISM:
-            raise ValueError(f"realism must be one of {', '.join(REALISM)}, got {cfg.realism!r}")
-    check_common(cfg)
-
-
 def check_flow_data(spec: DataSpec, cfg: VFITrainConfig) -> None:
     """ValueError when ``flow_loss`` > 0 and the data has no true flows (only synthetic motion has), or
-    ``realism`` is given for data that is not synthetic."""
-    if cfg.flow_loss > 0 and spec.kind not in SYNTHETIC_KINDS:
+    ``realism`` is given for data that is not rendered."""
+    source = sources.get_source(spec.kind, "vfi")
+    if cfg.flow_loss > 0 and not source.true_flows:
         raise ValueError(f"flow_loss {cfg.flow_loss} needs the true flows of synthetic data (--data synthetic, "
                          f"synthetic:DIR or photos); {spec.kind} data has none: use --flow-loss 0")
-    if cfg.realism is not None and spec.kind not in SYNTHETIC_KINDS:
+    if cfg.realism is not None and source.default_realism is None:
         raise ValueError(f"realism {cfg.realism!r} applies to synthetic clips (--data synthetic, synthetic:DIR or "
                          f"photos); {spec.kind} data is real footage: leave --realism out")
-
-
-def realism_for(spec: DataSpec, cfg: VFITrainConfig) -> str:
-    """The realism of the synthetic clips: ``cfg.realism``, else "real" for the photo corpus, "rigid" otherwise."""
-    return cfg.realism or ("real" if spec.kind == PHOTOS else "rigid")
-
-
-def _resolve(cfg: VFITrainConfig, stored_patch: Optional[int]) -> VFITrainConfig:
-    """Fill in the defaults that depend on other settings (stored in the checkpoint as resolved)."""
-    cfg = resolve_common(cfg, str(Path("runs") / f"vfi-{cfg.mode}-{cfg.model}"))
-    if cfg.patch is None:
-        cfg.patch = stored_patch if stored_patch is not None else VFI_PATCH
-    return cfg
-
-
-# --- data -----------------------------------------------------------------------------------------
-
-def parse_data(data: Optional[str]) -> DataSpec:
-    """What kind of data ``data`` names ("inter4k", "prepared", "synthetic" or "photos"; "synthetic" alone:
-    scikit-image's photographs; "photos" / "photos:DIR": the real-photograph corpus, see
-    :func:`~inter4k.train.loop.parse_photos`; else :func:`~inter4k.train.loop.parse_data_path`); a missing
-    folder is a FileNotFoundError."""
-    if data is not None and str(data) in (SYNTHETIC, SYNTHETIC + ":"):
-        return DataSpec("synthetic", None)
-    text = None if data is None else str(data)
-    if text is not None and (text == VIDEOS or text.startswith(VIDEOS + ":")):
-        from ..data.videos import build_video_corpus
-
-        return DataSpec(VIDEOS, build_video_corpus(text[len(VIDEOS) + 1:] or None))
-    return parse_photos(data) or parse_data_path(
-        data, SYNTHETIC_PREFIXES, "synthetic", "a folder made by inter4k prepare --task vfi, synthetic "
-        "(scikit-image's photographs), synthetic:DIR or photos (the real-photograph corpus)")
-
-
-def _prepared(path: Path, cfg: VFITrainConfig, augment: Optional[bool] = None):
-    from ..data.prepare import PreparedVFI
-
-    ds = PreparedVFI(path, augment=augment, seed=cfg.seed)
-    if ds.mode != cfg.mode:
-        raise ValueError(f"the patches in {path} are for mode {ds.mode}; pass --mode {ds.mode} or "
-                         f"prepare {cfg.mode} patches")
-    return ds
-
-
-def _photo_folder(spec: DataSpec, split: str) -> Optional[Path]:
-    """The photographs of ``split``: None (scikit-image's) for plain synthetic data; the corpus's own
-    split folder for photos (a missing one is an error: train clips never come from held-out photographs);
-    DIR/split or DIR for synthetic:DIR (:func:`~inter4k.train.loop.split_folder`)."""
-    if spec.path is None:
-        return None
-    if spec.kind != PHOTOS:
-        return split_folder(spec.path, split)
-    from ..data.images import list_images
-
-    folder = spec.path / split
-    if not folder.is_dir() or not list_images(folder):
-        raise FileNotFoundError(f"the photo corpus {spec.path} has no {split}/ images; rebuild it "
-                                f"(inter4k.data.photos.build_photo_corpus(overwrite=True))")
-    return folder
-
-
-def build_train_dataset(spec: DataSpec, cfg: VFITrainConfig):
-    """The training set that ``spec`` names (see the module docstring); with ``flow_loss`` > 0 its
-    samples carry the true flows."""
-    if spec.kind == VIDEOS:
-        raise ValueError(f"{spec.path} holds the real validation videos; train on Inter4K, synthetic or photos "
-                         f"data and pass --val-data videos")
-    check_flow_data(spec, cfg)
-    if spec.kind == "prepared":
-        ds = _prepared(spec.path, cfg)
-        check_stored_patch(ds, spec.path, cfg.patch)
-        return ds
-    if spec.kind in SYNTHETIC_KINDS:
-        from ..data.motion import SyntheticMotionVFI
-
-        return SyntheticMotionVFI(_photo_folder(spec, "train"), mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed,
-                                  split="train", with_flows=cfg.flow_loss > 0, realism=realism_for(spec, cfg))
-    from ..data.datasets import Inter4KVFI
-
-    return Inter4KVFI(spec.path, split="train", mode=cfg.mode, patch_size=cfg.patch, seed=cfg.seed)
-
-
-def build_val_dataset(spec: DataSpec, cfg: VFITrainConfig, explicit: bool = False):
-    """The validation set for ``spec`` (None when there is none; an error only when ``explicit``)."""
-    if spec.kind == VIDEOS:
-        from ..data.videos import VideoTripletsVFI
-
-        return VideoTripletsVFI(spec.path, mode=cfg.mode, patch_size=cfg.val_patch)
-    if spec.kind in SYNTHETIC_KINDS:
-        from ..data.motion import SyntheticMotionVFI
-
-        patch = cfg.val_patch if cfg.val_patch is not None else cfg.patch
-        return SyntheticMotionVFI(_photo_folder(spec, "val"), mode=cfg.mode, patch_size=patch, seed=0, split="val",
-                                  realism=realism_for(spec, cfg))
-
-    def open_inter4k(root: Path, patch: Optional[int]):
-        from ..data.datasets import Inter4KVFI
-
-        return Inter4KVFI(root, split="val", mode=cfg.mode, patch_size=patch)
-
-    return prepared_or_inter4k_val(spec, cfg.val_patch, explicit, lambda path: _prepared(path, cfg, augment=False),
-                                   open_inter4k, "synthetic:DIR")
-
-
-# --- the trainer ----------------------------------------------------------------------------------
-
-def build_model(cfg: VFITrainConfig) -> tuple[nn.Module, dict]:
-    """``create_model(cfg.model, **model_kwargs)`` (a registered VFI model) and its config dict."""
-    import_model_modules(("inter4k.models.vfi",))
-    from ..models.registry import list_models
-
-    vfi = list_models("vfi")
-    if cfg.model not in vfi:
-        known = ", ".join(vfi) or "(none registered)"
-        if cfg.model in list_models():
-            raise ValueError(f"model {cfg.model!r} is not a frame interpolation model; known VFI models: {known}")
-        raise ValueError(f"unknown model {cfg.model!r}; known VFI models: {known}")
-    model, config = create_trainable(cfg.model, dict(cfg.model_kwargs))
-    if cfg.flow_loss > 0 and "return_flows" not in inspect.signature(model.forward).parameters:
-        raise ValueError(f"model {cfg.model!r} cannot return its flows (no return_flows argument), which "
-                         f"flow_loss {cfg.flow_loss} needs; use vfi-small or --flow-loss 0")
-    return model, config
 
 
 def flatten_targets(inputs: torch.Tensor, targets: torch.Tensor, t: torch.Tensor):
@@ -298,11 +134,42 @@ class VFITrainer(Trainer):
     every target, PSNR-Y / RGB against the linear blend."""
 
     task = "vfi"
-    functions = TaskFunctions(parse_data, _resolve, build_train_dataset, build_val_dataset, build_model)
+    config_class = VFITrainConfig
+
+    @classmethod
+    def check_data(cls, cfg: VFITrainConfig) -> DataSpec:
+        spec = super().check_data(cfg)
+        check_flow_data(spec, cfg)  # flow_loss without true flows fails before any process group is made
+        return spec
 
     def describe_data(self, spec: DataSpec) -> str:
-        where = "scikit-image photographs" if spec.path is None else str(spec.path)
-        return f"{where} ({realism_for(spec, self.cfg)} motion)" if spec.kind in SYNTHETIC_KINDS else where
+        where, source = super().describe_data(spec), sources.get_source(spec.kind, self.task)
+        realism = self.cfg.realism or source.default_realism
+        return f"{where} ({realism} motion)" if source.default_realism is not None else where
+
+    def data_options(self, purpose: str) -> dict:
+        options = dict(super().data_options(purpose), mode=self.cfg.mode, realism=self.cfg.realism)
+        if purpose == "train":
+            options["with_flows"] = self.cfg.flow_loss > 0
+        return options
+
+    def build_model(self) -> tuple[nn.Module, dict]:
+        """``create_model(cfg.model, **model_kwargs)`` (a registered VFI model) and its config dict."""
+        cfg = self.cfg
+        import_model_modules(("inter4k.models.vfi",))
+        from ..models.registry import list_models
+
+        vfi = list_models("vfi")
+        if cfg.model not in vfi:
+            known = ", ".join(vfi) or "(none registered)"
+            if cfg.model in list_models():
+                raise ValueError(f"model {cfg.model!r} is not a frame interpolation model; known VFI models: {known}")
+            raise ValueError(f"unknown model {cfg.model!r}; known VFI models: {known}")
+        model, config = create_trainable(cfg.model, dict(cfg.model_kwargs))
+        if cfg.flow_loss > 0 and "return_flows" not in inspect.signature(model.forward).parameters:
+            raise ValueError(f"model {cfg.model!r} cannot return its flows (no return_flows argument), which "
+                             f"flow_loss {cfg.flow_loss} needs; use vfi-small or --flow-loss 0")
+        return model, config
 
     def start_info(self, spec: DataSpec) -> dict:
         return {"mode": self.cfg.mode}
@@ -392,7 +259,4 @@ def train_vfi(config: Union[VFITrainConfig, dict, None] = None, callback: Option
     KeyboardInterrupt. Bad settings raise ValueError / TypeError / FileNotFoundError before anything
     is trained.
     """
-    cfg = make_config(config, **overrides)
-    # a missing data folder, or flow_loss without true flows, fails before any process group is made
-    check_flow_data(parse_data(cfg.data), cfg)
-    return run_trainer(VFITrainer, cfg, callback)
+    return run_trainer(VFITrainer, config, callback, **overrides)

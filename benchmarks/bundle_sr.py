@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""Ship a finished train-sr run as bundled weights, with its recipe and held-out figures beside it.
+
+    python benchmarks/bundle_sr.py runs/photos-x4-sr-lr-small
+
+Selection rule (fixed before any test figure of the photo corpus was seen): the **final** checkpoint of
+the run's fixed schedule (``last.pt`` at ``step == steps``). The validation curve is logged for
+monitoring only. The script refuses a run that has not reached its last step.
+
+Writes ``data/weights/<model>_x<scale>.pt`` (``inter4k-model/1``: name, config, weights, and the run's
+config as meta) and ``data/weights/<model>_x<scale>.json``: the recipe, the command that reproduces it,
+and the held-out test figures of :mod:`benchmarks.sr_photos` (PSNR-Y, SSIM-Y and grid value per image,
+against MATLAB bicubic), computed here once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+
+def command_of(cfg: dict) -> str:
+    parts = ["inter4k train-sr", f"--model {cfg['model']}", f"--data {cfg['data']}", f"--scale {cfg['scale']}",
+             f"--steps {cfg['steps']}", f"--batch {cfg['batch']}", f"--patch {cfg['patch']}", f"--lr {cfg['lr']}",
+             f"--blur-prob {cfg.get('blur_prob', 0.0)}", f"--seed {cfg['seed']}"]
+    return " ".join(parts)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path, help="the train-sr run folder (holds last.pt and config.json)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from inter4k.models.weights import load_model, save_model, weights_path
+    from inter4k.models.lowres_sr import conv_macs_per_lr_pixel
+    import sr_photos
+
+    ckpt = torch.load(args.run / "last.pt", map_location="cpu", weights_only=True)
+    cfg = ckpt["config"]
+    if int(ckpt["step"]) != int(ckpt["steps"]):
+        raise SystemExit(f"{args.run}/last.pt is at step {ckpt['step']} of {ckpt['steps']}: the run has not finished")
+    model = load_model(args.run / "last.pt")
+    name, scale = model.model_name, int(cfg["scale"])
+    meta = {"run": cfg, "command": command_of(cfg), "select": "last"}
+    out = save_model(model, weights_path(name, scale), meta=meta)
+
+    methods = [sr_photos.TorchMethod("bicubic", sr_photos.build_methods(scale, [], False)[0][0].model),
+               sr_photos.TorchMethod(name, model)]
+    rows = sr_photos.quality(methods, scale, "test")
+    summary = sr_photos.summarise(rows, ["bicubic", name])
+    report = {"model": name, "scale": scale, "config": model.config, "select": "last (the final step of the schedule)",
+              "command": meta["command"], "params": sum(p.numel() for p in model.parameters()),
+              "macs_per_lr_pixel": conv_macs_per_lr_pixel(model, scale), "steps": cfg["steps"],
+              "test": {"split": "photos test (data/splits/photos.json)", "summary": summary, "images": rows}}
+    json_path = out.with_suffix(".json")
+    json_path.write_text(json.dumps(report, indent=1) + "\n")
+    s = summary[name]
+    print(f"{out}: x{scale} test mean gain {s['gain_mean']:+.2f} dB, worst {s['gain_worst']:+.2f} dB "
+          f"({s['worst_image']}), grid excess {s['grid_excess']:+.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
