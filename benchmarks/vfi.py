@@ -1,9 +1,11 @@
 #!/usr/bin/env python
-"""Frame-interpolation benchmark: vfi-small's speed at 1080p x2 and its peak memory at 4K.
+"""Frame-interpolation benchmark: vfi-small's speed at 1080p x2 and its peak memory at 4K, the baselines'
+speed beside it, and every method's quality on real footage.
 
     python benchmarks/vfi.py --markdown                      # CPU, 2 threads, fp32
     python benchmarks/vfi.py --quick --markdown              # a smoke test (small frames)
     python benchmarks/vfi.py --device cuda --repeats 20 --frames 60 --markdown --json /tmp/vfi-gpu.json
+    python benchmarks/vfi.py --no-e2e --no-cpu-memory --quality videos --markdown   # + quality on real videos
 
 What it measures ("30to60"-style x2: one synthesised frame per input pair):
 
@@ -27,6 +29,16 @@ What it measures ("30to60"-style x2: one synthesised frame per input pair):
    resident size just before it from /proc/self/statm; tracemalloc does not see torch's allocations),
    and on CUDA when the device is a GPU (``torch.cuda.max_memory_allocated`` after
    ``reset_peak_memory_stats``, against the memory allocated before the call: model and inputs).
+
+4. **Baselines** (``--baselines``, default ``vfi-average,vfi-nearest,vfi-ffmpeg``; ``none`` to skip): the
+   same model-only timing for each, on the same pair (vfi-ffmpeg is FFmpeg's minterpolate, run on the
+   CPU whatever ``--device``).
+5. **Quality** (``--quality DATA``, off by default): :func:`inter4k.evaluate.evaluate` on ``DATA`` (e.g.
+   ``videos``: the opencv-doc videos, every other frame dropped; or ``photos``, ``synthetic``, an
+   Inter4K root) with vfi-small (the bundled weights, else untrained, as ``inter4k evaluate``) and the
+   three baselines: PSNR-Y (BT.601) mean over target frames and over clips, per clip, and the worst
+   frame's PSNR-Y minus averaging's on the same frame. ``--quality-frames K`` evaluates K samples per
+   clip (default all); ``--quality-patch P`` centre crops.
 
 ``--markdown`` prints a report (command, date, CPU / GPU, threads, load) for docs/BENCHMARKS.md;
 ``--json PATH`` writes every figure.
@@ -105,9 +117,12 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_model(w: int, h: int, device: torch.device, dtype: torch.dtype, repeats: int) -> list[float]:
-    """Seconds of each of ``repeats`` forward calls (after one warm-up)."""
-    model = fresh_model().to(device=device, dtype=dtype)
+def time_model(w: int, h: int, device: torch.device, dtype: torch.dtype, repeats: int,
+               name: str = "vfi-small") -> list[float]:
+    """Seconds of each of ``repeats`` forward calls of model ``name`` (after one warm-up)."""
+    from inter4k.models import create_model
+
+    model = (fresh_model() if name == "vfi-small" else create_model(name)).to(device=device, dtype=dtype)
     f0, f1 = (f.to(device=device, dtype=dtype) for f in smooth_pair(w, h))
     times = []
     with torch.inference_mode():
@@ -191,6 +206,30 @@ def end_to_end(w: int, h: int, frames: int, work: Path, device: torch.device, dt
             "streams": r.streams, "encoder": f"libx264 {preset} crf {crf} yuv420p"}
 
 
+def quality(data: str, frames, patch, device: torch.device) -> dict:
+    """Every method's PSNR-Y on ``data`` (see the module docstring) through :func:`inter4k.evaluate.evaluate`."""
+    from inter4k.evaluate import evaluate
+
+    model = None if weights_for_quality() else "vfi-small"
+    r = evaluate(task="vfi", data=data, frames=frames, patch=patch, metrics="psnr", model=model, device=device)
+    average = {(f.clip, f.index): f.values["psnr_y"] for f in r.method("vfi-average").frames}
+    out = {"data": r.config["data"], "samples": r.config.get("samples"), "methods": {}}
+    for m in r.methods:
+        gains = [(f.values["psnr_y"] - average[(f.clip, f.index)], f.clip, f.index) for f in m.frames]
+        worst = min(gains)
+        out["methods"][m.name] = {
+            "frames": len(m.frames), "psnr_y": m.mean_over_frames["psnr_y"], "psnr_y_clips": m.mean_over_clips["psnr_y"],
+            "per_clip": {c.name: c.means["psnr_y"] for c in m.clips},
+            "worst_gain_over_average": {"db": worst[0], "clip": worst[1], "frame": worst[2]}}
+    return out
+
+
+def weights_for_quality() -> bool:
+    from inter4k.models.weights import weights_path
+
+    return weights_path("vfi-small").is_file()
+
+
 def gib(n: int) -> str:
     return f"{n / 2 ** 30:.2f} GiB"
 
@@ -213,6 +252,22 @@ def markdown(rep: dict) -> str:
                      + f"), synthesised fps | "
                      f"{e['synthesized_fps']:.3f} | {e['seconds']:.1f} |")
         lines.append(f"| end to end, output frames per second | {e['output_fps']:.3f} | {e['seconds']:.1f} |")
+    if rep.get("baselines"):
+        lines += ["", f"Baselines, model only, same pair ({rep['size']}):", "",
+                  "| method | fps (best) | seconds |", "|---|---:|---:|"]
+        for name, b in rep["baselines"].items():
+            lines.append(f"| {name} | {b['best_fps']:.3f} | {' / '.join(f'{t:.3f}' for t in b['seconds'])} |")
+    q = rep.get("quality")
+    if q:
+        clips = list(next(iter(q["methods"].values()))["per_clip"])
+        lines += ["", f"Quality on `{q['data']}` ({next(iter(q['methods'].values()))['frames']} target frames), PSNR-Y dB:",
+                  "", "| method | mean over frames | mean over clips | " + " | ".join(clips)
+                  + " | worst frame minus averaging |", "|---|" + "---:|" * (len(clips) + 3)]
+        for name, m in q["methods"].items():
+            w = m["worst_gain_over_average"]
+            lines.append(f"| {name} | {m['psnr_y']:.2f} | {m['psnr_y_clips']:.2f} | "
+                         + " | ".join(f"{m['per_clip'][c]:.2f}" for c in clips)
+                         + f" | {w['db']:+.2f} ({w['clip']} #{w['frame']}) |")
     mem_rows = []
     c = rep.get("cpu_memory")
     if c:
@@ -246,6 +301,12 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-size", default="3840x2160", help="frame size WxH of the peak-memory forward")
     ap.add_argument("--no-e2e", action="store_true", help="skip the end-to-end run")
     ap.add_argument("--no-cpu-memory", action="store_true", help="skip the CPU peak-memory subprocess")
+    ap.add_argument("--baselines", default="vfi-average,vfi-nearest,vfi-ffmpeg",
+                    help="baselines timed beside vfi-small (comma-separated; none: skip)")
+    ap.add_argument("--quality", default=None, metavar="DATA",
+                    help="also evaluate every method on DATA (videos, photos, synthetic or an Inter4K root)")
+    ap.add_argument("--quality-frames", type=int, default=None, help="samples per clip for --quality (default all)")
+    ap.add_argument("--quality-patch", type=int, default=None, help="centre crops for --quality (default whole)")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--quick", action="store_true", help="smoke test: 320x180 speed runs, 6 frames, 640x360 memory")
     ap.add_argument("--markdown", action="store_true", help="print the markdown report")
@@ -279,6 +340,15 @@ def main(argv=None) -> int:
 
     times = time_model(w, h, device, dtype, args.repeats)
     note(f"model only: {', '.join(f'{t:.2f}' for t in times)} s per frame")
+    baselines = {}
+    for name in ([] if args.baselines == "none" else [b for b in args.baselines.split(",") if b]):
+        bt = time_model(w, h, device, dtype, args.repeats, name)
+        baselines[name] = {"seconds": bt, "best_fps": 1 / min(bt), "mean_fps": len(bt) / sum(bt)}
+        note(f"{name}: {', '.join(f'{t:.3f}' for t in bt)} s per frame")
+    qual = None
+    if args.quality:
+        qual = quality(args.quality, args.quality_frames, args.quality_patch, device)
+        note("quality: " + ", ".join(f"{k} {v['psnr_y']:.2f} dB" for k, v in qual["methods"].items()))
     e2e = None
     if not args.no_e2e:
         e2e = end_to_end(w, h, frames, work, device, args.dtype, args.preset, args.crf)
@@ -296,7 +366,8 @@ def main(argv=None) -> int:
         "torch": torch.__version__, "threads": torch.get_num_threads(), "load_start": load_start,
         "load_end": load_end, "size": f"{w}x{h}", "dtype": args.dtype, "shift": list(SHIFT),
         "model_only": {"seconds": times, "best_fps": 1 / min(times), "mean_fps": len(times) / sum(times)},
-        "end_to_end": e2e, "cpu_memory": cpu_mem, "cuda_memory": cuda_mem,
+        "end_to_end": e2e, "cpu_memory": cpu_mem, "cuda_memory": cuda_mem, "baselines": baselines,
+        "quality": qual,
     }
     if args.markdown:
         print(markdown(rep))

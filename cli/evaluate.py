@@ -77,11 +77,13 @@ def evaluate(
         "--ref", help="References (ground truth), the same kinds as --pred.", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="Model name or checkpoint path to run on --data (default: the bundled weights); "
-                              "sr: the baselines bicubic, bilinear and nearest run too; vfi: vfi-average and "
-                              "vfi-nearest.")] = None,
+                              "sr: the baselines bicubic, bilinear and nearest run too; vfi: vfi-average, "
+                              "vfi-nearest and vfi-ffmpeg (FFmpeg's minterpolate).")] = None,
     data: Annotated[Optional[str], typer.Option(
         "--data", help="Model mode: an Inter4K root (default: $INTER4K_ROOT or ~/datasets/inter4k); sr: or "
-                       "images:DIR; vfi: or synthetic[:DIR] (synthetic motion over held-out photographs).")] = None,
+                       "images:DIR; vfi: or synthetic[:DIR] (synthetic motion over held-out photographs), "
+                       "photos[:DIR] (realistic clips over the photo corpus's held-out split) or videos[:DIR] "
+                       "(real footage: the opencv-doc videos, every other frame dropped).")] = None,
     vfi_mode: Annotated[Optional[str], typer.Option(
         "--mode", help="vfi model mode: 30to60 (default), 15to60 or 8x (docs/DATA.md#vfi-modes).",
         show_default=False)] = None,

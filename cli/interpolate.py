@@ -36,7 +36,7 @@ def interpolate(
     fps: Annotated[Optional[str], typer.Option(
         "--fps", help="Output frame rate instead of a factor, e.g. 120, 59.94 or 60000/1001.")] = None,
     model: Annotated[Optional[str], typer.Option(
-        "--model", "-m", help="VFI model name (vfi-small, vfi-average, vfi-nearest) or a checkpoint path (default: "
+        "--model", "-m", help="VFI model name (vfi-small, vfi-average, vfi-nearest, vfi-ffmpeg) or a checkpoint path (default: "
                               "the bundled vfi-small weights; until they exist, vfi-average with a warning).")] = None,
     tile: TileOpt = "auto",
     tile_overlap: TileOverlapOpt = 64,

@@ -4,8 +4,9 @@
     inter4k train-sr --scale 4 [--data ROOT|PREPARED_DIR|images:DIR] [--model sr-small] [--upsampler U]
                      [--steps N] [--batch B] [--patch P] [--lr LR] [--workers W] [--val-every N]
                      [--ckpt-every N] [--out RUN_DIR] [--resume] [--seed S] [--device D] [--amp/--no-amp]
-    inter4k train-vfi --mode 30to60|15to60|8x [--data ROOT|PREPARED_DIR|synthetic|synthetic:DIR]
-                     [--model vfi-small] [--upsampler U] [... the same training options]
+    inter4k train-vfi --mode 30to60|15to60|8x [--data ROOT|PREPARED_DIR|synthetic|synthetic:DIR|photos]
+                     [--realism rigid|real] [--val-data videos] [--model vfi-small] [--upsampler U]
+                     [... the same training options]
 
 Multi-GPU (or multi-process CPU): ``torchrun --nproc_per_node K -m cli.main train-sr ...`` (or
 train-vfi); only rank 0 shows progress and writes files. Ctrl-C saves ``RUN_DIR/last.pt`` and exits
@@ -115,15 +116,22 @@ def train_vfi(
                        "docs/DATA.md#vfi-modes.")] = "30to60",
     data: Annotated[Optional[str], typer.Option(
         "--data", help="Inter4K root, a folder made by `inter4k prepare --task vfi`, synthetic (motion over "
-                       "scikit-image's photos) or synthetic:DIR (default: $INTER4K_ROOT or ~/datasets/inter4k).")] = None,
+                       "scikit-image's photos), synthetic:DIR, or photos (motion over the real-photograph corpus, "
+                       "built on first use: train split for training, val for validation; photos:DIR for another "
+                       "folder) (default: $INTER4K_ROOT or ~/datasets/inter4k).")] = None,
     val_data: Annotated[Optional[str], typer.Option(
-        "--val-data", help="Validation data (same kinds; default: the root's val split / the val photos).")] = None,
+        "--val-data", help="Validation data (same kinds, or videos[:DIR]: real footage, the opencv-doc videos with "
+                           "every other frame dropped; default: the root's val split / the val photos).")] = None,
     model: Annotated[str, typer.Option("--model", help="VFI model name (see inter4k.models.list_models('vfi')).")] = "vfi-small",
     upsampler: Annotated[Optional[str], typer.Option(
         "--upsampler", help="The model's flow upsampler, passed to its factory (vfi-small: adaunpool or bilinear).")] = None,
     flow_loss: Annotated[float, typer.Option(
         "--flow-loss", min=0.0, help="Weight of the flow supervision: L1 + F * mean|flow error| / patch (synthetic "
                                      "data only, which knows the true motion; 0: off).")] = 0.0,
+    realism: Annotated[Optional[str], typer.Option(
+        "--realism", help="Synthetic clips: rigid (pans, zooms, rotations, moving objects) or real (also large "
+                          "displacements, occlusions, non-rigid motion, motion blur, lighting changes, sensor "
+                          "noise, H.264); default real for photos, rigid for synthetic.")] = None,
     steps: StepsOpt = 100_000,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Samples per batch and process (each has 1, 3 or 7 targets).")] = 16,
     patch: Annotated[Optional[int], typer.Option(
@@ -158,7 +166,7 @@ def train_vfi(
     Several processes: torchrun --nproc_per_node K -m cli.main train-vfi ...
     """
     config = _config(locals(), mode=mode, model_kwargs={} if upsampler is None else {"upsampler": upsampler},
-                     flow_loss=flow_loss)
+                     flow_loss=flow_loss, realism=realism)
     from inter4k.train.config import VFITrainConfig
 
     where = VFITrainConfig(**config).run_folder()

@@ -62,7 +62,7 @@ def perturbed_vfi_small() -> torch.nn.Module:
 
 def test_vfi_average_row_equals_the_direct_average_of_the_held_out_synthetic_samples():
     r = evaluate(task="vfi", data="synthetic", vfi_mode="30to60", limit=3, patch=PATCH, metrics="psnr,ssim")
-    assert [m.name for m in r.methods] == ["vfi-average", "vfi-nearest"]  # no bundled weights: baselines only
+    assert [m.name for m in r.methods] == ["vfi-average", "vfi-nearest", "vfi-ffmpeg"]  # no bundled weights: baselines
     assert any("no trained VFI weights" in w for w in r.warnings)
     assert r.config["crop_border"] == 0 and r.config["vfi_mode"] == "30to60" and r.config["seed"] == 0
     ds = SyntheticMotionVFI(None, mode="30to60", patch_size=PATCH, seed=0, split="test")
@@ -107,7 +107,7 @@ def test_several_t_per_sample_give_per_t_means_of_the_linear_blend():
 def test_a_saved_model_is_loaded_by_path_untrained_equals_averaging_perturbed_differs(tmp_path):
     fresh = save_model(create_model("vfi-small"), tmp_path / "fresh.pt")
     r = evaluate(task="vfi", model=str(fresh), data="synthetic", limit=2, patch=PATCH, metrics="psnr")
-    assert [m.name for m in r.methods] == [str(fresh), "vfi-average", "vfi-nearest"]
+    assert [m.name for m in r.methods] == [str(fresh), "vfi-average", "vfi-nearest", "vfi-ffmpeg"]
     assert not any("no trained VFI weights" in w for w in r.warnings)
     for m, a in zip(r.primary.frames, r.method("vfi-average").frames):
         assert m.values["psnr_y"] == pytest.approx(a.values["psnr_y"], abs=1e-3)  # fresh vfi-small = averaging
@@ -129,11 +129,30 @@ def test_default_model_is_the_bundled_vfi_small_file(tmp_path, monkeypatch):
     save_model(perturbed_vfi_small(), weights / "vfi-small.pt")
     monkeypatch.setenv("INTER4K_WEIGHTS", str(weights))
     r = evaluate(task="vfi", data="synthetic", limit=1, patch=PATCH, metrics="psnr")
-    assert [m.name for m in r.methods] == ["vfi-small (vfi-small.pt)", "vfi-average", "vfi-nearest"]
+    assert [m.name for m in r.methods] == ["vfi-small (vfi-small.pt)", "vfi-average", "vfi-nearest", "vfi-ffmpeg"]
     assert r.warnings == []
     # a baseline given as the model is not repeated
     r = evaluate(task="vfi", model="vfi-nearest", data="synthetic", limit=1, patch=PATCH, metrics="psnr")
-    assert [m.name for m in r.methods] == ["vfi-nearest", "vfi-average"]
+    assert [m.name for m in r.methods] == ["vfi-nearest", "vfi-average", "vfi-ffmpeg"]
+
+
+def test_vfi_ffmpeg_as_the_model_and_as_a_baseline_row_equals_minterpolate_run_directly():
+    from inter4k.models.vfi_ffmpeg import VFIFFmpeg
+
+    r = evaluate(task="vfi", model="vfi-ffmpeg", vfi_mode="15to60", data="synthetic", limit=2, patch=PATCH,
+                 metrics="psnr")
+    assert [m.name for m in r.methods] == ["vfi-ffmpeg", "vfi-average", "vfi-nearest"]  # not repeated
+    ds = SyntheticMotionVFI(None, mode="15to60", patch_size=PATCH, seed=0, split="test")
+    direct = VFIFFmpeg()
+    for i in range(2):
+        inputs, targets, ts = ds[i]
+        for k, t in enumerate(ts.tolist()):
+            rec = r.primary.frames[3 * i + k]
+            assert rec.t == t
+            out = direct(inputs[:1], inputs[1:], t)[0].clamp(0, 1)
+            assert rec.values["psnr_y"] == pytest.approx(float(psnr(out, targets[k])), abs=1e-6)
+    base = evaluate(task="vfi", data="synthetic", vfi_mode="15to60", limit=2, patch=PATCH, metrics="psnr")
+    assert [f.values for f in base.method("vfi-ffmpeg").frames] == [f.values for f in r.primary.frames]
 
 
 # --- report -----------------------------------------------------------------------------------------------
@@ -152,7 +171,7 @@ def test_report_files_per_t_and_html_crops(tmp_path):
     assert [g["t"] for g in per_t] == [0.25, 0.5, 0.75] and [g["frames"] for g in per_t] == [2, 2, 2]
     assert data["methods"]["vfi-average"]["per_frame"][0]["inputs"] == [0, 4]
     rows = list(csv.DictReader(io.StringIO((rep / "report.csv").read_text())))
-    assert len(rows) == 3 * 2 * 3 and rows[0]["t"] == "0.25" and rows[0]["method"] == str(path)
+    assert len(rows) == 4 * 2 * 3 and rows[0]["t"] == "0.25" and rows[0]["method"] == str(path)
     for row in rows:  # the CSV holds exactly the recorded values
         rec = next(f for f in r.method(row["method"]).frames if (f.clip, f.index) == (row["clip"], int(row["frame"])))
         assert float(row["psnr_y"]) == rec.values["psnr_y"]
@@ -186,7 +205,7 @@ def test_report_files_per_t_and_html_crops(tmp_path):
 def test_inter4k_sample_limit_1_frames_2_matches_inter4kvfi():
     r = evaluate(task="vfi", data=str(SAMPLE), split="test", limit=1, frames=2, metrics="psnr", model="vfi-average")
     avg = r.primary
-    assert [m.name for m in r.methods] == ["vfi-average", "vfi-nearest"]
+    assert [m.name for m in r.methods] == ["vfi-average", "vfi-nearest", "vfi-ffmpeg"]
     # the sample's test split is clip 3 (60 frames); 30to60 starts 0, 2, ..., 56; 2 spread as Inter4KVFI does
     assert [(f.clip, f.index, f.inputs, f.t) for f in avg.frames] == [("3", 15, (14, 16), 0.5),
                                                                        ("3", 43, (42, 44), 0.5)]
@@ -252,7 +271,8 @@ def test_cli_table_per_t_and_json(tmp_path):
                               "--metrics", "psnr", "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert data["config"]["vfi_mode"] == "30to60" and list(data["methods"]) == ["vfi-average", "vfi-nearest"]
+    assert data["config"]["vfi_mode"] == "30to60" and list(data["methods"]) == ["vfi-average", "vfi-nearest",
+                                                                                       "vfi-ffmpeg"]
     assert [f["frame"] for f in data["methods"]["vfi-average"]["per_frame"]] == [15, 43]
 
 
@@ -261,3 +281,25 @@ def test_cli_bad_mode_exits_2_with_one_line(capsys, monkeypatch):
     assert main(["evaluate", "--task", "vfi", "--mode", "4x", "--data", "synthetic"]) == 2
     err = ANSI.sub("", capsys.readouterr().err)
     assert "unknown mode '4x'" in err and "Traceback" not in err
+
+
+def test_photos_data_evaluates_real_clips_of_the_corpus_split(tmp_path):
+    import cv2
+    import skimage.data
+
+    from inter4k.data.realism import REALISM
+
+    root = tmp_path / "photos"
+    for split, name in (("train", "chelsea"), ("val", "rocket"), ("test", "astronaut")):
+        (root / split).mkdir(parents=True)
+        cv2.imwrite(str(root / split / f"{name}.png"), cv2.cvtColor(getattr(skimage.data, name)()[..., :3],
+                                                                     cv2.COLOR_RGB2BGR))
+    (root / "manifest.json").write_text("{}")
+    r = evaluate(task="vfi", data=f"photos:{root}", limit=2, patch=PATCH, metrics="psnr", model="vfi-average")
+    assert r.config["data"] == f"photos:{root / 'test'}" and r.config["realism"] == "real"
+    ds = SyntheticMotionVFI(root / "test", mode="30to60", patch_size=PATCH, seed=0, split="test",
+                            realism=REALISM["real"])
+    for i, rec in enumerate(r.primary.frames):
+        inputs, targets, _ = ds[i]
+        direct = ((inputs[0] + inputs[1]) / 2).clamp(0, 1)
+        assert rec.values["psnr_y"] == pytest.approx(float(psnr(direct, targets[0])), abs=1e-9)

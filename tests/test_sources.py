@@ -59,7 +59,8 @@ def test_missing_data_says_what_the_task_takes(tmp_path):
                                                 r"images:DIR or photos\[:DIR\]"):
         parse_data(str(tmp_path / "nowhere"), "sr")
     # evaluation reads whole frames: prepared patches are not offered
-    with pytest.raises(FileNotFoundError, match=r"give --data an Inter4K root \(.*\) or synthetic\[:DIR\]$"):
+    with pytest.raises(FileNotFoundError, match=r"give --data an Inter4K root \(.*\), synthetic\[:DIR\], "
+                                                r"photos\[:DIR\] or videos\[:DIR\]$"):
         parse_data(str(tmp_path / "nowhere"), "vfi", purpose="test")
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match="is not a folder"):
@@ -106,7 +107,13 @@ def test_registration_mistakes_are_errors(registry):
 
 
 def test_only_synthetic_motion_has_true_flows():
-    assert [s.kind for s in sources.list_sources("vfi") if s.true_flows] == ["synthetic"]
+    assert [s.kind for s in sources.list_sources("vfi") if s.true_flows] == ["synthetic", "photos"]
+
+
+def test_real_videos_are_never_training_data():
+    assert "videos" not in [s.kind for s in sources.list_sources("vfi", "train")]
+    with pytest.raises(ValueError, match="holds the real validation videos"):
+        open_dataset(DataSpec("videos", Path("corpus")), "vfi", "train")
 
 
 # --- datasets -------------------------------------------------------------------------------------------
@@ -180,7 +187,7 @@ def test_evaluation_does_not_import_training():
 def test_the_data_prefixes_are_spelled_only_in_sources():
     """No "images:DIR"-style prefix, and no kind compared by its literal name, in the code that reads
     --data (the names live in inter4k.data.sources; messages aside)."""
-    words = (sources.IMAGES, sources.SYNTHETIC, sources.PHOTOS, sources.INTER4K, sources.PREPARED)
+    words = (sources.IMAGES, sources.SYNTHETIC, sources.PHOTOS, sources.VIDEOS, sources.INTER4K, sources.PREPARED)
     files = [*(ROOT / "inter4k" / "train").glob("*.py"), ROOT / "inter4k" / "evaluate" / "sr_data.py",
              ROOT / "inter4k" / "evaluate" / "vfi_data.py"]
     for path in files:

@@ -414,3 +414,73 @@ def test_a_checkpoint_written_before_a_config_field_existed_resumes_with_its_def
     assert config_diff(old, now, defaults) == []
     changed = dict(now, flow_loss=0.5)
     assert config_diff(old, changed, defaults) == ["flow_loss: 0.0 in the checkpoint, 0.5 now"]
+
+
+# --- the real-photograph corpus: realistic clips ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def photo_corpus(tmp_path_factory) -> Path:
+    """A small corpus in the layout build_photo_corpus writes (its manifest makes it a finished corpus)."""
+    import cv2
+    import skimage.data
+
+    root = tmp_path_factory.mktemp("corpus") / "photos"
+    for split, names in (("train", ("astronaut", "coffee", "chelsea")), ("val", ("rocket", "camera"))):
+        (root / split).mkdir(parents=True)
+        for name in names:
+            img = getattr(skimage.data, name)()
+            img = np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img[..., :3]
+            cv2.imwrite(str(root / split / f"{name}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    (root / "manifest.json").write_text(json.dumps({"corpus": "photos", "files": []}))
+    return root
+
+
+def test_photos_train_on_the_train_split_and_validate_on_the_val_split_with_real_motion(photo_corpus, tmp_path):
+    from inter4k.train.distributed import DistInfo
+    from inter4k.train.vfi import VFITrainer
+
+    def trainer(**kw) -> VFITrainer:
+        return VFITrainer(VFITrainConfig.make(tiny(**kw)).resolved(None), DistInfo(), None)
+
+    photos = trainer(data=f"photos:{photo_corpus}", patch=32)
+    spec = photos.parse_data(photos.cfg.data)
+    assert (spec.kind, spec.path) == ("photos", photo_corpus)
+    train, val = photos.build_train_dataset(spec), photos.build_val_dataset(spec)
+    assert train.names == ["astronaut.png", "chelsea.png", "coffee.png"] and train.split == "train"
+    assert val.names == ["camera.png", "rocket.png"] and val.split == "val"
+    assert train.realism.name == val.realism.name == "real"  # the default for photos
+    rigid = trainer(data=f"photos:{photo_corpus}", patch=32, realism="rigid")
+    assert rigid.build_train_dataset(spec).realism.name == "rigid"
+    synthetic = trainer()
+    assert synthetic.build_train_dataset(synthetic.parse_data("synthetic")).realism.name == "rigid"
+    # a run: the validation figures are those of the val photographs' fixed real clips
+    run = tmp_path / "run"
+    result = train_vfi(tiny(data=f"photos:{photo_corpus}", patch=32, val_every=2, steps=2, out=str(run)))
+    [rec] = records(run, "val")
+    _, blend = skimage_psnrs(result.model.eval(), val)
+    assert rec["samples"] == len(val) == 8 and rec["average_psnr_rgb"] == pytest.approx(blend, abs=1e-4)
+
+
+def test_photos_errors_realism_for_real_footage_and_a_corpus_without_val(photo_corpus, sample_root, tmp_path):
+    with pytest.raises(ValueError, match="realism must be one of rigid, real, got 'film'"):
+        train_vfi(tiny(realism="film", out=str(tmp_path / "a")))
+    with pytest.raises(ValueError, match="realism 'real' applies to synthetic clips"):
+        train_vfi(tiny(data=str(sample_root), realism="real", out=str(tmp_path / "b")))
+    import shutil
+
+    partial = tmp_path / "partial"
+    shutil.copytree(photo_corpus, partial)
+    shutil.rmtree(partial / "val")
+    with pytest.raises(FileNotFoundError, match="has no val/ images"):
+        train_vfi(tiny(data=f"photos:{partial}", val_every=1, out=str(tmp_path / "c")))
+    assert not any((tmp_path / d / "last.pt").exists() for d in "abc")
+
+
+def test_cli_photos_and_realism(photo_corpus, tmp_path):
+    args = ["train-vfi", "--data", f"photos:{photo_corpus}", "--realism", "rigid", "--model", "vfi-small",
+            "--flow-loss", "0.5", "--steps", "1", "--batch", "1", "--patch", "32", "--workers", "0",
+            "--val-every", "0", "--out", str(tmp_path / "run"), "--json", "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    config = json.loads(result.stdout)["config"]
+    assert config["realism"] == "rigid" and config["data"] == f"photos:{photo_corpus}"

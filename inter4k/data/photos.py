@@ -39,9 +39,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -50,6 +51,7 @@ from .. import atomic
 __all__ = [
     "Photo", "SKIMAGE_PHOTOS", "WALLPAPER_PHOTOS", "EXCLUDED", "SPLIT_SEED", "DEBIAN_PACKAGES",
     "assign_splits", "default_photo_root", "fetch_debian_packages", "build_photo_corpus", "split_record",
+    "staging_folder", "publish", "sha256_file",
 ]
 
 SPLIT_SEED = "inter4k-photos-v1"
@@ -198,7 +200,7 @@ def fetch_debian_packages(folder: Path, packages=DEBIAN_PACKAGES) -> dict[str, P
     return out
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -269,7 +271,7 @@ def _write_png(path: Path, img: np.ndarray) -> str:
     with atomic.writing(path) as tmp:
         if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
             raise OSError(f"cannot write {tmp}")
-    return _sha256_file(path)
+    return sha256_file(path)
 
 
 def build_photo_corpus(root=None, cache=None, overwrite: bool = False,
@@ -289,11 +291,9 @@ def build_photo_corpus(root=None, cache=None, overwrite: bool = False,
     unpacked = fetch_debian_packages(cache, ("plasma-workspace-wallpapers",))
     wall_root = unpacked["plasma-workspace-wallpapers"] / WALLPAPER_DIR
     splits = assign_splits()
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     files, sources = [], {}
     photos = SKIMAGE_PHOTOS + WALLPAPER_PHOTOS
-    try:
+    with staging_folder(root) as staging:
         for done, photo in enumerate(photos, 1):
             split = splits[photo.id]
             if photo.source == "skimage":
@@ -304,7 +304,7 @@ def build_photo_corpus(root=None, cache=None, overwrite: bool = False,
                 img, licence = _read_rgb(src), WALLPAPER_LICENCE
                 sources[photo.id] = {"debian": "plasma-workspace-wallpapers",
                                      "file": str(src.relative_to(unpacked["plasma-workspace-wallpapers"])),
-                                     "sha256": _sha256_file(src)}
+                                     "sha256": sha256_file(src)}
             items: list[tuple[str, np.ndarray]] = []
             if split == "train" or photo.source == "skimage":
                 items.append((photo.id, img))
@@ -326,18 +326,34 @@ def build_photo_corpus(root=None, cache=None, overwrite: bool = False,
                 progress(done, len(photos))
         manifest = {"corpus": "photos", "seed": SPLIT_SEED, "files": files, "sources": sources,
                     "excluded": EXCLUDED}
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        if root.exists():
-            old = root.with_name(f".{root.name}.old.{os.getpid()}")
-            root.rename(old)
-            staging.rename(root)
-            shutil.rmtree(old)
-        else:
-            staging.rename(root)
+        publish(staging, root, manifest)
+    return root
+
+
+@contextmanager
+def staging_folder(root: Path) -> Iterator[Path]:
+    """A new temporary folder beside ``root`` to assemble a corpus in; removed on the way out unless
+    :func:`publish` made it ``root`` (an error or Ctrl-C leaves nothing behind)."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    try:
+        yield staging
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    return root
+
+
+def publish(staging: Path, root: Path, manifest: dict) -> None:
+    """Write ``manifest.json`` into a finished ``staging`` folder and put it in place as ``root`` (replacing
+    an older one), so that a corpus is either complete or absent, never half written."""
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    if root.exists():
+        old = root.with_name(f".{root.name}.old.{os.getpid()}")
+        root.rename(old)
+        staging.rename(root)
+        shutil.rmtree(old)
+    else:
+        staging.rename(root)
 
 
 if __name__ == "__main__":  # python -m inter4k.data.photos [ROOT]

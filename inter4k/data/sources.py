@@ -29,7 +29,12 @@ photos        sr     the same over the real-photograph corpus (:mod:`inter4k.dat
                      first use), training samples shared out by area
 synthetic     vfi    :class:`~inter4k.data.motion.SyntheticMotionVFI` over scikit-image's photographs
                      (``synthetic``) or the images of DIR (``synthetic:DIR``, ``images:DIR``, an
-                     image folder); the only kind with the true flows
+                     image folder), rigid motion unless ``realism`` says otherwise; with ``photos``
+                     the kinds with the true flows
+photos        vfi    the same over the real-photograph corpus's own ``train`` / ``val`` / ``test``
+                     folders (a missing one is an error), realistic clips (``realism="real"``)
+videos        vfi    :class:`~inter4k.data.videos.VideoTripletsVFI`, the real footage of the
+                     opencv-doc videos (built on first use); validation and evaluation only
 ============  =====  ============================================================================
 
 A new kind of data is one subclass of :class:`Source` under ``@register_source`` (docs/DESIGN.md#data-sources).
@@ -43,7 +48,7 @@ from typing import Any, Optional
 
 __all__ = ["DataSpec", "DataOptions", "Source", "register_source", "list_sources", "get_source", "parse_data",
            "open_dataset", "split_folder", "split_or_all", "is_image_folder", "TASKS", "PURPOSES", "INTER4K", "PREPARED", "IMAGES",
-           "PHOTOS", "SYNTHETIC", "INTER4K_VAL_PATCH", "SYNTHETIC_PATCH"]
+           "PHOTOS", "SYNTHETIC", "VIDEOS", "INTER4K_VAL_PATCH", "SYNTHETIC_PATCH"]
 
 TASKS = ("sr", "vfi")
 PURPOSES = ("train", "val", "test")  # test: what ``inter4k evaluate`` reads
@@ -54,6 +59,7 @@ PREPARED = "prepared"
 IMAGES = "images"
 PHOTOS = "photos"
 SYNTHETIC = "synthetic"
+VIDEOS = "videos"
 SEPARATOR = ":"
 
 INTER4K_VAL_PATCH = 480  # centre crops of Inter4K validation frames (a multiple of 2, 3 and 4)
@@ -77,7 +83,8 @@ class DataOptions:
     one, validation 480 Inter4K crops or whole images, evaluation whole frames); ``train_patch``: the
     training side, which a rendered validation set defaults to; ``explicit``: the user named this
     validation data (an error instead of "no validation set"); ``split`` / ``limit``: evaluation's split
-    and number of clips (images or samples).
+    and number of clips (images, samples or videos); ``realism``: of rendered VFI clips ("rigid" /
+    "real"; None: the source's ``default_realism``).
     """
 
     scale: int = 4
@@ -91,6 +98,7 @@ class DataOptions:
     split: str = "test"
     limit: Optional[int] = None
     quantize: bool = False
+    realism: Optional[str] = None
 
 
 class Source:
@@ -103,6 +111,7 @@ class Source:
     hint: str = ""                   # how ``--data`` names it, in messages
     purposes: tuple[str, ...] = PURPOSES
     true_flows: bool = False         # VFI samples can carry the true motion (flow supervision)
+    default_realism: Optional[str] = None  # VFI clips rendered with this realism; None: footage, not rendered
 
     def locate(self, rest: Optional[str], text: str) -> Optional[Path]:
         """The folder of ``NAME:rest`` (``rest`` None: ``NAME`` alone, only when ``builtin``)."""
@@ -121,6 +130,9 @@ class Source:
 
     def describe(self, spec: DataSpec) -> str:
         return str(spec.path)
+
+    def check_purpose(self, spec: DataSpec, purpose: str) -> None:
+        """ValueError when this data cannot serve ``purpose`` (before anything is opened)."""
 
     def open(self, spec: DataSpec, purpose: str, opt: DataOptions) -> Any:
         """The dataset of ``purpose`` (val: None when there is none, an error only when ``opt.explicit``)."""
@@ -190,7 +202,10 @@ def open_dataset(spec: DataSpec, task: str, purpose: str, **options) -> Any:
     :class:`DataOptions` fields (an unknown one is a TypeError). Val: None when the data has none."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}; choose from {', '.join(PURPOSES)}")
-    return get_source(spec.kind, task).open(spec, purpose, DataOptions(**options))
+    source = get_source(spec.kind, task)
+    opt = DataOptions(**options)
+    source.check_purpose(spec, purpose)
+    return source.open(spec, purpose, opt)
 
 
 # --- folders of images -------------------------------------------------------------------------------
@@ -402,16 +417,14 @@ class ImagesSRSource(Source):
                              augment=False, quantize=opt.quantize)
 
 
-@register_source
-class PhotosSRSource(ImagesSRSource):
-    """``photos`` / ``photos:DIR``: the real-photograph corpus, built in the default folder (or DIR) on
-    first use; photographs of very different sizes, so the training samples are shared out by area."""
+class _PhotoCorpus(Source):
+    """``photos`` / ``photos:DIR`` (either task): the real-photograph corpus of :mod:`inter4k.data.photos`,
+    built in the default folder (or DIR) on first use."""
 
     kind = PHOTOS
     prefixes = (PHOTOS,)
     builtin = True
     hint = "photos[:DIR]"
-    weighting = "area"
 
     def locate(self, rest: Optional[str], text: str) -> Path:
         from .photos import build_photo_corpus
@@ -419,10 +432,18 @@ class PhotosSRSource(ImagesSRSource):
         return build_photo_corpus(rest or None)
 
     def claims(self, folder: Path) -> bool:
-        return False  # a plain folder of images is "images"
+        return False  # a plain folder of images is the task's image kind (images / synthetic)
 
 
-# --- VFI: synthetic motion over photographs -----------------------------------------------------------
+@register_source
+class PhotosSRSource(_PhotoCorpus, ImagesSRSource):
+    """The photo corpus for SR: photographs of very different sizes, so the training samples are shared
+    out by area."""
+
+    weighting = "area"
+
+
+# --- VFI: synthetic motion over photographs, real footage ---------------------------------------------
 
 @register_source
 class SyntheticVFISource(Source):
@@ -435,6 +456,7 @@ class SyntheticVFISource(Source):
     builtin = True
     hint = "synthetic[:DIR]"
     true_flows = True
+    default_realism = "rigid"
 
     def locate(self, rest: Optional[str], text: str) -> Optional[Path]:
         return None if rest is None else super().locate(rest, text)
@@ -445,18 +467,73 @@ class SyntheticVFISource(Source):
     def describe(self, spec: DataSpec) -> str:
         return "scikit-image photographs" if spec.path is None else str(spec.path)
 
+    def photo_folder(self, spec: DataSpec, split: str, purpose: str) -> Optional[Path]:
+        """The photographs of ``split`` (None: scikit-image's): DIR/split or DIR."""
+        if spec.path is None:
+            return None
+        return split_or_all(spec.path, split) if purpose == "test" else split_folder(spec.path, split)
+
     def open(self, spec: DataSpec, purpose: str, opt: DataOptions):
         from .motion import SyntheticMotionVFI
 
+        realism = opt.realism or self.default_realism
         if purpose == "train":
-            images = None if spec.path is None else split_folder(spec.path, "train")
-            return SyntheticMotionVFI(images, mode=opt.mode, patch_size=opt.patch, seed=opt.seed, split="train",
-                                      with_flows=opt.with_flows)
+            return SyntheticMotionVFI(self.photo_folder(spec, "train", purpose), mode=opt.mode, patch_size=opt.patch,
+                                      seed=opt.seed, split="train", with_flows=opt.with_flows, realism=realism)
         if purpose == "val":
-            images = None if spec.path is None else split_folder(spec.path, "val")
             patch = opt.patch if opt.patch is not None else opt.train_patch
-            return SyntheticMotionVFI(images, mode=opt.mode, patch_size=patch, seed=0, split="val")
-        images = None if spec.path is None else split_or_all(spec.path, opt.split)
-        return SyntheticMotionVFI(images, mode=opt.mode, patch_size=opt.patch or SYNTHETIC_PATCH, seed=opt.seed,
-                                  split=opt.split)
+            return SyntheticMotionVFI(self.photo_folder(spec, "val", purpose), mode=opt.mode, patch_size=patch,
+                                      seed=0, split="val", realism=realism)
+        return SyntheticMotionVFI(self.photo_folder(spec, opt.split, purpose), mode=opt.mode,
+                                  patch_size=opt.patch or SYNTHETIC_PATCH, seed=opt.seed, split=opt.split,
+                                  realism=realism)
 
+
+@register_source
+class PhotosVFISource(_PhotoCorpus, SyntheticVFISource):
+    """The photo corpus for VFI: realistic clips (``realism="real"`` unless given) rendered over it, each
+    purpose from the corpus's own split folder: training never sees a held-out photograph."""
+
+    default_realism = "real"
+
+    def photo_folder(self, spec: DataSpec, split: str, purpose: str) -> Path:
+        from .images import list_images
+
+        folder = spec.path / split
+        if not folder.is_dir() or not list_images(folder):
+            raise FileNotFoundError(f"the photo corpus {spec.path} has no {split}/ images; rebuild it "
+                                    f"(inter4k.data.photos.build_photo_corpus(overwrite=True))")
+        return folder
+
+
+@register_source
+class VideosVFISource(Source):
+    """``videos`` / ``videos:DIR``: the real footage of :mod:`inter4k.data.videos` (built on first use),
+    every other frame dropped; validation and evaluation only (it is never training data), whole frames
+    or ``patch`` centre crops."""
+
+    kind = VIDEOS
+    task = "vfi"
+    prefixes = (VIDEOS,)
+    builtin = True
+    hint = "videos[:DIR]"
+    purposes = ("val", "test")
+
+    def locate(self, rest: Optional[str], text: str) -> Path:
+        from .videos import build_video_corpus
+
+        return build_video_corpus(rest or None)
+
+    def check_purpose(self, spec: DataSpec, purpose: str) -> None:
+        if purpose not in self.purposes:
+            raise ValueError(f"{spec.path} holds the real validation videos; train on Inter4K, synthetic or photos "
+                             f"data and pass --val-data videos")
+
+    def open(self, spec: DataSpec, purpose: str, opt: DataOptions):
+        from .videos import VideoTripletsVFI
+
+        ds = VideoTripletsVFI(spec.path, mode=opt.mode, patch_size=opt.patch)
+        if purpose == "test" and opt.limit is not None:  # the first ``limit`` videos
+            ds = VideoTripletsVFI(spec.path, mode=opt.mode, patch_size=opt.patch,
+                                  videos=[Path(v["file"]).stem for v in ds.videos[:opt.limit]])
+        return ds

@@ -91,7 +91,7 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
     split ``split``, the first ``limit`` clips (images), ``frames`` frames per clip, LR made by MATLAB
     bicubic downscaling of the HR frame (rounded to 8 bits with ``quantize_lr``). **VFI model mode**
     (``task="vfi"`` without pred/ref): ``model`` (default: the bundled ``vfi-small.pt``, else the
-    baselines only, with a warning) and the baselines vfi-average and vfi-nearest on the held-out samples
+    baselines only, with a warning) and the baselines vfi-average, vfi-nearest and vfi-ffmpeg on the held-out samples
     of ``vfi_mode`` ("30to60", default, "15to60", "8x") from ``data`` (an Inter4K root, split ``split``,
     ``frames`` samples per clip, whole frames or ``patch`` centre crops; or ``synthetic[:DIR]``, the
     fixed samples of :class:`~inter4k.data.motion.SyntheticMotionVFI` on the test photographs, ``patch``

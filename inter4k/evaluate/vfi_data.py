@@ -17,7 +17,13 @@ evaluated frame, made at ``t = k / span``.
   :data:`SYNTHETIC_SEED`, the dataset's fixed evaluation samples (its default count: 4 per photograph,
   at least 8, so 20 for the five test photographs), frames of ``patch`` (default 256) pixels; the
   first ``limit`` samples. Each sample is its own clip. ``DIR/<split>`` is used when it holds images,
-  else ``DIR``.
+  else ``DIR``. ``photos`` (``photos:DIR``): the same over the real-photograph corpus's ``split`` folder,
+  with realistic motion and camera effects (``realism="real"``, :mod:`inter4k.data.realism`).
+- **Real videos** (``videos``, ``videos:DIR``): the opencv-doc videos of :mod:`inter4k.data.videos`
+  (built on first use), every sample kept by its plan (a sample across a scene cut or with uneven
+  frame timing is left out, as its manifest records); the first ``limit`` videos, with ``frames=K`` the
+  K samples at the middles of K equal parts; whole frames or ``patch`` centre crops. These videos are
+  validation footage: there is only a "val" split, and ``split`` is not used.
 
 ``--data`` is read by :mod:`inter4k.data.sources` (the rules training uses too), which opens the
 dataset (purpose "test"); this module iterates its samples.
@@ -31,7 +37,7 @@ from typing import Iterator, Optional, Sequence
 
 import torch
 
-from ..data.sources import INTER4K, SYNTHETIC, SYNTHETIC_PATCH
+from ..data.sources import INTER4K, SYNTHETIC, SYNTHETIC_PATCH, VIDEOS
 
 __all__ = ["VFISample", "VFIData", "sample_starts", "open_vfi_data", "SYNTHETIC_SEED", "SYNTHETIC_PATCH"]
 
@@ -148,17 +154,40 @@ class _SyntheticSamples(VFIData):
         self.names = [f"{i}-{Path(self.ds.names[i % len(self.ds.names)]).stem}" for i in range(n)]
         self.clips = [(name, self.span - 1) for name in self.names]
         self.info = {"patch": self.ds.patch_size, "samples": n, "seed": SYNTHETIC_SEED,
-                     "photos": list(self.ds.names)}
+                     "realism": self.ds.realism.name, "photos": list(self.ds.names)}
 
     def __iter__(self) -> Iterator[VFISample]:
         for i, name in enumerate(self.names):
             yield VFISample(name, 0, self.ds.render(self.ds.plan(i)))
 
 
+class _VideoSamples(VFIData):
+    def __init__(self, ds, frames: Optional[int]):
+        self.ds = ds
+        self.kind, self.source, self.mode, self.span = VIDEOS, str(ds.root), ds.mode, ds.span
+        by_video: dict[int, list[int]] = {}
+        for i, (j, _) in enumerate(self.ds.items):
+            by_video.setdefault(j, []).append(i)
+        self.order = [i for j in sorted(by_video) for i in sample_starts(by_video[j], frames)]
+        self.clips = []
+        for i in self.order:
+            clip = self.ds.name(i).split("@")[0]
+            if not self.clips or self.clips[-1][0] != clip:
+                self.clips.append((clip, 0))
+            self.clips[-1] = (clip, self.clips[-1][1] + self.span - 1)
+        self.info = {"patch": ds.patch_size, "samples": len(self.order), "videos": [c for c, _ in self.clips]}
+
+    def __iter__(self) -> Iterator[VFISample]:
+        for i in self.order:
+            clip, start = self.ds.name(i).split("@")
+            yield VFISample(clip, int(start), self.ds.frames(i))
+
+
 def open_vfi_data(data: Optional[str], split: str = "test", mode: str = "30to60", limit: Optional[int] = None,
                   frames: Optional[int] = None, patch: Optional[int] = None) -> VFIData:
     """The samples of ``data`` (see the module docstring): an Inter4K root (default ``$INTER4K_ROOT`` or
-    ``~/datasets/inter4k``), ``synthetic``, ``synthetic:DIR`` / ``images:DIR`` or a folder of images.
+    ``~/datasets/inter4k``), ``synthetic``, ``synthetic:DIR`` / ``images:DIR`` or a folder of images,
+    ``photos[:DIR]`` or ``videos[:DIR]``.
 
     ValueError for an unknown mode or split, a folder of patches made by ``inter4k prepare``, bad
     ``limit`` / ``frames`` / ``patch``; FileNotFoundError for a missing folder.
@@ -179,6 +208,9 @@ def open_vfi_data(data: Optional[str], split: str = "test", mode: str = "30to60"
     if spec.kind == INTER4K:  # the clips of the split, the first ``limit``
         ds = sources.open_dataset(spec, "vfi", "test", mode=mode, split=split, limit=limit, patch=patch)
         return _Inter4KSamples(ds, frames)
+    if spec.kind == VIDEOS:  # the kept samples of the first ``limit`` videos
+        ds = sources.open_dataset(spec, "vfi", "test", mode=mode, limit=limit, patch=patch)
+        return _VideoSamples(ds, frames)
     # rendered samples: the dataset's fixed evaluation samples, the first ``limit``
     ds = sources.open_dataset(spec, "vfi", "test", mode=mode, split=split, patch=patch, seed=SYNTHETIC_SEED)
     label = spec.kind if spec.path is None else f"{spec.kind}:{sources.split_or_all(spec.path, split)}"

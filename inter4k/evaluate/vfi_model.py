@@ -3,8 +3,9 @@ every target frame against the true one.
 
 The methods are the model (``model``: a VFI name or checkpoint path, resolved as ``inter4k interpolate``
 does by :func:`inter4k.models.resolve`; default: the bundled
-``data/weights/vfi-small.pt``), then frame averaging ``vfi-average`` and the nearest input frame
-``vfi-nearest`` (:mod:`inter4k.models.vfi`); a model that is itself a baseline is not repeated.
+``data/weights/vfi-small.pt``), then frame averaging ``vfi-average``, the nearest input frame
+``vfi-nearest`` (:mod:`inter4k.models.vfi`) and FFmpeg's motion-compensated ``minterpolate``,
+``vfi-ffmpeg`` (:mod:`inter4k.models.vfi_ffmpeg`); a model that is itself a baseline is not repeated.
 Without bundled weights and no ``model`` given, only the baselines run, with a warning.
 
 Each method runs through :class:`inter4k.infer.tiling.TileRunner` (the two frames stacked on channels,
@@ -31,7 +32,7 @@ from .vfi_data import open_vfi_data
 __all__ = ["VFI_BASELINE_ORDER", "build_vfi_methods", "VFITask", "t_label"]
 
 #: The baselines every VFI model-mode evaluation includes, in table order.
-VFI_BASELINE_ORDER = ("vfi-average", "vfi-nearest")
+VFI_BASELINE_ORDER = ("vfi-average", "vfi-nearest", "vfi-ffmpeg")
 
 ModelSpec = Union[None, str, os.PathLike, nn.Module]
 

@@ -15,8 +15,8 @@
   (ffmpeg minterpolate's rule, ``scene_threshold`` 10 by default, 0: off) is a cut; the frames
   between them are copies of the nearer input frame (t < 0.5: the earlier), never a morph.
 - **Model**: an ``nn.Module`` with ``model(frame0, frame1, t)``, a registered VFI name ("vfi-small",
-  "vfi-average", "vfi-nearest") or a checkpoint path, resolved by :func:`inter4k.models.resolve` (task
-  "vfi"). ``None``: the bundled ``data/weights/vfi-small.pt``
+  "vfi-average", "vfi-nearest", "vfi-ffmpeg") or a checkpoint path, resolved by :func:`inter4k.models.resolve`
+  (task "vfi"). ``None``: the bundled ``data/weights/vfi-small.pt``
   when it exists; until trained weights are bundled, frame averaging ("vfi-average"), with a warning
   (the untrained "vfi-small" is never chosen silently). "vfi-small" by name without bundled weights
   runs untrained (close to frame averaging), with a warning.

@@ -4,6 +4,7 @@
     model = create_model("vfi-small", upsampler="bilinear")  # the ablation: same network, bilinear upsampling
     model = create_model("vfi-average")                      # (1 - t) * I0 + t * I1, no parameters
     model = create_model("vfi-nearest")                      # I0 if t < 0.5 else I1, no parameters
+    model = create_model("vfi-ffmpeg")                       # FFmpeg's minterpolate (models/vfi_ffmpeg.py)
     frame_t = model(frame0, frame1, t)                       # (N, 3, H, W) in [0, 1], t a float or (N,) tensor
 
 The contract every VFI model here follows (and a trainer can rely on):
@@ -67,8 +68,8 @@ __all__ = ["VFISmall", "VFIAverage", "VFINearest", "VFI_UPSAMPLERS", "VFI_BASELI
 
 #: The flow/mask upsamplers of :class:`VFISmall`.
 VFI_UPSAMPLERS: tuple[str, ...] = ("adaunpool", "bilinear")
-#: The non-learned VFI models.
-VFI_BASELINES: tuple[str, ...] = ("vfi-average", "vfi-nearest")
+#: The non-learned VFI models (vfi-ffmpeg, FFmpeg's minterpolate, is in :mod:`inter4k.models.vfi_ffmpeg`).
+VFI_BASELINES: tuple[str, ...] = ("vfi-average", "vfi-nearest", "vfi-ffmpeg")
 
 _POOL_KERNEL, _POOL_STRIDE, _POOL_PAD = 4, 2, 1   # one pooling stage: 4x4 windows, stride 2, 1 px padding
 

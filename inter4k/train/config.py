@@ -206,13 +206,15 @@ class VFITrainConfig(TrainConfig):
     """Everything a VFI training run depends on (stored in each checkpoint; see :mod:`inter4k.train.vfi`).
 
     Here: ``data`` is an Inter4K root, a prepared VFI folder, "synthetic" or "synthetic:DIR" /
-    "images:DIR"; ``patch`` is the frame side (default 256; prepared: the stored size); ``val_patch``
+    "images:DIR", or "photos[:DIR]"; ``realism`` the realism of rendered clips (None: "real" for
+    photos, "rigid" for synthetic; other data refuses it); ``patch`` is the frame side (default 256; prepared: the stored size); ``val_patch``
     defaults to 480 centre crops (Inter4K) or ``patch`` (synthetic); ``out`` to runs/vfi-<mode>-<model>.
     """
 
     model: str = "vfi-small"
     mode: str = "30to60"
     flow_loss: float = 0.0   # weight of the flow supervision (synthetic data; see inter4k.train.vfi)
+    realism: Optional[str] = None  # rendered clips: "rigid" / "real" (None: the data source's default)
 
     def run_name(self) -> str:
         return f"vfi-{self.mode}-{self.model}"
@@ -225,6 +227,11 @@ class VFITrainConfig(TrainConfig):
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not _is_number(self.flow_loss) or self.flow_loss < 0:
             raise ValueError(f"flow_loss must be a finite number >= 0, got {self.flow_loss!r}")
+        if self.realism is not None:
+            from ..data.realism import REALISM
+
+            if self.realism not in REALISM:
+                raise ValueError(f"realism must be one of {', '.join(REALISM)}, got {self.realism!r}")
         super().check()
 
 

@@ -170,8 +170,11 @@ class Trainer:
     # -- hooks: data -----------------------------------------------------------------------------
     @classmethod
     def check_data(cls, cfg: TrainConfig) -> DataSpec:
-        """What must fail before any process group is made (a missing data folder, ...)."""
-        return sources.parse_data(cfg.data, cls.task)
+        """What must fail before any process group is made (a missing data folder, data that is not
+        training data, ...)."""
+        spec = sources.parse_data(cfg.data, cls.task)
+        sources.get_source(spec.kind, cls.task).check_purpose(spec, "train")
+        return spec
 
     def parse_data(self, data: Optional[str]) -> DataSpec:
         return sources.parse_data(data, self.task)

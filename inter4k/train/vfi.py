@@ -14,7 +14,18 @@ mode must be ``mode``); ``synthetic`` -> :class:`~inter4k.data.motion.SyntheticM
 scikit-image's bundled photographs (train / val photographs of :data:`~inter4k.data.motion.PHOTO_SPLITS`);
 ``synthetic:DIR`` or ``images:DIR`` (or a folder of PNG / JPEG files) -> the same synthetic motion over
 the photographs of ``DIR`` (``DIR/train`` and ``DIR/val`` when both exist, else every image for
-training and, with fixed other motion, for validation).
+training and, with fixed other motion, for validation); ``photos`` (or ``photos:DIR``) -> synthetic
+motion over the real-photograph corpus of :mod:`inter4k.data.photos` (built on first use), training
+clips from its ``train`` split only, validation clips (fixed) from its ``val`` split.
+
+**Realism** (``realism``, rendered data only; footage refuses it): "rigid" or "real"
+(:mod:`inter4k.data.realism`: large displacements, occluding layers, non-rigid motion, motion blur,
+brightness changes, sensor noise, H.264); default "real" for ``photos`` and "rigid" for ``synthetic``
+(the source's ``default_realism``). Validation clips get the same realism as training clips.
+
+**Real validation footage**: ``val_data="videos"`` (or ``videos:DIR``) validates on the samples of the
+opencv-doc videos (:class:`~inter4k.data.videos.VideoTripletsVFI`, whole frames or ``val_patch`` centre
+crops; the corpus is built on first use); they are never training data.
 
 **Loss**: L1 over every target frame: a sample of T targets is T model calls
 ``model(frame0, frame1, t)``, made as one call on a batch of N x T (the inputs repeated).
@@ -74,10 +85,15 @@ class VFITrainResult(TrainResult):
 
 
 def check_flow_data(spec: DataSpec, cfg: VFITrainConfig) -> None:
-    """ValueError when ``flow_loss`` > 0 and the data has no true flows (only synthetic motion has)."""
-    if cfg.flow_loss > 0 and not sources.get_source(spec.kind, "vfi").true_flows:
-        raise ValueError(f"flow_loss {cfg.flow_loss} needs the true flows of synthetic data (--data synthetic or "
-                         f"synthetic:DIR); {spec.kind} data has none: use --flow-loss 0")
+    """ValueError when ``flow_loss`` > 0 and the data has no true flows (only synthetic motion has), or
+    ``realism`` is given for data that is not rendered."""
+    source = sources.get_source(spec.kind, "vfi")
+    if cfg.flow_loss > 0 and not source.true_flows:
+        raise ValueError(f"flow_loss {cfg.flow_loss} needs the true flows of synthetic data (--data synthetic, "
+                         f"synthetic:DIR or photos); {spec.kind} data has none: use --flow-loss 0")
+    if cfg.realism is not None and source.default_realism is None:
+        raise ValueError(f"realism {cfg.realism!r} applies to synthetic clips (--data synthetic, synthetic:DIR or "
+                         f"photos); {spec.kind} data is real footage: leave --realism out")
 
 
 def flatten_targets(inputs: torch.Tensor, targets: torch.Tensor, t: torch.Tensor):
@@ -126,8 +142,13 @@ class VFITrainer(Trainer):
         check_flow_data(spec, cfg)  # flow_loss without true flows fails before any process group is made
         return spec
 
+    def describe_data(self, spec: DataSpec) -> str:
+        where, source = super().describe_data(spec), sources.get_source(spec.kind, self.task)
+        realism = self.cfg.realism or source.default_realism
+        return f"{where} ({realism} motion)" if source.default_realism is not None else where
+
     def data_options(self, purpose: str) -> dict:
-        options = dict(super().data_options(purpose), mode=self.cfg.mode)
+        options = dict(super().data_options(purpose), mode=self.cfg.mode, realism=self.cfg.realism)
         if purpose == "train":
             options["with_flows"] = self.cfg.flow_loss > 0
         return options
