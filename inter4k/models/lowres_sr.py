@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_choice, check_ints
 from .layers import make_body
 from .layers.bodies import BODIES as LAYER_BODIES
 from .registry import register_model
@@ -157,13 +158,9 @@ class LowResSRNet(nn.Module):
     def __init__(self, scale: int = 4, channels: int = 48, blocks: int = 4, upsampler: str = "adaunpool",
                  body: str = "plain") -> None:
         super().__init__()
-        for name, v, lo in (("scale", scale, 2), ("channels", channels, 1), ("blocks", blocks, 0)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"LowResSRNet: {name} must be an int >= {lo}, got {v!r}")
-        if upsampler not in OUTPUT_STAGES:
-            raise ValueError(f"LowResSRNet: unknown upsampler {upsampler!r}; known: {', '.join(OUTPUT_STAGES)}")
-        if body not in BODIES:
-            raise ValueError(f"LowResSRNet: unknown body {body!r}; known: {', '.join(BODIES)}")
+        check_ints("LowResSRNet", ("scale", scale, 2), ("channels", channels, 1), ("blocks", blocks, 0))
+        check_choice("LowResSRNet", "upsampler", upsampler, OUTPUT_STAGES)
+        check_choice("LowResSRNet", "body", body, BODIES)
         self.scale = scale
         self.config = {"scale": scale, "channels": channels, "blocks": blocks, "upsampler": upsampler, "body": body}
         self.model_name: Optional[str] = None

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .layers import ResBlock
+from ._checks import check_ints
 from .registry import register_model
 from .upsamplers import UPSAMPLERS, BicubicUpsample, create_upsampler
 
@@ -64,10 +65,8 @@ class SRNet(nn.Module):
         res_scale: float = 1.0,
     ) -> None:
         super().__init__()
-        for name, v, lo in (("scale", scale, 2), ("channels", channels, 1), ("blocks", blocks, 0),
-                            ("in_channels", in_channels, 1)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"SRNet: {name} must be an int >= {lo}, got {v!r}")
+        check_ints("SRNet", ("scale", scale, 2), ("channels", channels, 1), ("blocks", blocks, 0),
+                   ("in_channels", in_channels, 1))
         if out_channels is None:
             out_channels = in_channels
         if isinstance(out_channels, bool) or not isinstance(out_channels, int) or not 1 <= out_channels <= in_channels:

@@ -61,6 +61,7 @@ from torch import nn
 
 import adaunpool as au
 
+from ._checks import check_choice, check_ints
 from .registry import register_model
 
 __all__ = ["VFISmall", "VFIAverage", "VFINearest", "VFI_UPSAMPLERS", "VFI_BASELINES", "backward_warp",
@@ -292,11 +293,8 @@ class VFISmall(nn.Module):
     def __init__(self, channels: int = 24, stages: int = 2, upsampler: str = "adaunpool",
                  refine_channels: int = 8, beta_init: float = 0.5) -> None:
         super().__init__()
-        for name, v, lo in (("channels", channels, 1), ("stages", stages, 1), ("refine_channels", refine_channels, 1)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"VFISmall: {name} must be an int >= {lo}, got {v!r}")
-        if upsampler not in VFI_UPSAMPLERS:
-            raise ValueError(f"VFISmall: unknown upsampler {upsampler!r}; known: {', '.join(VFI_UPSAMPLERS)}")
+        check_ints("VFISmall", ("channels", channels, 1), ("stages", stages, 1), ("refine_channels", refine_channels, 1))
+        check_choice("VFISmall", "upsampler", upsampler, VFI_UPSAMPLERS)
         if not 0.0 < float(beta_init) < 1.0:
             raise ValueError(f"VFISmall: beta_init must lie strictly inside (0, 1), got {beta_init!r}")
         self.config = {"channels": channels, "stages": stages, "upsampler": upsampler,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .._checks import check_choice, check_ints
 from .dense import NORMS, DSStage
 from .inception import default_dilations
 from .replace import replace_conv
@@ -46,11 +47,8 @@ def make_body(kind: str, channels: int, blocks: int, **kw) -> nn.Module:
     3x3 convs, so their multiply-adds differ only by the shortcuts' element-wise terms
     (:func:`~inter4k.models.layers.macs_per_pixel` counts them).
     """
-    if kind not in BODIES:
-        raise ValueError(f"make_body: unknown kind {kind!r}; known: {', '.join(BODIES)}")
-    for name, v, lo in (("channels", channels, 1), ("blocks", blocks, 0)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"make_body: {name} must be an int >= {lo}, got {v!r}")
+    check_choice("make_body", "kind", kind, BODIES)
+    check_ints("make_body", ("channels", channels, 1), ("blocks", blocks, 0))
     unknown = sorted(set(kw) - set(BODIES[kind]))
     if unknown:
         raise ValueError(f"make_body: kind {kind!r} takes {', '.join(BODIES[kind])}; got {', '.join(unknown)}")

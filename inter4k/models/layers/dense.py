@@ -18,6 +18,7 @@ from typing import Iterable, Optional, Sequence
 import torch
 from torch import nn
 
+from .._checks import check_ints
 from .residual import ResBlock
 
 __all__ = ["NORMS", "ChannelNorm", "make_norm", "DenseShortcut", "DSBlock", "DSStage", "ResidualBranch",
@@ -70,8 +71,7 @@ def make_norm(kind: str, channels: int) -> nn.Module:
 
 
 def _check_int(v, lo: int, name: str, who: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ValueError(f"{who}: {name} must be an int >= {lo}, got {v!r}")
+    check_ints(who, (name, v, lo))
     return v
 
 
