@@ -31,7 +31,10 @@ import torch  # noqa: E402
 def command_of(cfg: dict) -> str:
     parts = ["inter4k train-sr", f"--model {cfg['model']}", f"--data {cfg['data']}", f"--scale {cfg['scale']}",
              f"--steps {cfg['steps']}", f"--batch {cfg['batch']}", f"--patch {cfg['patch']}", f"--lr {cfg['lr']}",
-             f"--blur-prob {cfg.get('blur_prob', 0.0)}", f"--seed {cfg['seed']}"]
+             f"--blur-prob {cfg.get('blur_prob', 0.0)}", f"--smooth-prob {cfg.get('smooth_prob', 0.0)}",
+             "--quantize-lr" if cfg.get("quantize_lr") else "--float-lr", f"--seed {cfg['seed']}"]
+    if cfg.get("init"):
+        parts.append(f"--init {cfg['init']}")
     return " ".join(parts)
 
 
@@ -53,6 +56,12 @@ def main(argv=None) -> int:
     model = load_model(args.run / "last.pt")
     name, scale = model.model_name, int(cfg["scale"])
     meta = {"run": cfg, "command": command_of(cfg), "select": "last"}
+    if cfg.get("init"):  # a fine-tuning run: record the run it started from too
+        first = Path(cfg["init"])
+        if first.is_file():
+            parent = torch.load(first, map_location="cpu", weights_only=True).get("config")
+            if isinstance(parent, dict):
+                meta["init_run"] = {"config": parent, "command": command_of(parent)}
     out = save_model(model, weights_path(name, scale), meta=meta)
 
     methods = [sr_photos.TorchMethod("bicubic", sr_photos.build_methods(scale, [], False)[0][0].model),
@@ -60,7 +69,8 @@ def main(argv=None) -> int:
     rows = sr_photos.quality(methods, scale, "test")
     summary = sr_photos.summarise(rows, ["bicubic", name])
     report = {"model": name, "scale": scale, "config": model.config, "select": "last (the final step of the schedule)",
-              "command": meta["command"], "params": sum(p.numel() for p in model.parameters()),
+              "command": meta["command"], "init_command": meta.get("init_run", {}).get("command"),
+              "params": sum(p.numel() for p in model.parameters()),
               "macs_per_lr_pixel": conv_macs_per_lr_pixel(model, scale), "steps": cfg["steps"],
               "test": {"split": "photos test (data/splits/photos.json)", "summary": summary, "images": rows}}
     json_path = out.with_suffix(".json")

@@ -59,7 +59,7 @@ def train_sr(
                        "(default: $INTER4K_ROOT or ~/datasets/inter4k).")] = None,
     val_data: Annotated[Optional[str], typer.Option(
         "--val-data", help="Validation data (same kinds; default: the root's val split / the images).")] = None,
-    model: Annotated[str, typer.Option("--model", help="Model name (see inter4k.models.list_models).")] = "sr-small",
+    model: Annotated[str, typer.Option("--model", help="Model name (see inter4k.models.list_models).")] = "sr-lr-small",
     upsampler: Annotated[Optional[str], typer.Option(
         "--upsampler", help="Upsampler passed to the model factory (e.g. adaunpool, pixelshuffle).")] = None,
     steps: StepsOpt = 100_000,
@@ -72,6 +72,17 @@ def train_sr(
     blur_prob: Annotated[float, typer.Option(
         "--blur-prob", min=0.0, max=1.0, help="Share of training samples motion-blurred before the LR is made "
                                               "(images and photos data).")] = 0.0,
+    smooth_prob: Annotated[float, typer.Option(
+        "--smooth-prob", min=0.0, max=1.0, help="Share of training samples that are synthetic smooth images "
+                                                "(flat, gradients, low sinusoids), so the model learns to leave "
+                                                "them alone (images and photos data).")] = 0.0,
+    quantize_lr: Annotated[bool, typer.Option(
+        "--quantize-lr/--float-lr", help="Round the training LR to 8 bits, as every LR image or video frame is "
+                                         "(a model trained on float LR reacts to the 8-bit steps of smooth "
+                                         "gradients).")] = False,
+    init: Annotated[Optional[str], typer.Option(
+        "--init", help="Start from these weights (a model name with bundled weights, or a checkpoint file) "
+                       "instead of a random initialisation: fine-tuning.")] = None,
     workers: WorkersOpt = None,
     val_every: ValEveryOpt = 1000,
     val_patch: Annotated[Optional[int], typer.Option(
@@ -96,7 +107,8 @@ def train_sr(
 
     Several processes: torchrun --nproc_per_node K -m cli.main train-sr ...
     """
-    config = _config(locals(), scale=scale, upsampler=upsampler, blur_prob=blur_prob)
+    config = _config(locals(), scale=scale, upsampler=upsampler, blur_prob=blur_prob, smooth_prob=smooth_prob,
+                     quantize_lr=quantize_lr, init=init)
     from inter4k.train.config import SRTrainConfig
 
     where = SRTrainConfig(**config).run_folder()

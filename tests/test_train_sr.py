@@ -16,6 +16,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import numpy as np
 import torch
 from torch import nn
 from typer.testing import CliRunner
@@ -422,3 +423,43 @@ def test_cli_ctrl_c_exits_130_after_saving(images, tmp_path, monkeypatch):
     assert result.exit_code == 130, result.output
     assert "--resume" in plain(result.output)
     assert ckpt_io.load(run / "last.pt")["step"] == 2
+
+
+# --- fine-tuning (--init) and synthetic smooth samples ----------------------------------------------
+
+def test_init_starts_from_the_given_weights_and_refuses_another_architecture(images, tmp_path):
+    first = tmp_path / "first"
+    train_sr(tiny(data=f"images:{images}", steps=3, out=str(first)))
+    trained = torch.load(first / "last.pt", map_location="cpu", weights_only=True)["model"]
+    # one step at a negligible learning rate leaves the initial weights where they were
+    ft = tmp_path / "ft"
+    train_sr(tiny(data=f"images:{images}", steps=1, lr=1e-12, min_lr=0.0, init=str(first / "last.pt"), out=str(ft)))
+    tuned = torch.load(ft / "last.pt", map_location="cpu", weights_only=True)["model"]
+    assert all(torch.allclose(trained[k], tuned[k], atol=1e-8) for k in trained)
+    scratch = tmp_path / "scratch"
+    train_sr(tiny(data=f"images:{images}", steps=1, lr=1e-12, min_lr=0.0, seed=5, out=str(scratch)))
+    fresh = torch.load(scratch / "last.pt", map_location="cpu", weights_only=True)["model"]
+    assert not all(torch.allclose(trained[k], fresh[k], atol=1e-3) for k in trained)
+    with pytest.raises(ValueError, match="--init .*architecture"):
+        train_sr(tiny(data=f"images:{images}", steps=1, model_kwargs={"width": 4}, init=str(first / "last.pt"),
+                      out=str(tmp_path / "other")))
+
+
+def test_smooth_samples_are_smooth_and_reproducible(images):
+    from inter4k.data.images import ImageFolderSR, smooth_image
+
+    ds = ImageFolderSR(images, scale=2, patch_size=32, samples_per_image=200, smooth_prob=0.2, seed=1)
+    plans = [ds.plan(i) for i in range(len(ds))]
+    picked = [i for i, p in enumerate(plans) if p.get("smooth") is not None]
+    assert 0.12 < len(picked) / len(plans) < 0.28
+    lr, hr = ds[picked[0]]
+    lr2, hr2 = ds[picked[0]]
+    assert torch.equal(hr, hr2)
+    # no detail: every 2x2 block's second differences are tiny compared with a photograph's
+    d2 = (hr[:, :, 2:] - 2 * hr[:, :, 1:-1] + hr[:, :, :-2]).abs().max()
+    assert d2 < 4 / 255
+    for seed in range(30):
+        img = smooth_image(24, 40, np.random.default_rng(seed))
+        assert img.shape == (24, 40, 3) and img.dtype == np.uint8
+    with pytest.raises(ValueError, match="smooth_prob"):
+        ImageFolderSR(images, scale=2, patch_size=32, smooth_prob=-0.1)

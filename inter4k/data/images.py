@@ -161,6 +161,30 @@ def write_skimage_images(folder, names: Optional[Sequence[str]] = None, overwrit
     return paths
 
 
+def smooth_image(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic (h, w, 3) uint8 image with nothing for SR to add: a flat colour, a linear gradient
+    (up to the full 0..255 range across the image) or a sum of two or three sinusoids whose periods are
+    at least 3/4 of the image's side (at least 30 LR pixels for an x4 patch of 160) and whose amplitudes
+    reach 60 levels, each with equal chance, in a random colour."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    kind = int(rng.integers(0, 3))
+    base = rng.uniform(30, 225, size=3)
+    if kind == 0:
+        img = np.broadcast_to(base, (h, w, 3)).copy()
+    elif kind == 1:
+        gy, gx = rng.uniform(-1, 1, size=(2, 3)) * 180.0
+        img = base + (yy / h - 0.5)[..., None] * gy + (xx / w - 0.5)[..., None] * gx
+    else:
+        img = np.broadcast_to(base, (h, w, 3)).copy()
+        for _ in range(int(rng.integers(2, 4))):
+            period = rng.uniform(0.75, 4.0) * max(h, w)
+            angle, phase = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
+            amp = rng.uniform(5, 60, size=3) if rng.random() < 0.5 else np.full(3, rng.uniform(5, 60))  # or grey
+            wave = np.sin(2 * np.pi * (xx * np.cos(angle) + yy * np.sin(angle)) / period + phase)
+            img += wave[..., None] * amp
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
 class ImageFolderSR(Dataset):
     """SR pairs ``(lr, hr)`` cut from the images of a folder (see the module docstring).
 
@@ -178,6 +202,9 @@ class ImageFolderSR(Dataset):
             ``images x samples_per_image`` samples are shared out in proportion to the images' pixel
             counts, at least one each, so every pixel is about equally likely to be seen: a 4-megapixel
             photograph is not sampled as often as a 300x400 one).
+        smooth_prob: train only: the probability that a sample is a synthetic smooth image instead of a
+            crop (a flat colour, a linear gradient or a few low sinusoids, 8-bit): the model learns to
+            add nothing where there is nothing to add (see :func:`smooth_image`).
         blur_prob: train only: the probability that a sample's HR crop is motion-blurred (a straight blur
             of 3 to 15 pixels at a random angle) before the LR is made from it. The pair stays consistent
             (the target is the blurred crop): the model learns that blurred edges stay blurred, instead
@@ -187,7 +214,7 @@ class ImageFolderSR(Dataset):
     def __init__(self, root, scale: int = 4, patch_size: Optional[int] = 96, split: str = "train",
                  files: Optional[Sequence[str]] = None, augment: Optional[bool] = None, seed: Optional[int] = 0,
                  samples_per_image: Optional[int] = None, quantize: bool = False, weighting: str = "equal",
-                 blur_prob: float = 0.0):
+                 blur_prob: float = 0.0, smooth_prob: float = 0.0):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
         if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
@@ -224,8 +251,11 @@ class ImageFolderSR(Dataset):
             raise ValueError(f"weighting must be 'equal' or 'area', got {weighting!r}")
         if not 0.0 <= float(blur_prob) <= 1.0:
             raise ValueError(f"blur_prob must lie in [0, 1], got {blur_prob!r}")
+        if not 0.0 <= float(smooth_prob) <= 1.0:
+            raise ValueError(f"smooth_prob must lie in [0, 1], got {smooth_prob!r}")
         self.weighting = weighting
         self.blur_prob = float(blur_prob)
+        self.smooth_prob = float(smooth_prob)
         self.seed = seed
         self.quantize = bool(quantize)
         self.epoch = 0
@@ -298,14 +328,19 @@ class ImageFolderSR(Dataset):
         blur = None
         if self.train and self.blur_prob > 0 and rng.random() < self.blur_prob:
             blur = (int(rng.integers(3, 16)), float(rng.uniform(0, 180)))
-        return dict(image=image, file=self.files[image], y=y, x=x, height=ph, width=pw, hflip=hflip, vflip=vflip,
+        plan = dict(image=image, file=self.files[image], y=y, x=x, height=ph, width=pw, hflip=hflip, vflip=vflip,
                     blur=blur)
+        if self.train and self.smooth_prob > 0 and rng.random() < self.smooth_prob:
+            plan["smooth"] = int(rng.integers(0, 2**31))
+        return plan
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         plan = self.plan(index)
         img = self.image(plan["image"])
         y, x = plan["y"], plan["x"]
         crop = img[y:y + plan["height"], x:x + plan["width"]]
+        if plan.get("smooth") is not None:
+            crop = smooth_image(plan["height"], plan["width"], np.random.default_rng(plan["smooth"]))
         if plan.get("blur") is not None:
             from .photos import motion_blur
 

@@ -93,6 +93,7 @@ class DataOptions:
     train_patch: Optional[int] = None
     seed: int = 0
     blur_prob: float = 0.0
+    smooth_prob: float = 0.0
     with_flows: bool = False
     explicit: bool = False
     split: str = "test"
@@ -406,7 +407,8 @@ class ImagesSRSource(Source):
 
         if purpose == "train":
             return ImageFolderSR(split_folder(spec.path, "train"), scale=opt.scale, patch_size=opt.patch,
-                                 split="train", seed=opt.seed, weighting=self.weighting, blur_prob=opt.blur_prob)
+                                 split="train", seed=opt.seed, weighting=self.weighting, blur_prob=opt.blur_prob,
+                                 smooth_prob=opt.smooth_prob, quantize=opt.quantize)
         if purpose == "val":
             return ImageFolderSR(split_folder(spec.path, "val"), scale=opt.scale, patch_size=opt.patch, split="val")
         folder = split_or_all(spec.path, opt.split)

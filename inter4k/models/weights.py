@@ -54,7 +54,7 @@ __all__ = [
 FORMAT = "inter4k-model/1"
 
 #: The names tried, in order, by :func:`default_sr_model` (the first with bundled weights wins).
-DEFAULT_SR_MODELS: tuple[str, ...] = ("sr-base", "sr-small")
+DEFAULT_SR_MODELS: tuple[str, ...] = ("sr-lr-small", "sr-base", "sr-small")
 
 
 def weights_dir() -> Path:

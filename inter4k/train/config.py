@@ -167,10 +167,13 @@ class SRTrainConfig(TrainConfig):
     (images) or 480 centre crops (Inter4K); ``out`` to runs/sr-x<scale>-<model>.
     """
 
-    model: str = "sr-small"
+    model: str = "sr-lr-small"
     scale: int = 4
     upsampler: Optional[str] = None     # passed to the model factory when given
     blur_prob: float = 0.0              # motion-blurred training samples ("images" and "photos" data)
+    smooth_prob: float = 0.0            # synthetic smooth training samples ("images" and "photos" data)
+    quantize_lr: bool = False           # round the training LR to 8 bits, as an LR image or video frame is
+    init: Optional[str] = None          # start from these weights (a model name or file) instead of at random
 
     def run_name(self) -> str:
         return f"sr-x{self.scale}-{self.model}"
@@ -186,8 +189,10 @@ class SRTrainConfig(TrainConfig):
             v = getattr(self, name)
             if v is not None and v % self.scale:
                 raise ValueError(f"{name} {v} is not a multiple of scale {self.scale}")
-        if not _is_number(self.blur_prob) or not 0 <= self.blur_prob <= 1:
-            raise ValueError(f"blur_prob must lie in [0, 1], got {self.blur_prob!r}")
+        for name in ("blur_prob", "smooth_prob"):
+            v = getattr(self, name)
+            if not _is_number(v) or not 0 <= v <= 1:
+                raise ValueError(f"{name} must lie in [0, 1], got {v!r}")
         if "scale" in self.model_kwargs:
             raise ValueError("give the scale as scale=, not in model_kwargs")
         if self.upsampler is not None and self.model_kwargs.get("upsampler", self.upsampler) != self.upsampler:

@@ -62,6 +62,20 @@ from .config import SRTrainConfig
 from .loop import Callback, Trainer, create_trainable, import_model_modules, run_trainer
 from .results import TrainResult
 
+
+def load_init_weights(model: nn.Module, spec: str, scale: int) -> None:
+    """Copy the weights of ``spec`` (a model name with bundled weights, or a checkpoint file) into
+    ``model`` (``--init``: fine-tuning starts from them). The architecture must be the same: a
+    different config is one ValueError naming both."""
+    from ..models.resolver import resolve
+
+    source = resolve(spec, task="sr", scale=scale).module
+    mine, theirs = getattr(model, "config", None), getattr(source, "config", None)
+    if type(source) is not type(model) or mine != theirs:
+        raise ValueError(f"--init {spec}: its architecture ({type(source).__name__} {theirs}) is not the model's "
+                         f"({type(model).__name__} {mine})")
+    model.load_state_dict(source.state_dict())
+
 __all__ = ["SRTrainConfig", "SRTrainResult", "SRTrainer", "train_sr"]
 
 
@@ -86,6 +100,8 @@ class SRTrainer(Trainer):
         options = dict(super().data_options(purpose), scale=self.cfg.scale)
         if purpose == "train":
             options["blur_prob"] = self.cfg.blur_prob
+            options["smooth_prob"] = self.cfg.smooth_prob
+            options["quantize"] = self.cfg.quantize_lr
         return options
 
     def build_model(self) -> tuple[nn.Module, dict]:
@@ -101,7 +117,10 @@ class SRTrainer(Trainer):
         kwargs["scale"] = cfg.scale
         if cfg.upsampler is not None:
             kwargs["upsampler"] = cfg.upsampler
-        return create_trainable(cfg.model, kwargs)
+        model, config = create_trainable(cfg.model, kwargs)
+        if cfg.init is not None:
+            load_init_weights(model, cfg.init, cfg.scale)
+        return model, config
 
     def initial_metrics(self) -> dict:
         return {"best_psnr_y": None, "best_step": None, "last_psnr_y": None, "last_ssim_y": None,
