@@ -285,8 +285,8 @@ def _direct_bicubic(hr: torch.Tensor, scale: int) -> torch.Tensor:
 def test_model_mode_on_the_bundled_sample(no_lpips, one_thread):
     r = api.evaluate(task="sr", data=str(SAMPLE), split="test", scale=4, frames=2, limit=1,
                      metrics=("psnr", "ssim"), device="cpu")
-    assert [m.name for m in r.methods] == ["sr-small", "bicubic", "bilinear", "nearest"]
-    assert r.config["model"] == "sr-small" and r.config["crop_border"] == 4
+    assert [m.name for m in r.methods] == ["sr-lr-small", "bicubic", "bilinear", "nearest"]
+    assert r.config["model"] == "sr-lr-small" and r.config["crop_border"] == 4
     bic = r.method("bicubic")
     # the sample's test split is clip 3 (60 frames): frames at the middles of 2 halves, as Inter4KSR picks
     assert [(f.clip, f.index) for f in bic.frames] == [("3", 15), ("3", 45)]
@@ -303,7 +303,7 @@ def test_model_mode_on_the_bundled_sample(no_lpips, one_thread):
     assert means["bicubic"] > means["bilinear"] > means["nearest"]
     assert [c.title for c in r.crops] == ["where the model gains most", "centre of the first frame",
                                           "where the model gains least"]
-    assert list(r.crops[0].images) == ["LR (nearest)", "bicubic", "sr-small", "ground truth"]
+    assert list(r.crops[0].images) == ["LR (nearest)", "bicubic", "sr-lr-small", "ground truth"]
 
 
 def test_model_mode_on_images_with_a_baseline_model(tmp_path, no_lpips, one_thread):

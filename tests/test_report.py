@@ -122,20 +122,20 @@ def test_model_report_shows_every_method_and_the_crops(tmp_path, no_lpips, one_t
     r = evaluate(task="sr", data=str(SAMPLE), scale=4, frames=2, limit=1, metrics=("psnr",), device="cpu",
                  report=out)
     rows = list(csv.DictReader((out / "report.csv").open()))
-    assert len(rows) == 2 * 4 and {row["method"] for row in rows} == {"sr-small", "bicubic", "bilinear", "nearest"}
+    assert len(rows) == 2 * 4 and {row["method"] for row in rows} == {"sr-lr-small", "bicubic", "bilinear", "nearest"}
     data = _strict_json((out / "report.json").read_text())
-    assert list(data["methods"]) == ["sr-small", "bicubic", "bilinear", "nearest"]
-    assert data["config"]["model"] == "sr-small" and data["config"]["frames"] == 2
+    assert list(data["methods"]) == ["sr-lr-small", "bicubic", "bilinear", "nearest"]
+    assert data["config"]["model"] == "sr-lr-small" and data["config"]["frames"] == 2
     html = (out / "report.html").read_text()
     pngs = _check_self_contained(html)
     assert len(pngs) == 2 + 3 * 4  # two plots; three crops of LR / bicubic / model / ground truth
-    for label in ("LR (nearest)", "bicubic", "sr-small", "ground truth", "where the model gains most"):
+    for label in ("LR (nearest)", "bicubic", "sr-lr-small", "ground truth", "where the model gains most"):
         assert label in html
     # the crop panels are the stored crops, and the ground-truth panel is the HR frame there
     crop = r.crops[1]
     y, x, h, w = crop.box
     assert crop.images["ground truth"].shape == (h, w, 3) and y % 4 == 0 and x % 4 == 0
-    gains = [a.values["psnr_y"] - b.values["psnr_y"] for a, b in zip(r.method("sr-small").frames,
+    gains = [a.values["psnr_y"] - b.values["psnr_y"] for a, b in zip(r.method("sr-lr-small").frames,
                                                                       r.method("bicubic").frames)]
     assert r.crops[0].frame == r.method("bicubic").frames[int(np.argmax(gains))].index
 
