@@ -45,8 +45,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    from inter4k.models.registry import create_model
     from inter4k.models.weights import load_model, save_model, weights_path
-    from inter4k.models.lowres_sr import conv_macs_per_lr_pixel
+    from inter4k.models.layers import macs_per_pixel
     import sr_photos
 
     ckpt = torch.load(args.run / "last.pt", map_location="cpu", weights_only=True)
@@ -64,14 +65,13 @@ def main(argv=None) -> int:
                 meta["init_run"] = {"config": parent, "command": command_of(parent)}
     out = save_model(model, weights_path(name, scale), meta=meta)
 
-    methods = [sr_photos.TorchMethod("bicubic", sr_photos.build_methods(scale, [], False)[0][0].model),
-               sr_photos.TorchMethod(name, model)]
+    methods = [sr_photos.TorchMethod("bicubic", create_model("bicubic", scale=scale)), sr_photos.TorchMethod(name, model)]
     rows = sr_photos.quality(methods, scale, "test")
     summary = sr_photos.summarise(rows, ["bicubic", name])
     report = {"model": name, "scale": scale, "config": model.config, "select": "last (the final step of the schedule)",
               "command": meta["command"], "init_command": meta.get("init_run", {}).get("command"),
               "params": sum(p.numel() for p in model.parameters()),
-              "macs_per_lr_pixel": conv_macs_per_lr_pixel(model, scale), "steps": cfg["steps"],
+              "macs_per_lr_pixel": macs_per_pixel(model, 3), "steps": cfg["steps"],
               "test": {"split": "photos test (data/splits/photos.json)", "summary": summary, "images": rows}}
     json_path = out.with_suffix(".json")
     json_path.write_text(json.dumps(report, indent=1) + "\n")

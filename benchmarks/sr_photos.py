@@ -79,7 +79,6 @@ class PeerMethod:
 
 
 def build_methods(scale: int, models: list[str], peer: bool) -> tuple[list, str]:
-    from inter4k.models.baselines import BASELINES  # noqa: F401  (registers bicubic)
     from inter4k.models.registry import create_model
     from inter4k.models.weights import load_model
 

@@ -8,10 +8,9 @@ import skimage.data
 import torch
 
 from inter4k.data.datasets import bicubic_lr
-from inter4k.data.photos import motion_blur
+from inter4k.data.images import motion_blur
 from inter4k.metrics import psnr
 from inter4k.metrics.grid import grid_error
-from inter4k.models.baselines import BASELINES  # noqa: F401
 from inter4k.models.registry import create_model
 from inter4k.models.weights import default_sr_model, load_model
 

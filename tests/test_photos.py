@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from inter4k.data import photos
-from inter4k.data.images import ImageFolderSR
+from inter4k.data.images import ImageFolderSR, motion_blur
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,10 +121,10 @@ def test_failed_download_names_the_package(tmp_path, monkeypatch):
 
 def test_motion_blur_keeps_flat_areas_and_spreads_a_line():
     img = np.full((31, 31, 3), 100, np.uint8)
-    assert (photos.motion_blur(img, 11, 30.0) == 100).all()
+    assert (motion_blur(img, 11, 30.0) == 100).all()
     dot = np.zeros((31, 31, 3), np.uint8)
     dot[15, 15] = 255
-    out = photos.motion_blur(dot, 11, 0.0)
+    out = motion_blur(dot, 11, 0.0)
     assert out[15, 10:21, 0].min() > 0 and out[14, :, 0].max() == 0  # horizontal streak, one row
 
 

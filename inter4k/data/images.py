@@ -135,7 +135,6 @@ def write_skimage_images(folder, names: Optional[Sequence[str]] = None, overwrit
     an error (SR is trained on RGB). Existing files are kept unless ``overwrite``. Files are written
     under a temporary name and renamed. Returns the paths, in the order of ``names``.
     """
-    import cv2
     import skimage.data
 
     names = list(SKIMAGE_PHOTOS if names is None else names)
@@ -155,10 +154,33 @@ def write_skimage_images(folder, names: Optional[Sequence[str]] = None, overwrit
             raise ValueError(f"skimage.data.{name}() failed: {type(exc).__name__}: {exc}") from None
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):
             raise ValueError(f"skimage.data.{name}() is not an RGB image (shape {img.shape}, {img.dtype})")
-        with atomic.writing(path) as tmp:
-            if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2BGR)):
-                raise OSError(f"could not write {tmp}")
+        write_rgb_png(path, img[..., :3])
     return paths
+
+
+def motion_blur(img: np.ndarray, length: int, angle_deg: float) -> np.ndarray:
+    """A straight motion blur of ``length`` pixels at ``angle_deg`` (uint8 in, uint8 out), computed in
+    float and rounded; borders are reflected."""
+    import cv2
+
+    k = np.zeros((length, length), np.float32)
+    k[length // 2, :] = 1.0
+    rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), angle_deg, 1.0)
+    k = cv2.warpAffine(k, rot, (length, length), flags=cv2.INTER_LINEAR)
+    k /= k.sum()
+    out = cv2.filter2D(img.astype(np.float32), -1, k, borderType=cv2.BORDER_REFLECT_101)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def write_rgb_png(path, img: np.ndarray, compression: int = 3) -> None:
+    """Write an (H, W, 3) uint8 RGB array as a PNG, atomically (:func:`inter4k.atomic.writing`);
+    ``compression`` is OpenCV's PNG level, 0..9."""
+    import cv2
+
+    with atomic.writing(Path(path)) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_PNG_COMPRESSION, int(compression)]):
+            raise OSError(f"could not write {tmp}")
 
 
 def smooth_image(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -272,13 +294,10 @@ class ImageFolderSR(Dataset):
         if self.weighting == "equal":
             counts = np.full(n, self.samples_per_image)
         else:
-            areas = np.array([float(np.prod(self._header_size(i))) for i in range(n)])
+            areas = np.array([float(np.prod(self.size(i))) for i in range(n)])
             total = n * self.samples_per_image
             counts = np.maximum(1, np.floor(areas / areas.sum() * total)).astype(np.int64)
         return np.concatenate([[0], np.cumsum(counts)])
-
-    def _header_size(self, image: int) -> tuple[int, int]:
-        return self.size(image) if self.patch_size is not None else self.image(image).shape[:2]
 
     def __len__(self) -> int:
         return int(self._starts[-1])
@@ -342,8 +361,6 @@ class ImageFolderSR(Dataset):
         if plan.get("smooth") is not None:
             crop = smooth_image(plan["height"], plan["width"], np.random.default_rng(plan["smooth"]))
         if plan.get("blur") is not None:
-            from .photos import motion_blur
-
             crop = motion_blur(crop, *plan["blur"])
         hr = to_tensor(crop)
         dims = [d for d, on in ((-2, plan["vflip"]), (-1, plan["hflip"])) if on]

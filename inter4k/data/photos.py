@@ -46,7 +46,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from .. import atomic
+from .images import motion_blur, read_rgb, write_rgb_png
 
 __all__ = [
     "Photo", "SKIMAGE_PHOTOS", "WALLPAPER_PHOTOS", "EXCLUDED", "SPLIT_SEED", "DEBIAN_PACKAGES",
@@ -234,12 +234,6 @@ def _skimage_rgb(name: str) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, :3])
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    from .images import read_rgb
-
-    return read_rgb(path)
-
-
 def _crops(img: np.ndarray) -> list[tuple[str, np.ndarray]]:
     h, w = img.shape[:2]
     top = (h - CROP) // 2
@@ -247,30 +241,12 @@ def _crops(img: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return [(k, img[top:top + CROP, x:x + CROP]) for k, x in lefts.items()]
 
 
-def motion_blur(img: np.ndarray, length: int, angle_deg: float) -> np.ndarray:
-    """A straight motion blur of ``length`` pixels at ``angle_deg`` (uint8 in, uint8 out), computed in
-    float and rounded; borders are reflected."""
-    import cv2
-
-    k = np.zeros((length, length), np.float32)
-    k[length // 2, :] = 1.0
-    rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), angle_deg, 1.0)
-    k = cv2.warpAffine(k, rot, (length, length), flags=cv2.INTER_LINEAR)
-    k /= k.sum()
-    out = cv2.filter2D(img.astype(np.float32), -1, k, borderType=cv2.BORDER_REFLECT_101)
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
-
-
 def _blur_angle(photo_id: str) -> float:
     return int(hashlib.sha256(f"{SPLIT_SEED}/blur/{photo_id}".encode()).hexdigest()[:8], 16) % 180
 
 
 def _write_png(path: Path, img: np.ndarray) -> str:
-    import cv2
-
-    with atomic.writing(path) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-            raise OSError(f"cannot write {tmp}")
+    write_rgb_png(path, img, compression=1)  # fast to write: the corpus is a cache, rebuilt at will
     return sha256_file(path)
 
 
@@ -301,7 +277,7 @@ def build_photo_corpus(root=None, cache=None, overwrite: bool = False,
                 sources[photo.id] = {"skimage": photo.name}
             else:
                 src = _largest_wallpaper(wall_root / photo.name)
-                img, licence = _read_rgb(src), WALLPAPER_LICENCE
+                img, licence = read_rgb(src), WALLPAPER_LICENCE
                 sources[photo.id] = {"debian": "plasma-workspace-wallpapers",
                                      "file": str(src.relative_to(unpacked["plasma-workspace-wallpapers"])),
                                      "sha256": sha256_file(src)}

@@ -55,8 +55,7 @@ from .layers.bodies import BODIES as LAYER_BODIES
 from .registry import register_model
 from .upsamplers import BicubicUpsample
 
-__all__ = ["LowResSRNet", "OUTPUT_STAGES", "LR_SR_PRESETS", "PixelShuffleOutput", "AdaUnPoolOutput",
-           "conv_macs_per_lr_pixel"]
+__all__ = ["LowResSRNet", "OUTPUT_STAGES", "LR_SR_PRESETS", "PixelShuffleOutput", "AdaUnPoolOutput"]
 
 _WEIGHT_BOUND = 8.0
 
@@ -195,26 +194,6 @@ class LowResSRNet(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config.items())
-
-
-def conv_macs_per_lr_pixel(model: nn.Module, scale: int, size: int = 16) -> float:
-    """Multiply-adds of the model's convolutions per LR input pixel (measured with hooks on a
-    ``size x size`` input; the bicubic skip and the fold are a few ops per HR pixel and not counted)."""
-    total = 0
-
-    def hook(mod: nn.Conv2d, _inp, out) -> None:
-        nonlocal total
-        kh, kw = mod.kernel_size
-        total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, size, size))
-    finally:
-        for h in handles:
-            h.remove()
-    return total / (size * size)
 
 
 #: Preset defaults (LowResSRNet keyword arguments, besides scale and output).
