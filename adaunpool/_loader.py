@@ -11,6 +11,7 @@ pure-PyTorch reference with one warning that says why.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -47,6 +48,7 @@ def _source_files() -> list[Path]:
     return [f for f in sorted(CSRC.rglob("*")) if f.is_file() and f.suffix in SOURCE_SUFFIXES]
 
 
+@functools.cache
 def _openmp() -> bool:
     """Whether to build with -fopenmp: torch's at::parallel_for runs on OpenMP (the Linux wheels do) and
     the compiler is one that takes the flag (on macOS Apple's clang does not: serial kernels there)."""

@@ -55,8 +55,7 @@ def make_body(kind: str, channels: int, blocks: int, **kw) -> nn.Module:
     res_scale = float(kw.get("res_scale", 1.0))
     if kind in ("ds", "ds2"):
         norm = kw.get("norm", "layer")
-        if norm not in NORMS:
-            raise ValueError(f"make_body: unknown norm {norm!r}; known: {', '.join(NORMS)}")
+        check_choice("make_body", "norm", norm, NORMS)
         return DSStage.build(channels, blocks, kind, norm=norm, res_scale=res_scale)
     body = nn.Sequential(*[ResBlock(channels, res_scale) for _ in range(blocks)])
     if kind == "ic" and blocks:

@@ -18,7 +18,7 @@ from typing import Iterable, Optional, Sequence
 import torch
 from torch import nn
 
-from .._checks import check_ints
+from .._checks import check_choice, check_ints
 from .residual import ResBlock
 
 __all__ = ["NORMS", "ChannelNorm", "make_norm", "DenseShortcut", "DSBlock", "DSStage", "ResidualBranch",
@@ -102,8 +102,7 @@ class DenseShortcut(nn.Module):
         super().__init__()
         self.channels = _check_int(channels, 1, "channels", "DenseShortcut")
         self.num_inputs = _check_int(num_inputs, 1, "num_inputs", "DenseShortcut")
-        if norm not in NORMS:
-            raise ValueError(f"DenseShortcut: unknown norm {norm!r}; known: {', '.join(NORMS)}")
+        check_choice("DenseShortcut", "norm", norm, NORMS)
         self.norm = norm
         self.norms = nn.ModuleList(make_norm(norm, channels) for _ in range(num_inputs))
         weight = torch.zeros(num_inputs, channels)
@@ -204,8 +203,7 @@ class DSStage(nn.Module):
         for l, b in enumerate(self.blocks, 1):
             if not isinstance(b, DSBlock) or b.shortcut.num_inputs != l:
                 raise ValueError(f"DSStage: block {l} must be a DSBlock with index={l}, got {b!r}"[:300])
-        if norm not in NORMS:
-            raise ValueError(f"DSStage: unknown norm {norm!r}; known: {', '.join(NORMS)}")
+        check_choice("DSStage", "norm", norm, NORMS)
         self.channels, self.norm = _check_int(channels, 1, "channels", "DSStage"), norm
         self.norms = nn.ModuleList(make_norm(norm, channels) for _ in self.blocks)
 

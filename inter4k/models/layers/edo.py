@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import check_ints
 from ._modes import evaluating
 from .inception import InceptionConv2d, Pair
 from .replace import swap_3x3_convs, swap_convs
@@ -28,8 +29,7 @@ __all__ = ["make_supernet", "edo_search", "edo_convert", "crop_pattern"]
 
 
 def _check_max_dilation(max_dilation, who: str) -> int:
-    if isinstance(max_dilation, bool) or not isinstance(max_dilation, int) or max_dilation < 1:
-        raise ValueError(f"{who}: max_dilation must be an int >= 1, got {max_dilation!r}")
+    check_ints(who, ("max_dilation", max_dilation, 1))
     return max_dilation
 
 
