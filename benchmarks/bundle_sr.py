@@ -2,6 +2,7 @@
 """Ship a finished train-sr run as bundled weights, with its recipe and held-out figures beside it.
 
     python benchmarks/bundle_sr.py runs/photos-x4-sr-lr-small
+    python benchmarks/bundle_sr.py data/weights/sr-lr-small_x4.pt --deadzone 0.25   # ship again, new setting
 
 Selection rule (fixed before any test figure of the photo corpus was seen): the **final** checkpoint of
 the run's fixed schedule (``last.pt`` at ``step == steps``). The validation curve is logged for
@@ -40,7 +41,10 @@ def command_of(cfg: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run", type=Path, help="the train-sr run folder (holds last.pt and config.json)")
+    ap.add_argument("source", type=Path, help="a finished train-sr run folder (holds last.pt), or a model file "
+                    "(e.g. a bundled one) to ship again with its recipe kept")
+    ap.add_argument("--deadzone", type=float, help="the model's do-no-harm threshold in 8-bit levels "
+                    "(LowResSRNet's deadzone; default: keep the model's)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -50,19 +54,31 @@ def main(argv=None) -> int:
     from inter4k.models.layers import macs_per_pixel
     import sr_photos
 
-    ckpt = torch.load(args.run / "last.pt", map_location="cpu", weights_only=True)
-    cfg = ckpt["config"]
-    if int(ckpt["step"]) != int(ckpt["steps"]):
-        raise SystemExit(f"{args.run}/last.pt is at step {ckpt['step']} of {ckpt['steps']}: the run has not finished")
-    model = load_model(args.run / "last.pt")
+    if args.source.is_file():  # a model file: its meta holds the recipe it was trained with
+        meta = dict(torch.load(args.source, map_location="cpu", weights_only=True).get("meta") or {})
+        if "run" not in meta:
+            raise SystemExit(f"{args.source} has no training recipe in its meta (not shipped by this script)")
+        cfg = meta["run"]
+        model = load_model(args.source)
+    else:
+        ckpt = torch.load(args.source / "last.pt", map_location="cpu", weights_only=True)
+        cfg = ckpt["config"]
+        if int(ckpt["step"]) != int(ckpt["steps"]):
+            raise SystemExit(f"{args.source}/last.pt is at step {ckpt['step']} of {ckpt['steps']}: the run has not finished")
+        model = load_model(args.source / "last.pt")
+        meta = {"run": cfg, "command": command_of(cfg), "select": "last"}
+        if cfg.get("init"):  # a fine-tuning run: record the run it started from too
+            first = Path(cfg["init"])
+            if first.is_file():
+                parent = torch.load(first, map_location="cpu", weights_only=True).get("config")
+                if isinstance(parent, dict):
+                    meta["init_run"] = {"config": parent, "command": command_of(parent)}
     name, scale = model.model_name, int(cfg["scale"])
-    meta = {"run": cfg, "command": command_of(cfg), "select": "last"}
-    if cfg.get("init"):  # a fine-tuning run: record the run it started from too
-        first = Path(cfg["init"])
-        if first.is_file():
-            parent = torch.load(first, map_location="cpu", weights_only=True).get("config")
-            if isinstance(parent, dict):
-                meta["init_run"] = {"config": parent, "command": command_of(parent)}
+    if args.deadzone is not None:
+        state = model.state_dict()
+        model = create_model(name, **{**model.config, "deadzone": args.deadzone})
+        model.load_state_dict(state)
+        model.eval()
     out = save_model(model, weights_path(name, scale), meta=meta)
 
     methods = [sr_photos.TorchMethod("bicubic", create_model("bicubic", scale=scale)), sr_photos.TorchMethod(name, model)]

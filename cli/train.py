@@ -5,7 +5,7 @@
                      [--steps N] [--batch B] [--patch P] [--lr LR] [--workers W] [--val-every N]
                      [--ckpt-every N] [--out RUN_DIR] [--resume] [--seed S] [--device D] [--amp/--no-amp]
     inter4k train-vfi --mode 30to60|15to60|8x [--data ROOT|PREPARED_DIR|synthetic|synthetic:DIR|photos]
-                     [--realism rigid|real] [--val-data videos] [--model vfi-small] [--upsampler U]
+                     [--realism rigid|real] [--val-data videos] [--model vfi-small] [--upsampler U] [--init W]
                      [... the same training options]
 
 Multi-GPU (or multi-process CPU): ``torchrun --nproc_per_node K -m cli.main train-sr ...`` (or
@@ -44,10 +44,13 @@ StopAtOpt = Annotated[Optional[int], typer.Option(
     "--stop-at", min=1, help="Stop (with a checkpoint) after this step; continue later with --resume.")]
 AmpOpt = Annotated[Optional[bool], typer.Option(
     "--amp/--no-amp", help="bf16 autocast (CUDA only; default on for CUDA).")]
+InitOpt = Annotated[Optional[str], typer.Option(
+    "--init", help="Start from these weights (a model name with bundled weights, or a checkpoint file) "
+                   "instead of a random initialisation: fine-tuning.")]
 
 # The options that go to the trainer's config as they are (``out`` goes as a string; the task adds its own).
 _SHARED_CONFIG = ("data", "val_data", "model", "steps", "batch", "patch", "lr", "warmup", "grad_clip", "workers",
-                  "val_every", "val_patch", "ckpt_every", "resume", "seed", "stop_at", "device", "amp")
+                  "val_every", "val_patch", "ckpt_every", "resume", "seed", "stop_at", "device", "amp", "init")
 
 
 @command
@@ -79,10 +82,8 @@ def train_sr(
     quantize_lr: Annotated[bool, typer.Option(
         "--quantize-lr/--float-lr", help="Round the training LR to 8 bits, as every LR image or video frame is "
                                          "(a model trained on float LR reacts to the 8-bit steps of smooth "
-                                         "gradients).")] = False,
-    init: Annotated[Optional[str], typer.Option(
-        "--init", help="Start from these weights (a model name with bundled weights, or a checkpoint file) "
-                       "instead of a random initialisation: fine-tuning.")] = None,
+                                         "gradients). Default: on (--float-lr keeps the LR in float).")] = True,
+    init: InitOpt = None,
     workers: WorkersOpt = None,
     val_every: ValEveryOpt = 1000,
     val_patch: Annotated[Optional[int], typer.Option(
@@ -108,7 +109,7 @@ def train_sr(
     Several processes: torchrun --nproc_per_node K -m cli.main train-sr ...
     """
     config = _config(locals(), scale=scale, upsampler=upsampler, blur_prob=blur_prob, smooth_prob=smooth_prob,
-                     quantize_lr=quantize_lr, init=init)
+                     quantize_lr=quantize_lr)
     from inter4k.train.config import SRTrainConfig
 
     where = SRTrainConfig(**config).run_folder()
@@ -144,6 +145,7 @@ def train_vfi(
         "--realism", help="Synthetic clips: rigid (pans, zooms, rotations, moving objects) or real (also large "
                           "displacements, occlusions, non-rigid motion, motion blur, lighting changes, sensor "
                           "noise, H.264); default real for photos, rigid for synthetic.")] = None,
+    init: InitOpt = None,
     steps: StepsOpt = 100_000,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Samples per batch and process (each has 1, 3 or 7 targets).")] = 16,
     patch: Annotated[Optional[int], typer.Option(

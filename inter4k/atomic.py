@@ -17,7 +17,7 @@ Checkpoints, model files, prepared shards and their index, and evaluation report
   the process with SIGBUS, without a message and without cleaning up.
 - Files written by an encoder that picks the format from the name (videos, images, figures) use
   :func:`writing`: the temporary name keeps the suffix (:func:`part_path`,
-  ``.<stem>.part-<pid>-<random><suffix>``), and :func:`remove_stale_parts` removes those of the same
+  ``.<stem>.part-<host>-<pid>-<random><suffix>``), and :func:`remove_stale_parts` removes those of the same
   target left by dead processes. :func:`publish` is the last step of both: fsync, rename, fsync the folder.
 """
 
@@ -124,25 +124,29 @@ def remove_stale_temps(folder: Union[str, os.PathLike]) -> list[Path]:
 
 def part_path(path: Union[str, os.PathLike]) -> Path:
     """A temporary name beside ``path`` that no other call uses, keeping the suffix last so an encoder
-    still picks the format from it: ``.<stem>.part-<pid>-<8 hex digits><suffix>``."""
+    still picks the format from it: ``.<stem>.part-<host>-<pid>-<8 hex digits><suffix>`` (the host
+    tag, as in :func:`temp_path`, keeps a run on another machine of a shared folder from being taken
+    for a dead process of this one)."""
     path = Path(path)
-    return path.with_name(f".{path.stem}.part-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+    return path.with_name(f".{path.stem}.part-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
 
 
 def remove_stale_parts(path: Union[str, os.PathLike]) -> list[Path]:
-    """Delete the temporary files of ``path`` (:func:`part_path` names, and the ``.<stem>.part<suffix>``
-    of older versions) whose writing process no longer runs on this machine; the paths deleted.
-    Another live run's partial file is left alone."""
+    """Delete the temporary files of ``path`` (:func:`part_path` names, and the host-less
+    ``.<stem>.part-<pid>-<hex><suffix>`` and ``.<stem>.part<suffix>`` of older versions) whose writing
+    process no longer runs on this machine; the paths deleted. Another live run's partial file, and
+    any file of another machine, are left alone."""
     path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.stem)}\.part(?:-(\d+)-[0-9a-f]+)?{re.escape(path.suffix)}")
+    pattern = re.compile(rf"\.{re.escape(path.stem)}\.part(?:-(?:([0-9a-f]{{6}})-)?(\d+)-[0-9a-f]+)?"
+                         rf"{re.escape(path.suffix)}")
     removed = []
     try:
         names = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name)]
     except OSError:  # no folder yet: nothing stale
         return removed
     for p in names:
-        pid = pattern.fullmatch(p.name).group(1)
-        if pid is not None and _alive(int(pid)):
+        host, pid = pattern.fullmatch(p.name).groups()
+        if (host is not None and host != _HOST) or (pid is not None and _alive(int(pid))):
             continue
         try:
             p.unlink()

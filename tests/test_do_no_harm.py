@@ -40,11 +40,9 @@ def models():
     return {s: load_model(default_sr_model(s), scale=s) for s in (2, 4)}
 
 
-# Known shortfalls of the bundled sr-lr-small weights (issue 13 stays open for them): on synthetic smooth
-# gradients from 8-bit LR the model's errors stay below 1.6 levels but its PSNR-Y is 0.2-0.7 dB under
-# bicubic's, and at x2 it loses 0.56 dB on the defocused photograph. strict: a fix makes these fail
-# until they are moved back among the passing cases.
-KNOWN_SHORTFALLS = {("ramp", 4), ("smooth wave", 4), ("smooth wave", 2), ("defocused photo", 2)}
+# Known shortfalls of the bundled weights (none since the residual's deadzone, docs/MODELS.md#do-no-harm).
+# strict: a fix makes these fail until they are moved back among the passing cases.
+KNOWN_SHORTFALLS: set[tuple[str, int]] = set()
 
 
 def _params():

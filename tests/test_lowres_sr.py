@@ -130,7 +130,7 @@ def test_plain_baseline_is_the_chain_it_claims():
         LowResSRNet(body="dense")
 
 
-@pytest.mark.parametrize("body", ["plain", "ds", "ds2", "ic"])
+@pytest.mark.parametrize("body", ["plain", "ds", "ds2", "ic", "supernet"])
 def test_every_layer_body_starts_at_bicubic_and_trains(body):
     torch.manual_seed(0)
     m = LowResSRNet(scale=2, channels=8, blocks=2, body=body)
@@ -138,3 +138,56 @@ def test_every_layer_body_starts_at_bicubic_and_trains(body):
     torch.testing.assert_close(m(x), bicubic_upsample(x, 2), rtol=0, atol=1e-6)
     (m(x) - 0.5).abs().mean().backward()
     assert m.out.values.weight.grad.abs().sum() > 0
+
+
+def test_edo_searched_body_rebuilds_from_its_config_and_reaches_as_far_as_its_dilations():
+    """The ablation's path: a supernet body is searched with EDO, and the patterns (as JSON gives them
+    back: lists) build an "ic" body whose config rebuilds it and whose tiling overlap covers the dilations."""
+    import json
+
+    from inter4k.models.layers import InceptionConv2d, edo_convert
+
+    torch.manual_seed(0)
+    sup = LowResSRNet(scale=2, channels=8, blocks=2, body="supernet", body_options={"max_dilation": 3})
+    assert [c.kernel_size for c in sup.body.modules() if isinstance(c, torch.nn.Conv2d)] == [(7, 7)] * 4
+    assert sup.receptive_radius == 1 + 2 * 3 * 2 + 2
+    for c in sup.body.modules():
+        if isinstance(c, torch.nn.Conv2d):
+            with torch.no_grad():                      # plant (3, 1) everywhere: only those taps non-zero
+                mask = torch.zeros_like(c.weight)
+                mask[..., 0::3, 2:5] = 1
+                c.weight.mul_(mask)
+    _, found = edo_convert(sup, [torch.rand(2, 3, 12, 12)], 3)
+    patterns = json.loads(json.dumps({k.removeprefix("body."): v for k, v in found.items()}))
+    assert set(patterns) == {"0.conv1", "0.conv2", "1.conv1", "1.conv2"}
+    assert all(tuple(p) == (3, 1) for pairs in patterns.values() for p in pairs)
+    ic = LowResSRNet(scale=2, channels=8, blocks=2, body="ic", body_options={"dilations": patterns})
+    assert all(m.dilations == [(3, 1)] * 8 for m in ic.modules() if isinstance(m, InceptionConv2d))
+    again = LowResSRNet(**ic.config)
+    again.load_state_dict(ic.state_dict())
+    assert ic.receptive_radius == 1 + 2 * 3 * 2 + 2
+    with pytest.raises(ValueError, match="'chain' body takes no body_options"):
+        LowResSRNet(body="chain", body_options={"max_dilation": 2})
+    with pytest.raises(TypeError, match="body_options must be a dict"):
+        LowResSRNet(body_options=[("max_dilation", 2)])
+
+
+def test_deadzone_returns_bicubic_for_small_residuals_in_eval_mode_only():
+    torch.manual_seed(0)
+    m = LowResSRNet(scale=2, channels=8, blocks=1, deadzone=0.5)
+    assert m.config["deadzone"] == 0.5 and LowResSRNet(**m.config).config == m.config
+    assert "deadzone" not in LowResSRNet(scale=2).config          # off: old configs still compare equal
+    with torch.no_grad():
+        m.out.values.bias.fill_(0.3 / 255)                        # a residual of 0.3 levels everywhere
+    x = torch.rand(1, 3, 6, 6)
+    base = bicubic_upsample(x, 2)
+    m.eval()
+    torch.testing.assert_close(m(x), base, rtol=0, atol=1e-7)     # under the threshold: exactly bicubic
+    with torch.no_grad():
+        m.out.values.bias.fill_(-3.5 / 255)                       # 3.5 levels: moved by 0.5 toward 0
+    torch.testing.assert_close(m(x) - base, torch.full_like(base, -3.0 / 255), rtol=0, atol=1e-6)
+    m.train()                                                     # training never thresholds
+    torch.testing.assert_close(m(x) - base, torch.full_like(base, -3.5 / 255), rtol=0, atol=1e-6)
+    for bad in (-1, 255, True, "1"):
+        with pytest.raises(ValueError, match="deadzone must be"):
+            LowResSRNet(deadzone=bad)

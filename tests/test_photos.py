@@ -153,3 +153,34 @@ def test_blur_prob_blurs_that_share_of_samples(tmp_path):
     assert plan["blur"][0] >= 3
     with pytest.raises(ValueError, match="blur_prob"):
         ImageFolderSR(tmp_path, scale=2, patch_size=32, blur_prob=1.5)
+
+
+def test_concurrent_builds_make_the_corpus_once(tmp_path, monkeypatch):
+    """Two builders at once (DDP ranks, two commands): one builds while the other waits, then reuses it."""
+    import threading
+
+    (tmp_path / "debs").mkdir()
+    _fake_wallpaper_deb(tmp_path / "debs")
+    builds, real_build = [], photos._build
+
+    def counting_build(*a, **kw):
+        builds.append(threading.get_ident())
+        return real_build(*a, **kw)
+
+    monkeypatch.setattr(photos, "_build", counting_build)
+    results, errors = [], []
+
+    def build():
+        try:
+            results.append(photos.build_photo_corpus(tmp_path / "photos"))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and results == [tmp_path / "photos"] * 2
+    assert len(builds) == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".photos.") and p.is_dir()]

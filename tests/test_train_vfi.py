@@ -484,3 +484,21 @@ def test_cli_photos_and_realism(photo_corpus, tmp_path):
     assert result.exit_code == 0, result.output
     config = json.loads(result.stdout)["config"]
     assert config["realism"] == "rigid" and config["data"] == f"photos:{photo_corpus}"
+
+
+def test_cli_train_vfi_init_fine_tunes_from_a_checkpoint(tmp_path):
+    """--init (shared with train-sr): the run starts from the given weights, not from a random init."""
+    first, ft = tmp_path / "first", tmp_path / "ft"
+    base = ["train-vfi", "--data", "synthetic", "--model", TINY, "--batch", "1", "--patch", "16", "--workers", "0",
+            "--val-every", "0"]
+    assert runner.invoke(app, base + ["--steps", "3", "--out", str(first)]).exit_code == 0
+    result = runner.invoke(app, base + ["--steps", "1", "--lr", "1e-6", "--seed", "7", "--init",
+                                        str(first / "last.pt"), "--out", str(ft)])
+    assert result.exit_code == 0, result.output
+    trained = ckpt_io.load(first / "last.pt")["model"]
+    tuned = ckpt_io.load(ft / "last.pt")["model"]
+    assert all(torch.allclose(trained[k], tuned[k], atol=1e-4) for k in trained)  # one step of lr 1e-6
+    assert ckpt_io.load(ft / "last.pt")["config"]["init"] == str(first / "last.pt")
+    fresh = tmp_path / "fresh"
+    assert runner.invoke(app, base + ["--steps", "1", "--lr", "1e-6", "--seed", "7", "--out", str(fresh)]).exit_code == 0
+    assert not all(torch.allclose(trained[k], v, atol=1e-3) for k, v in ckpt_io.load(fresh / "last.pt")["model"].items())

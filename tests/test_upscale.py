@@ -384,3 +384,28 @@ def test_cli_happy_path_and_bad_input(clip, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "junk.bin" in err and "exists; pass --overwrite" in err
     assert leftovers(tmp_path) == ["cli.mp4"]
+
+
+def test_png_exif_orientation_is_found_and_a_png_without_exif_is_not_decoded_twice(tmp_path, monkeypatch):
+    import io
+
+    from PIL import Image
+
+    from inter4k.data import images
+
+    rgb = np.zeros((8, 16, 3), np.uint8)
+    rgb[:2, :4] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG", exif=exif.tobytes())
+    assert b"eXIf" in buf.getvalue() and images.exif_orientation(buf.getvalue()) == 6
+    plain = io.BytesIO()
+    Image.fromarray(rgb).save(plain, "PNG")
+
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *a, **kw: opened.append(1) or real_open(*a, **kw))
+    assert images.exif_orientation(plain.getvalue()) == 1
+    assert opened == []               # PIL would decode the whole PNG looking for a chunk that is not there
+    assert images.exif_orientation(buf.getvalue()) == 6 and opened == [1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from fractions import Fraction
@@ -109,10 +110,17 @@ def test_remove_stale_parts_keeps_a_live_runs_file(tmp_path):
     legacy = tmp_path / ".out.part.mp4"  # the fixed name of older versions
     live = part_path(final)              # this process is running
     other = tmp_path / f".other.part-{dead}-0badc0de.mp4"  # another output's: not ours to touch
-    for p in (stale, legacy, live, other):
+    from inter4k.atomic import _HOST
+
+    here = tmp_path / f".out.part-{_HOST}-{dead}-0badc0de.mp4"          # this machine's, dead: stale
+    elsewhere = tmp_path / f".out.part-{'0' * 6 if _HOST != '0' * 6 else '1' * 6}-{dead}-0badc0de.mp4"
+    for p in (stale, legacy, live, other, here, elsewhere):
         p.write_bytes(b"x")
-    assert sorted(remove_stale_parts(final)) == sorted([stale, legacy])
-    assert live.exists() and other.exists() and not stale.exists() and not legacy.exists()
+    assert live.name.startswith(f".out.part-{_HOST}-{os.getpid()}-")
+    # the pid of another machine says nothing about this one's processes: its file is left alone
+    assert sorted(remove_stale_parts(final)) == sorted([stale, legacy, here])
+    assert live.exists() and other.exists() and elsewhere.exists()
+    assert not stale.exists() and not legacy.exists() and not here.exists()
     assert remove_stale_parts(tmp_path / "no" / "such" / "folder.mp4") == []
 
 

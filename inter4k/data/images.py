@@ -65,6 +65,11 @@ def exif_orientation(data: bytes) -> int:
 
     from PIL import Image
 
+    # A PNG keeps EXIF only in an eXIf chunk (or, written by older tools, a "Raw profile type exif"
+    # text chunk), which may follow the pixels: PIL decodes the whole image to look for it. Without
+    # either there is nothing to find, and the second decode of every PNG is saved.
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"eXIf" not in data and b"Raw profile type exif" not in data:
+        return 1
     try:
         with Image.open(io.BytesIO(data)) as im:
             value = int(im.getexif().get(0x0112, 1))

@@ -256,13 +256,26 @@ def build_photo_corpus(root=None, cache=None, overwrite: bool = False,
 
     ``cache`` holds the Debian packages (default ``root/../debs``). A corpus whose manifest exists is
     returned as it is unless ``overwrite``. ``progress(done, total)`` is called after each photograph.
+    One process at a time builds (a lock file beside ``root``); the others wait and reuse its result.
     """
-    import cv2
+    from filelock import FileLock
 
     root = Path(root).expanduser() if root is not None else default_photo_root()
-    manifest_path = root / "manifest.json"
-    if manifest_path.is_file() and not overwrite:
+    if (root / "manifest.json").is_file() and not overwrite:
         return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # Several processes (DDP ranks, two commands) may ask at once: one builds, the others wait for it
+    # and then find the manifest, instead of downloading into the same cache and replacing each other's
+    # folder while it is read.
+    with FileLock(str(root.parent / f".{root.name}.lock")):
+        if (root / "manifest.json").is_file() and not overwrite:
+            return root
+        return _build(root, cache, progress)
+
+
+def _build(root: Path, cache, progress) -> Path:
+    import cv2
+
     cache = Path(cache) if cache is not None else root.parent / "debs"
     unpacked = fetch_debian_packages(cache, ("plasma-workspace-wallpapers",))
     wall_root = unpacked["plasma-workspace-wallpapers"] / WALLPAPER_DIR

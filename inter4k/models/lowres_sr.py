@@ -38,6 +38,15 @@ Output stages (C features at LR -> 3 channels at HR):
     seam at the window borders and no s-periodic pattern on smooth or blurred input, while sharp edges
     can still follow the weights. ``G`` is bounded by ``8 tanh(. / 8)`` so the division is safe.
 
+Do no harm (``deadzone``, in 8-bit levels, an inference setting): in eval mode the residual ``out(f)``
+is soft-thresholded, ``r -> sign(r) max(|r| - deadzone / 255, 0)``, before it is added to bicubic.
+Where bicubic is already right (flat areas, smooth gradients, defocused content) the network's
+residual is a fraction of a level of noise, whose only effect is to cost PSNR; the threshold returns
+exactly bicubic there and moves a real correction (many levels) by a quarter of a level. Training
+never applies it (``self.training``): the zero-initialised output stage would get no gradient through
+it. The bundled weights set 0.25 (docs/MODELS.md#do-no-harm says how it was chosen); a freshly built
+model has 0 (off).
+
 Nothing is clamped inside (callers clamp). Fully convolutional: any H, W >= 1.
 """
 
@@ -50,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_choice, check_ints
-from .layers import make_body
+from .layers import InceptionConv2d, make_body
 from .layers.bodies import BODIES as LAYER_BODIES
 from .registry import register_model
 from .upsamplers import BicubicUpsample
@@ -75,6 +84,15 @@ class _ChainBody(nn.Module):
 
 
 BODIES = (*LAYER_BODIES, "chain")
+
+
+def _reach(m: nn.Module) -> int:
+    """How many pixels a conv layer looks out from its centre (0 for a module that is not a conv)."""
+    if isinstance(m, InceptionConv2d):
+        return max(max(d) for d in m.dilations)
+    if isinstance(m, nn.Conv2d):
+        return max(d * (k // 2) for d, k in zip(m.dilation, m.kernel_size))
+    return 0
 
 
 class PixelShuffleOutput(nn.Module):
@@ -149,19 +167,34 @@ class LowResSRNet(nn.Module):
         body: a kind of :func:`~inter4k.models.layers.make_body` ("plain" residual blocks, "ds", "ds2",
             "ic"), followed by a fuse conv and the long skip; or "chain": ``blocks`` conv3x3 - PReLU
             layers in a chain without any skip (the plain LR-grid network the presets are compared with).
+        body_options: keyword arguments of ``make_body`` (e.g. ``{"dilations": patterns}`` for an
+            EDO-searched "ic" body, ``{"max_dilation": 2}`` for its "supernet").
+        deadzone: the residual's soft threshold in eval mode, in 8-bit levels (module docstring); 0: off.
 
     Attributes:
         config: the constructor's keyword arguments; ``LowResSRNet(**config)`` rebuilds the architecture.
     """
 
     def __init__(self, scale: int = 4, channels: int = 48, blocks: int = 4, upsampler: str = "adaunpool",
-                 body: str = "plain") -> None:
+                 body: str = "plain", body_options: Optional[dict] = None, deadzone: float = 0.0) -> None:
         super().__init__()
         check_ints("LowResSRNet", ("scale", scale, 2), ("channels", channels, 1), ("blocks", blocks, 0))
         check_choice("LowResSRNet", "upsampler", upsampler, OUTPUT_STAGES)
         check_choice("LowResSRNet", "body", body, BODIES)
         self.scale = scale
+        if body_options is not None and not isinstance(body_options, dict):
+            raise TypeError(f"LowResSRNet: body_options must be a dict, got {type(body_options).__name__}")
+        if body == "chain" and body_options:
+            raise ValueError("LowResSRNet: the 'chain' body takes no body_options")
         self.config = {"scale": scale, "channels": channels, "blocks": blocks, "upsampler": upsampler, "body": body}
+        if isinstance(deadzone, bool) or not isinstance(deadzone, (int, float)) or not 0 <= deadzone < 255:
+            raise ValueError(f"LowResSRNet: deadzone must be a number of 8-bit levels in [0, 255), got {deadzone!r}")
+        # only when given, so that older checkpoints' configs still compare equal
+        if body_options:
+            self.config["body_options"] = dict(body_options)
+        if deadzone:
+            self.config["deadzone"] = float(deadzone)
+        self.deadzone = float(deadzone) / 255.0
         self.model_name: Optional[str] = None
         self.skip = BicubicUpsample(scale)
         self.head = nn.Conv2d(3, channels, 3, padding=1)
@@ -169,20 +202,21 @@ class LowResSRNet(nn.Module):
             self.body = _ChainBody(channels, blocks)
             self.fuse = None
         else:
-            self.body = make_body(body, channels, blocks)
+            self.body = make_body(body, channels, blocks, **(body_options or {}))
             self.fuse = nn.Conv2d(channels, channels, 3, padding=1)
         self.out = OUTPUT_STAGES[upsampler](channels, scale)
 
     @property
     def receptive_radius(self) -> int:
-        """How far (LR pixels) an output pixel's inputs reach: head conv 1, each conv of the body 1 (2
-        for IC-Convs, whose default dilations go up to 2; two convs a residual block), the fuse conv 1,
-        and 1 for the output stage (its 3x3 conv, or the neighbouring windows an HR pixel blends); at
-        least the bicubic skip's 2. Tiling overlaps by 3x this (:mod:`inter4k.infer.tiling`)."""
+        """How far (LR pixels) an output pixel's inputs reach: head conv 1, each conv of the body its own
+        reach (1 for a 3x3 conv, its largest dilation for an IC-Conv, D for a supernet's (2D+1)^2 conv;
+        two convs a residual block), the fuse conv 1, and 1 for the output stage (its 3x3 conv, or the
+        neighbouring windows an HR pixel blends); at least the bicubic skip's 2. Tiling overlaps by 3x
+        this (:mod:`inter4k.infer.tiling`)."""
         blocks, body = self.config["blocks"], self.config["body"]
         if body == "chain":
             return max(1 + blocks + 1, 2)
-        per_block = 4 if body == "ic" else 2
+        per_block = 2 * max([_reach(m) for m in self.body.modules() if _reach(m)] or [1])
         return max(1 + per_block * blocks + 1 + 1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -190,7 +224,10 @@ class LowResSRNet(nn.Module):
             raise ValueError(f"LowResSRNet: expected (N, 3, H, W), got {tuple(x.shape)}")
         f0 = self.head(x)
         f = f0 + self.fuse(self.body(f0)) if self.fuse is not None else self.body(f0)
-        return self.skip(x) + self.out(f)
+        r = self.out(f)
+        if self.deadzone and not self.training:
+            r = torch.sign(r) * (r.abs() - self.deadzone).clamp_min(0)
+        return self.skip(x) + r
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config.items())

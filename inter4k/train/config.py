@@ -64,6 +64,7 @@ class TrainConfig:
     amp: Optional[bool] = None          # bf16 autocast; default on for CUDA, never on the CPU
     stop_at: Optional[int] = None       # stop (with a checkpoint) after this global step; resume later
     deterministic: bool = False         # CUDA: deterministic algorithms (slower)
+    init: Optional[str] = None          # start from these weights (a model name or file) instead of at random
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -172,8 +173,7 @@ class SRTrainConfig(TrainConfig):
     upsampler: Optional[str] = None     # passed to the model factory when given
     blur_prob: float = 0.0              # motion-blurred training samples ("images" and "photos" data)
     smooth_prob: float = 0.0            # synthetic smooth training samples ("images" and "photos" data)
-    quantize_lr: bool = False           # round the training LR to 8 bits, as an LR image or video frame is
-    init: Optional[str] = None          # start from these weights (a model name or file) instead of at random
+    quantize_lr: bool = True            # round the training LR to 8 bits, as an LR image or video frame is
 
     def run_name(self) -> str:
         return f"sr-x{self.scale}-{self.model}"

@@ -112,10 +112,11 @@ def import_model_modules(names: tuple = ("inter4k.models.sr", "inter4k.models.ba
                 raise
 
 
-def create_trainable(name: str, kwargs: dict) -> tuple[nn.Module, dict]:
+def create_trainable(name: str, kwargs: dict, init: Optional[str] = None, task: str = "sr") -> tuple[nn.Module, dict]:
     """``create_model(name, **kwargs)`` (a registered model) and its config dict (the model's ``config``,
-    else the name and kwargs). ValueError when the model does not take these options, or has no
-    trainable parameters (a fixed baseline)."""
+    else the name and kwargs), with the weights of ``init`` when given (:func:`load_init_weights`).
+    ValueError when the model does not take these options, or has no trainable parameters (a fixed
+    baseline)."""
     from ..models.registry import create_model
 
     try:
@@ -126,8 +127,23 @@ def create_trainable(name: str, kwargs: dict) -> tuple[nn.Module, dict]:
     config = dict(config) if isinstance(config, dict) else {"name": name, **kwargs}
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError(f"model {name!r} has no trainable parameters (a fixed baseline); nothing to train")
+    if init is not None:
+        load_init_weights(model, init, task, kwargs.get("scale"))
     return model, config
 
+
+def load_init_weights(model: nn.Module, spec: str, task: str, scale: Optional[int] = None) -> None:
+    """Copy the weights of ``spec`` (a model name with bundled weights, or a checkpoint file) into
+    ``model`` (``--init``: fine-tuning starts from them). The architecture must be the same: a
+    different config is one ValueError naming both."""
+    from ..models.resolver import resolve
+
+    source = resolve(spec, task=task, scale=scale).module
+    mine, theirs = getattr(model, "config", None), getattr(source, "config", None)
+    if type(source) is not type(model) or mine != theirs:
+        raise ValueError(f"--init {spec}: its architecture ({type(source).__name__} {theirs}) is not the model's "
+                         f"({type(model).__name__} {mine})")
+    model.load_state_dict(source.state_dict())
 
 
 class Repeat(Dataset):

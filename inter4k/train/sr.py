@@ -63,19 +63,6 @@ from .loop import Callback, Trainer, create_trainable, import_model_modules, run
 from .results import TrainResult
 
 
-def load_init_weights(model: nn.Module, spec: str, scale: int) -> None:
-    """Copy the weights of ``spec`` (a model name with bundled weights, or a checkpoint file) into
-    ``model`` (``--init``: fine-tuning starts from them). The architecture must be the same: a
-    different config is one ValueError naming both."""
-    from ..models.resolver import resolve
-
-    source = resolve(spec, task="sr", scale=scale).module
-    mine, theirs = getattr(model, "config", None), getattr(source, "config", None)
-    if type(source) is not type(model) or mine != theirs:
-        raise ValueError(f"--init {spec}: its architecture ({type(source).__name__} {theirs}) is not the model's "
-                         f"({type(model).__name__} {mine})")
-    model.load_state_dict(source.state_dict())
-
 __all__ = ["SRTrainConfig", "SRTrainResult", "SRTrainer", "train_sr"]
 
 
@@ -117,10 +104,7 @@ class SRTrainer(Trainer):
         kwargs["scale"] = cfg.scale
         if cfg.upsampler is not None:
             kwargs["upsampler"] = cfg.upsampler
-        model, config = create_trainable(cfg.model, kwargs)
-        if cfg.init is not None:
-            load_init_weights(model, cfg.init, cfg.scale)
-        return model, config
+        return create_trainable(cfg.model, kwargs, cfg.init, "sr")
 
     def initial_metrics(self) -> dict:
         return {"best_psnr_y": None, "best_step": None, "last_psnr_y": None, "last_ssim_y": None,

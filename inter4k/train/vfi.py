@@ -165,7 +165,7 @@ class VFITrainer(Trainer):
             if cfg.model in list_models():
                 raise ValueError(f"model {cfg.model!r} is not a frame interpolation model; known VFI models: {known}")
             raise ValueError(f"unknown model {cfg.model!r}; known VFI models: {known}")
-        model, config = create_trainable(cfg.model, dict(cfg.model_kwargs))
+        model, config = create_trainable(cfg.model, dict(cfg.model_kwargs), cfg.init, "vfi")
         if cfg.flow_loss > 0 and "return_flows" not in inspect.signature(model.forward).parameters:
             raise ValueError(f"model {cfg.model!r} cannot return its flows (no return_flows argument), which "
                              f"flow_loss {cfg.flow_loss} needs; use vfi-small or --flow-loss 0")

@@ -4,6 +4,7 @@
     body = make_body("ds", 64, 8)                       # DSNet dense weighted normalised shortcuts
     body = make_body("ds2", 64, 8)                      # DS plus a shortcut around each block's conv2
     body = make_body("ic", 64, 8, dilations=patterns)   # ResBlocks of InceptionConv2d (EDO patterns)
+    body = make_body("supernet", 64, 8, max_dilation=2) # ResBlocks of 5x5 convs: EDO's supernet for "ic"
 
 Only the blocks: a network adds its own long skip and closing conv around them.
 """
@@ -14,6 +15,7 @@ from torch import nn
 
 from .._checks import check_choice, check_ints
 from .dense import NORMS, DSStage
+from .edo import make_supernet
 from .inception import default_dilations
 from .replace import replace_conv
 from .residual import ResBlock
@@ -26,6 +28,7 @@ BODIES: dict[str, tuple[str, ...]] = {
     "ds": ("norm", "res_scale"),
     "ds2": ("norm", "res_scale"),
     "ic": ("dilations", "max_dilation", "res_scale"),
+    "supernet": ("max_dilation", "res_scale"),
 }
 
 
@@ -41,7 +44,9 @@ def make_body(kind: str, channels: int, blocks: int, **kw) -> nn.Module:
     * ``dilations``: the pairs of the IC-Convs, in any form :func:`replace_conv` takes (a pair, a
       list of ``channels`` pairs, or ``{"0.conv1": [...], ...}`` per conv, e.g. EDO's patterns).
       Default: :func:`default_dilations` ``(channels, max_dilation)`` for every conv.
-    * ``max_dilation`` (2): the largest dilation of the default pairs.
+    * ``max_dilation`` (2): the largest dilation of the default pairs ("ic"), or of the patterns a
+      "supernet" body covers: its convs are (2D+1) x (2D+1) (:func:`make_supernet`), trained, then
+      searched with :func:`edo_convert`, whose patterns build the "ic" body.
 
     No kind uses batch statistics unless ``norm="batch"`` is asked for. All kinds have the same
     3x3 convs, so their multiply-adds differ only by the shortcuts' element-wise terms
@@ -63,4 +68,6 @@ def make_body(kind: str, channels: int, blocks: int, **kw) -> nn.Module:
         if dilations is None:
             dilations = default_dilations(channels, kw.get("max_dilation", 2))
         body = replace_conv(body, dilations)
+    if kind == "supernet" and blocks:
+        body = make_supernet(body, kw.get("max_dilation", 2))
     return body
