@@ -38,8 +38,7 @@ def bundled():
     if not weights_path("vfi-small").is_file():
         pytest.skip("no bundled vfi-small.pt")
     guarded = load_model("vfi-small")
-    unguarded = load_model("vfi-small")
-    unguarded.config["guard"] = "off"    # the same weights, the guard switched off
+    unguarded = load_model("vfi-small").set_guard("off")    # the same weights, the guard switched off
     return guarded, unguarded
 
 
@@ -183,9 +182,25 @@ def test_the_bundled_checkpoint_loads_with_the_guard_on_and_the_same_keys():
 def test_bad_guard_options_are_one_line_errors():
     with pytest.raises(ValueError, match="unknown guard 'sometimes'"):
         VFISmall(guard="sometimes")
+    with pytest.raises(ValueError, match="unknown guard 'never'"):
+        VFISmall().set_guard("never")
     for name in ("guard_residual", "guard_ratio", "guard_noise", "guard_flow", "guard_temperature"):
         with pytest.raises(ValueError, match=f"{name} must be a positive finite number"):
             VFISmall(**{name: 0.0})
     with pytest.raises(ValueError, match="guard_window must be odd"):
         VFISmall(guard_window=4)
     assert create_model("vfi-small", guard="off").config["guard"] == "off"
+
+
+def test_the_box_filter_is_the_mean_over_the_pixels_inside_the_image():
+    from inter4k.models.vfi import _box
+
+    for shape, k in (((2, 3, 23, 31), 9), ((1, 1, 5, 40), 17), ((1, 3, 40, 7), 17)):
+        x = torch.rand(*shape, dtype=torch.float64)
+        h, w = shape[-2:]
+        expected = torch.empty_like(x)   # written out pixel by pixel
+        for i in range(h):
+            for j in range(w):
+                expected[..., i, j] = x[..., max(0, i - k // 2):i + k // 2 + 1, max(0, j - k // 2):j + k // 2 + 1].mean((-2, -1))
+        assert torch.allclose(_box(x, k), expected, atol=1e-12)
+    assert torch.equal(_box(x, 1), x)
