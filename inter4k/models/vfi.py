@@ -33,7 +33,12 @@ counts):
    (``(1 - t) W(frame0) + t W(frame1)``, averaged over RGB), flow values times 2 per stage;
 4. both full-resolution frames are backward-warped (``grid_sample``, bilinear, border padding), blended
    with ``M = (1 - t) s / ((1 - t) s + t (1 - s))``, ``s = sigmoid(m)``, and a residual of two 3x3
-   convolutions (8 hidden channels, zero-initialised output) is added at full resolution.
+   convolutions (8 hidden channels, zero-initialised output) is added at full resolution;
+5. in eval mode (``guard=``), the failure guard (:func:`flow_guard`) moves the frame toward frame
+   averaging where the flows do not explain the pair (no parameters).
+
+Options that keep the bundled architecture by default: ``body=`` / ``body_blocks=`` put blocks of
+:func:`~inter4k.models.layers.make_body` into the refinement pass of step 2 (docs/MODELS.md#vfi-vfi-small).
 
 Why overlapping windows and a normalised unpool: adaUnPool "mean" puts ``K * W_i * y`` at position i,
 which preserves the window average but multiplies a *flow* by ``K * W_i`` (a uniform translation would
@@ -80,7 +85,8 @@ _POOL_KERNEL, _POOL_STRIDE, _POOL_PAD = 4, 2, 1   # one pooling stage: 4x4 windo
 #: When :class:`VFISmall` applies its failure guard: "eval" (inference and validation, not in training
 #: mode: the default), "always" (also while training, e.g. to fine-tune with it) or "off".
 VFI_GUARD_MODES: tuple[str, ...] = ("eval", "always", "off")
-# The guard's defaults (flow_guard's s_0, noise floor, e_0, T and box side); how they were chosen: docs/MODELS.md.
+# The guard's defaults (flow_guard's r_0, s_0, noise floor, e_0, T and box side); how they were chosen:
+# docs/MODELS.md#failure-guard-guard.
 GUARD_RESIDUAL, GUARD_RATIO, GUARD_NOISE, GUARD_FLOW, GUARD_TEMPERATURE, GUARD_WINDOW = 0.1, 1.5, 0.01, 4.0, 0.1, 9
 
 
@@ -426,8 +432,7 @@ class VFISmall(nn.Module):
     def __init__(self, channels: int = 24, stages: int = 2, upsampler: str = "adaunpool",
                  refine_channels: int = 8, beta_init: float = 0.5, body: str = "plain",
                  body_blocks: Optional[int] = None, guard: str = "eval", guard_residual: float = GUARD_RESIDUAL,
-                 guard_ratio: float = GUARD_RATIO,
-                 guard_noise: float = GUARD_NOISE, guard_flow: float = GUARD_FLOW,
+                 guard_ratio: float = GUARD_RATIO, guard_noise: float = GUARD_NOISE, guard_flow: float = GUARD_FLOW,
                  guard_temperature: float = GUARD_TEMPERATURE, guard_window: int = GUARD_WINDOW) -> None:
         super().__init__()
         check_choice("VFISmall", "body", body, BODIES)
@@ -439,18 +444,17 @@ class VFISmall(nn.Module):
         check_choice("VFISmall", "guard", guard, VFI_GUARD_MODES)
         if not 0.0 < float(beta_init) < 1.0:
             raise ValueError(f"VFISmall: beta_init must lie strictly inside (0, 1), got {beta_init!r}")
-        for name, value in (("guard_residual", guard_residual), ("guard_ratio", guard_ratio), ("guard_noise", guard_noise), ("guard_flow", guard_flow),
-                            ("guard_temperature", guard_temperature)):
+        thresholds = {"guard_residual": guard_residual, "guard_ratio": guard_ratio, "guard_noise": guard_noise,
+                      "guard_flow": guard_flow, "guard_temperature": guard_temperature}
+        for name, value in thresholds.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) < float("inf"):
                 raise ValueError(f"VFISmall: {name} must be a positive finite number, got {value!r}")
         if guard_window % 2 == 0:
             raise ValueError(f"VFISmall: guard_window must be odd, got {guard_window}")
         self.config = {"channels": channels, "stages": stages, "upsampler": upsampler,
                        "refine_channels": refine_channels, "beta_init": float(beta_init), "body": body,
-                       "body_blocks": body_blocks, "guard": guard, "guard_residual": float(guard_residual),
-                       "guard_ratio": float(guard_ratio),
-                       "guard_noise": float(guard_noise), "guard_flow": float(guard_flow), "guard_temperature": float(guard_temperature),
-                       "guard_window": guard_window}
+                       "body_blocks": body_blocks, "guard": guard,
+                       **{name: float(value) for name, value in thresholds.items()}, "guard_window": guard_window}
         self.last_guard: Optional[torch.Tensor] = None
         self.model_name: Optional[str] = None
         self.stages = stages
@@ -548,8 +552,8 @@ class VFISmall(nn.Module):
         # 5. the failure guard: back toward frame averaging where the flows do not explain the pair
         if self.guard_active:
             c = self.config
-            g = flow_guard(x0, x1, wf0, wf1, ft0, ft1, tt, c["guard_residual"], c["guard_ratio"], c["guard_noise"], c["guard_flow"],
-                           c["guard_temperature"], c["guard_window"])
+            g = flow_guard(x0, x1, wf0, wf1, ft0, ft1, tt, c["guard_residual"], c["guard_ratio"], c["guard_noise"],
+                           c["guard_flow"], c["guard_temperature"], c["guard_window"])
             out = out + g * ((1 - tt) * x0 + tt * x1 - out)
         else:
             g = torch.zeros_like(out[:, :1])
