@@ -35,7 +35,8 @@ What it measures ("30to60"-style x2: one synthesised frame per input pair):
    CPU whatever ``--device``).
 5. **Quality** (``--quality DATA``, off by default): :func:`inter4k.evaluate.evaluate` on ``DATA`` (e.g.
    ``videos``: the opencv-doc videos, every other frame dropped; or ``photos``, ``synthetic``, an
-   Inter4K root) with vfi-small (the bundled weights, else untrained, as ``inter4k evaluate``) and the
+   Inter4K root) with vfi-small (the bundled weights, else untrained, as ``inter4k evaluate``; the bundled
+   weights also with the failure guard off, the row "..., guard off") and the
    three baselines: PSNR-Y (BT.601) mean over target frames and over clips, per clip, and the worst
    frame's PSNR-Y minus averaging's on the same frame. ``--quality-frames K`` evaluates K samples per
    clip (default all); ``--quality-patch P`` centre crops.
@@ -209,15 +210,21 @@ def end_to_end(w: int, h: int, frames: int, work: Path, device: torch.device, dt
 def quality(data: str, frames, patch, device: torch.device) -> dict:
     """Every method's PSNR-Y on ``data`` (see the module docstring) through :func:`inter4k.evaluate.evaluate`."""
     from inter4k.evaluate import evaluate
+    from inter4k.models.weights import load_model
 
     model = None if weights_for_quality() else "vfi-small"
     r = evaluate(task="vfi", data=data, frames=frames, patch=patch, metrics="psnr", model=model, device=device)
+    methods = [(m.name, m) for m in r.methods]
+    if model is None:  # the bundled weights again with the failure guard off (inter4k.models.vfi.flow_guard)
+        bare = evaluate(task="vfi", data=data, frames=frames, patch=patch, metrics="psnr",
+                        model=load_model("vfi-small").set_guard("off"), device=device).methods[0]
+        methods.insert(1, (f"{methods[0][0]}, guard off", bare))
     average = {(f.clip, f.index): f.values["psnr_y"] for f in r.method("vfi-average").frames}
     out = {"data": r.config["data"], "samples": r.config.get("samples"), "methods": {}}
-    for m in r.methods:
+    for name, m in methods:
         gains = [(f.values["psnr_y"] - average[(f.clip, f.index)], f.clip, f.index) for f in m.frames]
         worst = min(gains)
-        out["methods"][m.name] = {
+        out["methods"][name] = {
             "frames": len(m.frames), "psnr_y": m.mean_over_frames["psnr_y"], "psnr_y_clips": m.mean_over_clips["psnr_y"],
             "per_clip": {c.name: c.means["psnr_y"] for c in m.clips},
             "worst_gain_over_average": {"db": worst[0], "clip": worst[1], "frame": worst[2]}}

@@ -1,12 +1,12 @@
 """``inter4k train-sr`` / ``inter4k train-vfi``: train a super-resolution / frame interpolation model
 (see :mod:`inter4k.train.sr`, :mod:`inter4k.train.vfi`).
 
-    inter4k train-sr --scale 4 [--data ROOT|PREPARED_DIR|images:DIR] [--model sr-small] [--upsampler U]
+    inter4k train-sr --scale 4 [--data ROOT|PREPARED_DIR|images:DIR|photos] [--model sr-lr-small] [--upsampler U] [--body B]
                      [--steps N] [--batch B] [--patch P] [--lr LR] [--workers W] [--val-every N]
                      [--ckpt-every N] [--out RUN_DIR] [--resume] [--seed S] [--device D] [--amp/--no-amp]
     inter4k train-vfi --mode 30to60|15to60|8x [--data ROOT|PREPARED_DIR|synthetic|synthetic:DIR|photos]
                      [--realism rigid|real] [--val-data videos] [--model vfi-small] [--upsampler U] [--init W]
-                     [... the same training options]
+                     [--body B] [... the same training options]
 
 Multi-GPU (or multi-process CPU): ``torchrun --nproc_per_node K -m cli.main train-sr ...`` (or
 train-vfi); only rank 0 shows progress and writes files. Ctrl-C saves ``RUN_DIR/last.pt`` and exits
@@ -65,6 +65,9 @@ def train_sr(
     model: Annotated[str, typer.Option("--model", help="Model name (see inter4k.models.list_models).")] = "sr-lr-small",
     upsampler: Annotated[Optional[str], typer.Option(
         "--upsampler", help="Upsampler passed to the model factory (e.g. adaunpool, pixelshuffle).")] = None,
+    body: Annotated[Optional[str], typer.Option(
+        "--body", help="The model's body, passed to its factory (sr-lr-*: plain residual blocks, ds, ds2, ic, "
+                       "supernet, or chain; docs/MODELS.md).")] = None,
     steps: StepsOpt = 100_000,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size per process.")] = 16,
     patch: Annotated[Optional[int], typer.Option(
@@ -109,7 +112,7 @@ def train_sr(
     Several processes: torchrun --nproc_per_node K -m cli.main train-sr ...
     """
     config = _config(locals(), scale=scale, upsampler=upsampler, blur_prob=blur_prob, smooth_prob=smooth_prob,
-                     quantize_lr=quantize_lr)
+                     quantize_lr=quantize_lr, model_kwargs={} if body is None else {"body": body})
     from inter4k.train.config import SRTrainConfig
 
     where = SRTrainConfig(**config).run_folder()
@@ -138,6 +141,9 @@ def train_vfi(
     model: Annotated[str, typer.Option("--model", help="VFI model name (see inter4k.models.list_models('vfi')).")] = "vfi-small",
     upsampler: Annotated[Optional[str], typer.Option(
         "--upsampler", help="The model's flow upsampler, passed to its factory (vfi-small: adaunpool or bilinear).")] = None,
+    body: Annotated[Optional[str], typer.Option(
+        "--body", help="The blocks of the model's refinement pass, passed to its factory (vfi-small: plain, the "
+                       "bundled architecture, or ds, ds2, ic, ...; docs/MODELS.md).")] = None,
     flow_loss: Annotated[float, typer.Option(
         "--flow-loss", min=0.0, help="Weight of the flow supervision: L1 + F * mean|flow error| / patch (synthetic "
                                      "data only, which knows the true motion; 0: off).")] = 0.0,
@@ -179,8 +185,8 @@ def train_vfi(
 
     Several processes: torchrun --nproc_per_node K -m cli.main train-vfi ...
     """
-    config = _config(locals(), mode=mode, model_kwargs={} if upsampler is None else {"upsampler": upsampler},
-                     flow_loss=flow_loss, realism=realism)
+    model_kwargs = {name: value for name, value in (("upsampler", upsampler), ("body", body)) if value is not None}
+    config = _config(locals(), mode=mode, model_kwargs=model_kwargs, flow_loss=flow_loss, realism=realism)
     from inter4k.train.config import VFITrainConfig
 
     where = VFITrainConfig(**config).run_folder()

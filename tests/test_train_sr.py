@@ -463,3 +463,20 @@ def test_smooth_samples_are_smooth_and_reproducible(images):
         assert img.shape == (24, 40, 3) and img.dtype == np.uint8
     with pytest.raises(ValueError, match="smooth_prob"):
         ImageFolderSR(images, scale=2, patch_size=32, smooth_prob=-0.1)
+
+
+def test_cli_train_sr_body_goes_to_the_model_factory(images, tmp_path, capsys):
+    """--body (as train-vfi's): the LR-grid SR body kind reaches the factory and the checkpoint's config."""
+
+    run = tmp_path / "run"
+    args = ["train-sr", "--data", f"images:{images}", "--model", "sr-lr-small", "--body", "ds2", "--scale", "2",
+            "--steps", "1", "--batch", "1", "--patch", "16", "--workers", "0", "--val-every", "0", "--out", str(run),
+            "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    ckpt = ckpt_io.load(run / "last.pt")
+    assert ckpt["config"]["model_kwargs"] == {"body": "ds2"} and ckpt["model_config"]["body"] == "ds2"
+    assert any(k.startswith("body.blocks.0.inner.") for k in ckpt["model"])   # DS2: the shortcut around conv2
+    assert main(args[:-3] + ["--body", "nope", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error:") and "unknown body 'nope'" in err and "Traceback" not in err

@@ -300,6 +300,7 @@ def test_cli_train_vfi_happy_path(tmp_path):
     (["--model", "vfi-average"], "model 'vfi-average' has no trainable parameters"),
     (["--model", TINY_SR], f"model '{TINY_SR}' is not a frame interpolation model; known VFI models: .*{TINY}"),
     (["--model", "no-such-model"], "unknown model 'no-such-model'; known VFI models: .*vfi-small"),
+    (["--model", "vfi-small", "--body", "nope"], "unknown body 'nope'; known: plain, ds"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.delenv("INTER4K_DEBUG", raising=False)
@@ -314,6 +315,17 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, args
     assert err.startswith("Error:") and "Traceback" not in err
     assert re.search(message, err), err
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_cli_train_vfi_body_goes_to_the_model_factory(tmp_path):
+    run = tmp_path / "run"
+    args = ["train-vfi", "--data", "synthetic", "--model", "vfi-small", "--body", "ds", "--steps", "1", "--batch", "1",
+            "--patch", "16", "--workers", "0", "--val-every", "0", "--out", str(run), "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    ckpt = ckpt_io.load(run / "last.pt")
+    assert ckpt["config"]["model_kwargs"] == {"body": "ds"}
+    assert any(k.startswith("refinenet.body.") for k in ckpt["model"])
 
 
 def test_api_train_vfi_is_the_library_function(tmp_path):

@@ -1,5 +1,6 @@
 """The VFI models (inter4k.models.vfi): shapes, exact endpoints, the untrained start, warping, gradients,
-the bilinear ablation, errors, bf16, MAC counting, save/load."""
+the bilinear ablation, errors, bf16, MAC counting, save/load, the refinement body (the failure guard:
+test_vfi_guard.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from scipy import ndimage
 from torch import nn
 
 from inter4k.models import create_model, list_models
+from inter4k.models.layers import BODIES
 from inter4k.models.vfi import (VFISmall, backward_warp, count_macs, guided_upsample, pool_with_weights)
 from inter4k.models.weights import load_model, save_model
 
@@ -192,9 +194,8 @@ def test_bf16_forward_on_the_cpu():
     assert torch.equal(mb(f0.bfloat16(), f1.bfloat16(), 0.0), f0.bfloat16())
 
 
-def test_count_macs_matches_the_convolutions_that_actually_run():
-    m = VFISmall(channels=8)
-    h, w = 37, 50
+def macs_that_run(m: nn.Module, h: int, w: int) -> int:
+    """The multiply-adds of the Conv2d layers that one forward on a (1, 3, h, w) pair runs (forward hooks)."""
     seen = [0]
 
     def hook(mod, inp, out):
@@ -205,8 +206,14 @@ def test_count_macs_matches_the_convolutions_that_actually_run():
         m(*pair(1, h, w), 0.5)
     for hd in handles:
         hd.remove()
+    return seen[0]
+
+
+def test_count_macs_matches_the_convolutions_that_actually_run():
+    m = VFISmall(channels=8)
+    h, w = 37, 50
     counted = count_macs(m, h, w)
-    assert counted["conv_macs"] == seen[0]
+    assert counted["conv_macs"] == macs_that_run(m, h, w)
     assert counted["params"] == sum(p.numel() for p in m.parameters())
     assert count_macs(create_model("vfi-average"), h, w) == {"conv_macs": 0, "params": 0}
 
@@ -266,3 +273,47 @@ def test_returned_flows_are_cropped_like_the_output():
     big0, big1 = (F.pad(f, (0, 2, 0, 3), mode="replicate") for f in (f0, f1))
     _, full = m(big0, big1, 0.4, return_flows=True)
     assert torch.allclose(flows, full[:, :, :21, :30], atol=1e-6)
+
+
+# --- body (the blocks of the refinement pass) ----------------------------------------------------------
+
+@pytest.mark.parametrize("body", sorted(BODIES))
+def test_every_body_builds_runs_and_round_trips(tmp_path, body):
+    m = perturbed(create_model("vfi-small", channels=8, body=body))
+    assert m.config["body"] == body and m.config["body_blocks"] == (0 if body == "plain" else 2)
+    if body != "plain":
+        assert any(k.startswith("refinenet.body.") for k in m.state_dict())
+    f0, f1 = pair(2, 20, 28)
+    out = m(f0, f1, torch.tensor([0.25, 0.5]))
+    assert out.shape == (2, 3, 20, 28) and torch.isfinite(out).all()
+    out.abs().mean().backward()
+    assert all(p.grad is not None for p in m.refinenet.body.parameters())
+    with torch.no_grad():  # the body's weights away from their initial values, so loading them is tested
+        for p in m.refinenet.body.parameters():
+            p.add_(0.01)
+    back = load_model(save_model(m, tmp_path / f"vfi-{body}.pt"))
+    assert back.config == m.config
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(), m.state_dict().values()))
+    assert torch.equal(back(f0, f1, 0.4), m.eval()(f0, f1, 0.4))
+
+
+def test_the_default_body_keeps_the_bundled_architecture():
+    keys = set(VFISmall().state_dict())
+    assert not any(".body." in k for k in keys)
+    assert keys == set(VFISmall(body="plain", body_blocks=0).state_dict())
+    assert {"refinenet.conv1.weight", "refinenet.conv2.weight", "refinenet.head.weight"} <= keys
+    two = set(VFISmall(body="plain", body_blocks=2).state_dict())
+    assert two - keys == {f"refinenet.body.{i}.conv{j}.{p}" for i in (0, 1) for j in (1, 2) for p in ("weight", "bias")}
+
+
+def test_count_macs_counts_the_body():
+    m = VFISmall(channels=8, body="plain", body_blocks=2)
+    h, w = 37, 50
+    assert count_macs(m, h, w)["conv_macs"] == macs_that_run(m, h, w) > count_macs(VFISmall(channels=8), h, w)["conv_macs"]
+
+
+def test_bad_body_options_are_one_line_errors():
+    with pytest.raises(ValueError, match="unknown body 'resnet'"):
+        VFISmall(body="resnet")
+    with pytest.raises(ValueError, match="body_blocks"):
+        VFISmall(body="ds", body_blocks=-1)

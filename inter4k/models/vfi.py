@@ -33,7 +33,12 @@ counts):
    (``(1 - t) W(frame0) + t W(frame1)``, averaged over RGB), flow values times 2 per stage;
 4. both full-resolution frames are backward-warped (``grid_sample``, bilinear, border padding), blended
    with ``M = (1 - t) s / ((1 - t) s + t (1 - s))``, ``s = sigmoid(m)``, and a residual of two 3x3
-   convolutions (8 hidden channels, zero-initialised output) is added at full resolution.
+   convolutions (8 hidden channels, zero-initialised output) is added at full resolution;
+5. in eval mode (``guard=``), the failure guard (:func:`flow_guard`) moves the frame toward frame
+   averaging where the flows do not explain the pair (no parameters).
+
+Options that keep the bundled architecture by default: ``body=`` / ``body_blocks=`` put blocks of
+:func:`~inter4k.models.layers.make_body` into the refinement pass of step 2 (docs/MODELS.md#vfi-vfi-small).
 
 Why overlapping windows and a normalised unpool: adaUnPool "mean" puts ``K * W_i * y`` at position i,
 which preserves the window average but multiplies a *flow* by ``K * W_i`` (a uniform translation would
@@ -62,10 +67,13 @@ from torch import nn
 import adaunpool as au
 
 from ._checks import check_choice, check_ints
+from .layers import make_body
+from .layers.bodies import BODIES
+from .layers.macs import macs_per_pixel
 from .registry import register_model
 
-__all__ = ["VFISmall", "VFIAverage", "VFINearest", "VFI_UPSAMPLERS", "VFI_BASELINES", "backward_warp",
-           "guided_upsample", "pool_with_weights", "as_time", "count_macs"]
+__all__ = ["VFISmall", "VFIAverage", "VFINearest", "VFI_UPSAMPLERS", "VFI_BASELINES", "VFI_GUARD_MODES",
+           "backward_warp", "guided_upsample", "pool_with_weights", "flow_guard", "as_time", "count_macs"]
 
 #: The flow/mask upsamplers of :class:`VFISmall`.
 VFI_UPSAMPLERS: tuple[str, ...] = ("adaunpool", "bilinear")
@@ -73,6 +81,13 @@ VFI_UPSAMPLERS: tuple[str, ...] = ("adaunpool", "bilinear")
 VFI_BASELINES: tuple[str, ...] = ("vfi-average", "vfi-nearest", "vfi-ffmpeg")
 
 _POOL_KERNEL, _POOL_STRIDE, _POOL_PAD = 4, 2, 1   # one pooling stage: 4x4 windows, stride 2, 1 px padding
+
+#: When :class:`VFISmall` applies its failure guard: "eval" (inference and validation, not in training
+#: mode: the default), "always" (also while training, e.g. to fine-tune with it) or "off".
+VFI_GUARD_MODES: tuple[str, ...] = ("eval", "always", "off")
+# The guard's defaults (flow_guard's r_0, s_0, noise floor, e_0, T and box side); how they were chosen:
+# docs/MODELS.md#failure-guard-guard.
+GUARD_RESIDUAL, GUARD_RATIO, GUARD_NOISE, GUARD_FLOW, GUARD_TEMPERATURE, GUARD_WINDOW = 0.1, 1.5, 0.01, 4.0, 0.1, 9
 
 
 # --------------------------------------------------------------------------------------------------
@@ -195,6 +210,99 @@ def guided_upsample(y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return u[..., p:size[0] - p, p:size[1] - p]
 
 
+def flow_guard(frame0: torch.Tensor, frame1: torch.Tensor, warped0: torch.Tensor, warped1: torch.Tensor,
+               flow_t0: torch.Tensor, flow_t1: torch.Tensor, t: torch.Tensor, residual: float = GUARD_RESIDUAL,
+               ratio: float = GUARD_RATIO, noise: float = GUARD_NOISE, flow_threshold: float = GUARD_FLOW,
+               temperature: float = GUARD_TEMPERATURE, window: int = GUARD_WINDOW) -> torch.Tensor:
+    r"""The failure guard of :class:`VFISmall`: where its flows do not explain the pair, how far (0..1) to
+    fall back to frame averaging.
+
+    Three signs that the flows are unreliable, all from maps the model has already computed (the
+    inputs, the two backward-warped inputs and the two flows at full resolution). ``box_k`` is the
+    mean over a k x k box (``k = window``, K = 2 window - 1); ``|.|`` the absolute value averaged over
+    RGB; the warped difference counts only where both warps sample inside the frame (elsewhere the
+    network's mask picks the other warp, and content entering at the frame's edge rightly differs).
+
+    * ``s = box_k|W0 - W1| / (box_k|I0 - I1| + noise)``, the **warping residual as a share of the
+      inputs' own difference**. Flows that explain the motion make the warps agree far better than the
+      inputs (s near 0); a flow that moves a still region makes them differ where the inputs agreed
+      (s well above 1: the bundled model's worst frames on real footage are of this kind). ``noise``
+      keeps s small where both are at the noise level.
+    * ``r = box_k|box_K(W0 - W1)|``, the **coarse warping residual**: the warps' *signed* difference
+      blurred over K x K before its size is taken, so that sub-pixel misalignment of fine texture and
+      sharp edges (a thin band of one sign, or of both) mostly cancels, while a scene change or a flash
+      (the warps differ in their low frequencies, whatever the flows) stays large.
+    * ``e = |(1 - t) F_t->0 + t F_t->1| / (t (1 - t))``, the **forward-backward inconsistency** in pixels
+      over the input interval: with ``F_t->0 = t f0`` and ``F_t->1 = (1 - t) f1``, linear motion through
+      the pixel gives ``f0 = -f1``, so e = |f0 + f1| is 0 for consistent flows.
+
+    .. math:: g = \sigma\Big(\big(\max(s / s_0,\; r / r_0,\; e / e_0) - 1\big) / T\Big)
+
+    with ``s_0 = ratio``, ``r_0 = residual`` (intensity, frames in [0, 1]), ``e_0 = flow_threshold``
+    (pixels) and ``T = temperature``: g is 1/2 where a measure reaches its threshold, near 0 well below
+    all three, near 1 above any. Box filters (separable) and element-wise operations only,
+    differentiable (almost everywhere), no parameters.
+
+    Shape:
+        - frame0, frame1, warped0, warped1: (N, 3, H, W); flow_t0, flow_t1: (N, 2, H, W); t: (N, 1, 1, 1).
+        - Output: (N, 1, H, W) float32 in (0, 1).
+
+    Example:
+        >>> a, b = torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 8, 8)    # a scene change: no flow explains it
+        >>> zero, t = torch.zeros(1, 2, 8, 8), torch.full((1, 1, 1, 1), 0.5)
+        >>> round(flow_guard(a, b, a, b, zero, zero, t).min().item(), 3)   # the warps as different as the inputs
+        1.0
+        >>> round(flow_guard(a, b, b, b, zero, zero, t).max().item(), 3)   # warps that agree
+        0.0
+    """
+    inside = _samples_inside(flow_t0) & _samples_inside(flow_t1)
+    warped_diff = (warped0.float() - warped1.float()) * inside
+    input_diff = frame0.float() - frame1.float()
+
+    def size(x: torch.Tensor) -> torch.Tensor:
+        return _box(x.abs().mean(dim=1, keepdim=True), window)
+
+    share = size(warped_diff) / (size(input_diff) + noise)
+    coarse = size(_box(warped_diff, 2 * window - 1))
+    tt = t.float()
+    spread = (tt * (1 - tt)).clamp_min(1e-6)   # t = 0 or 1: the model returns the input there anyway
+    v = (1 - tt) * flow_t0.float() + tt * flow_t1.float()
+    inconsistency = torch.hypot(v[:, 0:1], v[:, 1:2]) / spread   # (norm over dim 1 is 20x slower on the CPU)
+    unreliability = torch.maximum(torch.maximum(share / ratio, coarse / residual), inconsistency / flow_threshold)
+    return torch.sigmoid((unreliability - 1.0) / temperature)
+
+
+def _box(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The mean over a k x k box (k odd) around each pixel, of the pixels inside the image.
+
+    Separable, each axis by a running sum (``cumsum``): a few operations per pixel whatever k (CPU
+    ``avg_pool2d`` with stride 1 took three times as long at k = 17).
+    """
+    if k == 1:
+        return x
+    return _box_along(_box_along(x, k, -1), k, -2)
+
+
+def _box_along(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:
+    """The mean over k neighbours (k odd) along ``dim`` (-1 or -2), of those inside the image."""
+    r, n = k // 2, x.shape[dim]
+    pad = (r + 1, r) if dim == -1 else (0, 0, r + 1, r)
+    c = F.pad(x, pad).cumsum(dim)
+    sums = c.narrow(dim, k, n) - c.narrow(dim, 0, n)
+    i = torch.arange(n, device=x.device, dtype=x.dtype)
+    count = (torch.clamp(i + r, max=n - 1) - torch.clamp(i - r, min=0) + 1)
+    return sums / (count.view(-1, 1) if dim == -2 else count)
+
+
+def _samples_inside(flow: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) bool: whether :func:`backward_warp` with ``flow`` samples inside the image there."""
+    h, w = flow.shape[-2:]
+    xs = torch.arange(w, device=flow.device, dtype=flow.dtype).view(1, w)
+    ys = torch.arange(h, device=flow.device, dtype=flow.dtype).view(h, 1)
+    x, y = xs + flow[:, 0], ys + flow[:, 1]
+    return ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)).unsqueeze(1)
+
+
 def _exact_endpoints(out: torch.Tensor, frame0: torch.Tensor, frame1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """``frame0`` where t == 0, ``frame1`` where t == 1, ``out`` elsewhere (per sample)."""
     return torch.where(t == 0, frame0, torch.where(t == 1, frame1, out))
@@ -247,18 +355,23 @@ class _FlowNet(nn.Module):
 
 
 class _RefineNet(nn.Module):
-    """The second, coarse-to-fine pass at the reduced resolution: corrections of (f0, f1, m)."""
+    """The second, coarse-to-fine pass at the reduced resolution: corrections of (f0, f1, m).
 
-    def __init__(self, c: int) -> None:
+    conv1 - LeakyReLU - ``body`` (``make_body(kind, c, blocks)``; no modules at all with 0 blocks, the
+    bundled architecture) - conv2 - LeakyReLU - head. The body's blocks carry their own shortcuts.
+    """
+
+    def __init__(self, c: int, body: str = "plain", blocks: int = 0) -> None:
         super().__init__()
         self.act = nn.LeakyReLU(0.1, inplace=True)
         # warped I0, warped I1 (3 + 3), F_t->0, F_t->1 (2 + 2), m, t, the U-Net's features (c)
         self.conv1 = _conv(12 + c, c)
+        self.body = make_body(body, c, blocks)
         self.conv2 = _conv(c, c)
         self.head = _conv(c, 5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.act(self.conv2(self.act(self.conv1(x)))))
+        return self.head(self.act(self.conv2(self.body(self.act(self.conv1(x))))))
 
 
 class VFISmall(nn.Module):
@@ -271,11 +384,37 @@ class VFISmall(nn.Module):
             "bilinear" (``F.interpolate``, the ablation); the pooling is adaPool in both.
         refine_channels: hidden channels of the full-resolution residual (two 3x3 convs).
         beta_init: the initial beta of every pooling stage (a learnable scalar per stage, sigmoid-bounded).
+        body: the kind of blocks (:func:`~inter4k.models.layers.make_body`: "plain", "ds", "ds2", "ic",
+            ...) inserted in the reduced-resolution refinement pass, between its two C-channel convs.
+        body_blocks: how many (default: 0 for "plain", which is the bundled architecture with the same
+            state-dict keys; 2 for the other kinds).
+        guard: when the failure guard runs (:data:`VFI_GUARD_MODES`): "eval" (default: in eval mode,
+            i.e. inference, evaluation and validation; a model trained from zero flows would otherwise
+            start at frame averaging with the warps' gradients hidden), "always" or "off".
+        guard_residual: r_0 of :func:`flow_guard`, the coarse warping residual (intensity, frames in
+            [0, 1]) at which g = 1/2.
+        guard_ratio: s_0 of :func:`flow_guard`: the warping residual, as a share of the inputs' own
+            difference, at which g = 1/2.
+        guard_noise: the noise floor (intensity, frames in [0, 1]) added to the inputs' difference.
+        guard_flow: e_0 of :func:`flow_guard`, the forward-backward inconsistency (pixels over the
+            input interval) at which g = 1/2.
+        guard_temperature: T of :func:`flow_guard` (smaller: a sharper switch).
+        guard_window: k of :func:`flow_guard`, the side (odd) of the boxes that average the
+            differences (the coarse residual's blur is 2k - 1).
 
     Attributes:
         config: the constructor's arguments (JSON-serialisable); ``VFISmall(**config)`` rebuilds it.
         factor: ``2 ** stages``; inputs are replicate-padded to a multiple of it and cropped back.
         model_name: "vfi-small" when built by the registry.
+
+    **Failure guard.** Where the flows do not explain the pair (a scene change the cut detector missed,
+    a flash, a flow that went wrong), warping gives a broken frame, worse to watch than a soft one.
+    The guard map ``g`` (:func:`flow_guard`, (N, 1, H, W) in (0, 1)) is computed from the full-resolution
+    warps and flows and the output becomes ``out + g * (average - out)``, average = ``(1 - t) I0 + t I1``:
+    frame averaging where g is near 1, the network's frame where it is near 0. It has no parameters,
+    so the bundled weights work with it unchanged. ``forward(..., return_guard=True)`` also returns g
+    (zeros when the guard is not active), for inspection; ``model.last_guard`` keeps the last one;
+    ``model.set_guard("off")`` switches it off in a loaded model (``guard=`` when building one).
 
     Shape:
         - frame0, frame1: (N, 3, H, W) in [0, 1]; t: a float or N values in [0, 1].
@@ -291,14 +430,32 @@ class VFISmall(nn.Module):
     """
 
     def __init__(self, channels: int = 24, stages: int = 2, upsampler: str = "adaunpool",
-                 refine_channels: int = 8, beta_init: float = 0.5) -> None:
+                 refine_channels: int = 8, beta_init: float = 0.5, body: str = "plain",
+                 body_blocks: Optional[int] = None, guard: str = "eval", guard_residual: float = GUARD_RESIDUAL,
+                 guard_ratio: float = GUARD_RATIO, guard_noise: float = GUARD_NOISE, guard_flow: float = GUARD_FLOW,
+                 guard_temperature: float = GUARD_TEMPERATURE, guard_window: int = GUARD_WINDOW) -> None:
         super().__init__()
-        check_ints("VFISmall", ("channels", channels, 1), ("stages", stages, 1), ("refine_channels", refine_channels, 1))
+        check_choice("VFISmall", "body", body, BODIES)
+        if body_blocks is None:
+            body_blocks = 0 if body == "plain" else 2
+        check_ints("VFISmall", ("channels", channels, 1), ("stages", stages, 1), ("refine_channels", refine_channels, 1),
+                   ("body_blocks", body_blocks, 0), ("guard_window", guard_window, 1))
         check_choice("VFISmall", "upsampler", upsampler, VFI_UPSAMPLERS)
+        check_choice("VFISmall", "guard", guard, VFI_GUARD_MODES)
         if not 0.0 < float(beta_init) < 1.0:
             raise ValueError(f"VFISmall: beta_init must lie strictly inside (0, 1), got {beta_init!r}")
+        thresholds = {"guard_residual": guard_residual, "guard_ratio": guard_ratio, "guard_noise": guard_noise,
+                      "guard_flow": guard_flow, "guard_temperature": guard_temperature}
+        for name, value in thresholds.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) < float("inf"):
+                raise ValueError(f"VFISmall: {name} must be a positive finite number, got {value!r}")
+        if guard_window % 2 == 0:
+            raise ValueError(f"VFISmall: guard_window must be odd, got {guard_window}")
         self.config = {"channels": channels, "stages": stages, "upsampler": upsampler,
-                       "refine_channels": refine_channels, "beta_init": float(beta_init)}
+                       "refine_channels": refine_channels, "beta_init": float(beta_init), "body": body,
+                       "body_blocks": body_blocks, "guard": guard,
+                       **{name: float(value) for name, value in thresholds.items()}, "guard_window": guard_window}
+        self.last_guard: Optional[torch.Tensor] = None
         self.model_name: Optional[str] = None
         self.stages = stages
         self.factor = 2 ** stages
@@ -306,7 +463,7 @@ class VFISmall(nn.Module):
         logit = torch.logit(torch.tensor(float(beta_init)))
         self.beta_logits = nn.Parameter(torch.full((stages,), float(logit)))
         self.flownet = _FlowNet(channels)
-        self.refinenet = _RefineNet(channels)
+        self.refinenet = _RefineNet(channels, body, body_blocks)
         # full-resolution residual: warped I0, warped I1, blend, mask (10 channels) -> 3
         self.res1 = nn.Conv2d(10, refine_channels, 3, padding=1)
         self.res2 = nn.Conv2d(refine_channels, 3, 3, padding=1)
@@ -325,12 +482,31 @@ class VFISmall(nn.Module):
             return guided_upsample(y, guide)
         return F.interpolate(y.float(), scale_factor=2, mode="bilinear", align_corners=False)
 
+    def set_guard(self, mode: str) -> "VFISmall":
+        """Switch the failure guard of a built (e.g. loaded) model: "eval", "always" or "off"; returns the model.
+
+        Example:
+            >>> VFISmall(channels=4).set_guard("off").config["guard"]
+            'off'
+        """
+        check_choice("VFISmall", "guard", mode, VFI_GUARD_MODES)
+        self.config["guard"] = mode
+        return self
+
+    @property
+    def guard_active(self) -> bool:
+        """Whether forward applies the failure guard now (``guard`` "always", or "eval" in eval mode)."""
+        mode = self.config["guard"]
+        return mode == "always" or (mode == "eval" and not self.training)
+
     def forward(self, frame0: torch.Tensor, frame1: torch.Tensor, t: Union[float, torch.Tensor],
-                return_flows: bool = False):
+                return_flows: bool = False, return_guard: bool = False):
         """The frame at t (see the class docstring); with ``return_flows``, ``(frame, flows)``: flows
         (N, 4, H, W) float32 = the full-resolution ``F_t->0`` (channels 0, 1) and ``F_t->1`` (2, 3), x then
         y in pixels, that the inputs were backward-warped with (cropped like the output; at t = 0 / 1
-        the frame is the input, the flows are still what the network computed). For flow supervision."""
+        the frame is the input, the flows are still what the network computed). For flow supervision.
+        With ``return_guard``, the guard map (N, 1, H, W) float32 comes after them (zeros when the
+        guard is not active): ``(frame, guard)`` or ``(frame, flows, guard)``."""
         _check_frames(frame0, frame1, "VFISmall")
         n, _, h, w = frame0.shape
         tt = as_time(t, n, frame0.device)
@@ -372,11 +548,20 @@ class VFISmall(nn.Module):
         mask = a0 / (a0 + a1).clamp_min(1e-12)
         blend = mask * wf0 + (1 - mask) * wf1
         res = self.res2(self.act(self.res1(torch.cat([wf0, wf1, blend, mask], 1).to(pdtype))))
-        out = (blend + res.float())[:, :, :h, :w].to(frame0.dtype)
-        out = _exact_endpoints(out, frame0, frame1, tt)
-        if return_flows:
-            return out, torch.cat([ft0, ft1], 1)[:, :, :h, :w]
-        return out
+        out = blend + res.float()
+        # 5. the failure guard: back toward frame averaging where the flows do not explain the pair
+        if self.guard_active:
+            c = self.config
+            g = flow_guard(x0, x1, wf0, wf1, ft0, ft1, tt, c["guard_residual"], c["guard_ratio"], c["guard_noise"],
+                           c["guard_flow"], c["guard_temperature"], c["guard_window"])
+            out = out + g * ((1 - tt) * x0 + tt * x1 - out)
+        else:
+            g = torch.zeros_like(out[:, :1])
+        self.last_guard = g[:, :, :h, :w].detach()
+        out = _exact_endpoints(out[:, :, :h, :w].to(frame0.dtype), frame0, frame1, tt)
+        extra = ((torch.cat([ft0, ft1], 1)[:, :, :h, :w],) if return_flows else ()) \
+            + ((g[:, :, :h, :w],) if return_guard else ())
+        return (out, *extra) if extra else out
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config.items())
@@ -482,4 +667,6 @@ def count_macs(model: nn.Module, height: int, width: int) -> dict:
     for c, (h, w) in ((fn.d1, (h1, w1)), (fn.d0, (h0, w0)), (fn.head, (h0, w0)), (rn.conv1, (h0, w0)),
                       (rn.conv2, (h0, w0)), (rn.head, (h0, w0)), (model.res1, (hp, wp)), (model.res2, (hp, wp))):
         conv(c, h, w)
+    if model.config["body_blocks"]:
+        macs += round(macs_per_pixel(rn.body, model.config["channels"]) * h0 * w0)
     return {"conv_macs": macs, "params": params}
