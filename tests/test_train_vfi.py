@@ -418,23 +418,6 @@ def test_a_checkpoint_written_before_a_config_field_existed_resumes_with_its_def
 
 # --- the real-photograph corpus: realistic clips ---------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def photo_corpus(tmp_path_factory) -> Path:
-    """A small corpus in the layout build_photo_corpus writes (its manifest makes it a finished corpus)."""
-    import cv2
-    import skimage.data
-
-    root = tmp_path_factory.mktemp("corpus") / "photos"
-    for split, names in (("train", ("astronaut", "coffee", "chelsea")), ("val", ("rocket", "camera"))):
-        (root / split).mkdir(parents=True)
-        for name in names:
-            img = getattr(skimage.data, name)()
-            img = np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img[..., :3]
-            cv2.imwrite(str(root / split / f"{name}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-    (root / "manifest.json").write_text(json.dumps({"corpus": "photos", "files": []}))
-    return root
-
-
 def test_photos_train_on_the_train_split_and_validate_on_the_val_split_with_real_motion(photo_corpus, tmp_path):
     from inter4k.train.distributed import DistInfo
     from inter4k.train.vfi import VFITrainer

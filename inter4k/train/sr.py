@@ -95,6 +95,7 @@ class SRTrainer(Trainer):
 
     task = "sr"
     config_class = SRTrainConfig
+    clip_models = False  # the models take frames (N, 3, h, w); video SR's trainer takes clip models
 
     def data_options(self, purpose: str) -> dict:
         options = dict(super().data_options(purpose), scale=self.cfg.scale)
@@ -118,6 +119,12 @@ class SRTrainer(Trainer):
         if cfg.upsampler is not None:
             kwargs["upsampler"] = cfg.upsampler
         model, config = create_trainable(cfg.model, kwargs)
+        from ..models.vsr import is_clip_model
+
+        if is_clip_model(model) != self.clip_models:
+            raise ValueError(f"model {cfg.model!r} super-resolves "
+                             + ("single frames; train it with `inter4k train-sr`" if self.clip_models else
+                                "clips of frames; train it with `inter4k train-vsr`"))
         if cfg.init is not None:
             load_init_weights(model, cfg.init, cfg.scale)
         return model, config
