@@ -144,7 +144,8 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
     warnings = list(plugin.warnings)
     if scorer.lpips_available is False:
         warnings.insert(0, f"{scorer.lpips_reason} (LPIPS is reported as null; the other metrics are not affected)")
-    result = EvaluateResult(task=task, mode=mode, config=config, keys=list(scorer.keys), methods=methods,
+    keys = [*scorer.keys, *plugin.extra_keys]
+    result = EvaluateResult(task=task, mode=mode, config=config, keys=keys, methods=methods,
                             lpips_available=scorer.lpips_available, lpips_reason=scorer.lpips_reason,
                             warnings=warnings, crops=picker.crops)
     result.seconds = time.perf_counter() - t0
