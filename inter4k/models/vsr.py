@@ -31,7 +31,7 @@ carries only the forward branch's state (one LR frame and one C-channel hidden m
 from chunk to chunk, and the backward branch sees the chunk plus ``lookahead`` later frames. With
 ``bidirectional=False`` there is no backward branch, and streaming in chunks equals the offline pass.
 
-Cost (docs/MODELS.md#vsr-small): everything runs at LR or below; the flow U-Net runs twice per frame
+Cost (docs/MODELS.md#video-sr-vsr-small): everything runs at LR or below; the flow U-Net runs twice per frame
 (once per direction) at 1/2 and 1/4 LR. Geometry (flows, warps) runs in float32.
 """
 
