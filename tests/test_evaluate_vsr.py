@@ -75,3 +75,25 @@ def test_a_trained_clip_model_changes_the_result(photo_corpus):
     mine, bicubic = r.primary.mean_over_frames, r.method("bicubic").mean_over_frames
     assert r.primary.name == "vsr-small" and mine["psnr_y"] < bicubic["psnr_y"]
     assert mine["flicker_y"] == pytest.approx(bicubic["flicker_y"], abs=0.05)
+
+
+def test_pairs_mode_of_video_sr_adds_the_temporal_values(tmp_path):
+    import cv2
+    import numpy as np
+
+    g = np.random.default_rng(0)
+    base = cv2.resize(g.integers(40, 200, (4, 5, 3)).astype(np.uint8), (40, 32), interpolation=cv2.INTER_CUBIC)
+    for side, sign in (("ref", 0), ("pred", 1)):
+        folder = tmp_path / side / "clip"
+        folder.mkdir(parents=True)
+        for t in range(4):   # the prediction's error alternates +4 / -4 RGB levels: flicker 2 x 4 x 219/255
+            frame = base.astype(int) + sign * (4 if t % 2 == 0 else -4)
+            cv2.imwrite(str(folder / f"{t:04d}.png"), frame.astype(np.uint8))
+    r = evaluate(task="vsr", pred=tmp_path / "pred", ref=tmp_path / "ref", scale=2, metrics="psnr")
+    assert r.keys[-2:] == ["flicker_y", "warp_y"]
+    frames = r.primary.frames
+    assert frames[0].values["flicker_y"] is None
+    assert [f.values["flicker_y"] for f in frames[1:]] == pytest.approx([8 * 219 / 255] * 3)
+    assert [f.values["warp_y"] for f in frames[1:]] == pytest.approx([8 * 219 / 255] * 3, rel=0.02)
+    plain = evaluate(task="sr", pred=tmp_path / "pred", ref=tmp_path / "ref", scale=2, metrics="psnr")
+    assert "flicker_y" not in plain.keys
