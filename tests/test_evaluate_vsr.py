@@ -97,3 +97,11 @@ def test_pairs_mode_of_video_sr_adds_the_temporal_values(tmp_path):
     assert [f.values["warp_y"] for f in frames[1:]] == pytest.approx([8 * 219 / 255] * 3, rel=0.02)
     plain = evaluate(task="sr", pred=tmp_path / "pred", ref=tmp_path / "ref", scale=2, metrics="psnr")
     assert "flicker_y" not in plain.keys
+
+
+def test_inter4k_clips_of_consecutive_frames(sample_root):
+    r = evaluate(task="vsr", data=str(sample_root), scale=2, limit=1, frames=4, metrics="psnr")
+    model = r.primary
+    assert r.config["data_kind"] == "inter4k" and len(model.frames) == 4 and len(model.clips) == 1
+    assert [f.index for f in model.frames] == [0, 1, 2, 3]
+    assert model.mean_over_frames["warp_y"] is not None and model.mean_over_frames["flicker_y"] > 0

@@ -101,3 +101,10 @@ def test_bad_command_line_input_is_one_line_and_exit_2(photo_corpus, tmp_path, c
     code = main(["train-vsr", "--data", f"photos:{photo_corpus}", "--frames", "4", "--out", str(tmp_path / "bad")])
     err = capsys.readouterr().err
     assert code == 2 and "frames must be one of 3, 5, 9" in err and len(err.strip().splitlines()) == 1
+
+
+def test_trains_on_inter4k_clips(sample_root, tmp_path):
+    result = train_vsr(dict(data=str(sample_root), scale=2, frames=3, patch=32, batch=1, steps=1, workers=0,
+                            val_every=1, model_kwargs=dict(SMALL), out=str(tmp_path / "run")))
+    val = records(tmp_path / "run", "val")[-1]
+    assert result.finished and val["frames"] == 3 * val["clips"] and val["clips"] >= 1
