@@ -80,14 +80,12 @@ class VSRState:
     frame: torch.Tensor
     hidden: torch.Tensor
 
-    def detach(self) -> "VSRState":
-        return VSRState(self.frame.detach(), self.hidden.detach())
-
 
 class TinyFlowNet(nn.Module):
     """The flow ``F_{t->s}`` (N, 2, h, w) float32 in LR pixels (x then y) from LR frames x_t, x_s.
 
-    A two-level U-Net on the adaPool-pooled frames (1/2 LR; one stride-2 level at 1/4), a
+    A two-level U-Net on the frames pooled by adaPool with a fixed ``beta`` (1/2 LR; one stride-2
+    level at 1/4), a
     zero-initialised head, and a guided (normalised adaUnPool) x2 upsampling back to LR; h, w are
     replicate-padded to a multiple of 4 and cropped back.
 
