@@ -108,3 +108,18 @@ def test_trains_on_inter4k_clips(sample_root, tmp_path):
                             val_every=1, model_kwargs=dict(SMALL), out=str(tmp_path / "run")))
     val = records(tmp_path / "run", "val")[-1]
     assert result.finished and val["frames"] == 3 * val["clips"] and val["clips"] >= 1
+
+
+def test_ddp_two_processes_on_cpu_end_with_identical_weights(photo_corpus, tmp_path):
+    from _ddp import spawn_training
+
+    run = tmp_path / "run"
+    cfg = tiny(photo_corpus, steps=2, batch=1, val_every=2, val_clips=3, device="cpu", out=str(run))
+    w0, w1 = spawn_training(train_vsr, cfg, tmp_path)
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["step"] == 2 and state["world_size"] == 2 and state["task"] == "vsr"
+    for key in w0:
+        assert torch.equal(w0[key], w1[key]) and torch.equal(w0[key], state["model"][key]), key
+    assert [r["step"] for r in records(run, "train")] == [1, 2]   # rank 0 alone writes the log
+    val = records(run, "val")[-1]
+    assert (val["clips"], val["frames"]) == (3, 9)                 # both shares of the val clips counted
