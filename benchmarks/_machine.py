@@ -25,3 +25,14 @@ def loadavg() -> Optional[list[float]]:
         return [round(v, 2) for v in os.getloadavg()]
     except OSError:
         return None
+
+
+def run_line(threads: int) -> str:
+    """The line under a benchmark's table: the command, torch, the CPU, threads, load and date."""
+    import sys
+    import time
+
+    import torch
+
+    return (f"`python {' '.join(sys.argv)}`: torch {torch.__version__}, {cpu_model()}, {threads} thread(s), "
+            f"load {loadavg()}, {time.strftime('%Y-%m-%d')}")

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _machine import cpu_model, loadavg  # noqa: E402
+from _machine import run_line  # noqa: E402
 from inter4k.models.layers import InceptionConv2d, default_dilations  # noqa: E402
 
 
@@ -68,8 +68,7 @@ def main() -> int:
         print(f"| {name} | {fwd:.2f} | {both:.2f} |")
     with torch.no_grad():
         print(f"| per-channel loop ({c} F.conv2d calls) | {median_ms(loop, max(1, args.repeat // 5)):.2f} | - |")
-    print(f"\n`python {' '.join(sys.argv)}`: torch {torch.__version__}, {cpu_model()}, {args.threads} thread(s), "
-          f"load {loadavg()}, {time.strftime('%Y-%m-%d')}")
+    print("\n" + run_line(args.threads))
     return 0
 
 

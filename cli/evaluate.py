@@ -7,6 +7,8 @@ baselines on a dataset (see :mod:`inter4k.evaluate` and docs/EVALUATE.md).
                      [--limit N] [--frames K] [--tile auto] [--device D] [--report DIR] [--json]
     inter4k evaluate --task vfi [--model NAME|PATH] [--mode 30to60|15to60|8x] [--data ROOT|synthetic[:DIR]]
                      [--split test] [--limit N] [--frames K] [--patch P] [--report DIR] [--json]
+    inter4k evaluate --task vsr [--model vsr-small|PATH] [--data ROOT|photos[:DIR]] [--split test] [--scale S]
+                     [--limit N] [--frames T] [--report DIR] [--json]
 
 Calls :func:`inter4k.api.evaluate`; the progress bar and warnings go to stderr, the table (or with
 ``--json`` the JSON of report.json) to stdout.
@@ -69,7 +71,8 @@ def _t_table(result) -> Table:
 
 @command
 def evaluate(
-    task: Annotated[str, typer.Option("--task", help="sr (super-resolution) or vfi (frame interpolation).")] = "sr",
+    task: Annotated[str, typer.Option("--task", help="sr (super-resolution), vsr (video SR: a clip model against per-frame SR, "
+                                                    "with temporal metrics) or vfi (frame interpolation).")] = "sr",
     pred: Annotated[Optional[Path], typer.Option(
         "--pred", help="Predictions: an image, an image folder, a video, or a folder of clips (videos or image "
                        "folders, paired with --ref's by name).", show_default=False)] = None,
@@ -81,7 +84,7 @@ def evaluate(
                               "vfi-nearest and vfi-ffmpeg (FFmpeg's minterpolate).")] = None,
     data: Annotated[Optional[str], typer.Option(
         "--data", help="Model mode: an Inter4K root (default: $INTER4K_ROOT or ~/datasets/inter4k); sr: or "
-                       "images:DIR; vfi: or synthetic[:DIR] (synthetic motion over held-out photographs), "
+                       "images:DIR; vsr: or photos[:DIR] (clips with realistic motion over the photo corpus); vfi: or synthetic[:DIR] (synthetic motion over held-out photographs), "
                        "photos[:DIR] (realistic clips over the photo corpus's held-out split) or videos[:DIR] "
                        "(real footage: the opencv-doc videos, every other frame dropped).")] = None,
     vfi_mode: Annotated[Optional[str], typer.Option(
@@ -100,7 +103,8 @@ def evaluate(
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate the first N clips (images).")] = None,
     frames: Annotated[Optional[int], typer.Option(
         "--frames", min=1, help="Per clip: pairs mode the first K frames; model mode K frames (vfi: K input "
-                                "pairs) spread over the clip.")] = None,
+                                "pairs) spread over the clip; vsr: the clip length T (default 5; photos: 3, 5 "
+                                "or 9).")] = None,
     report: Annotated[Optional[Path], typer.Option(
         "--report", help="Write report.json, report.csv, report.md and report.html into this folder.")] = None,
     tile: Annotated[str, typer.Option(

@@ -1,7 +1,7 @@
 """The ``inter4k`` entry point: builds the Typer app and maps known errors to exit codes.
 
     inter4k download | verify | derive | sample | prepare       the Inter4K data set
-    inter4k train-sr | train-vfi                               training
+    inter4k train-sr | train-vsr | train-vfi                   training
     inter4k upscale | interpolate                              inference on images and videos
     inter4k evaluate | bench-pool                              scoring and benchmarks
     inter4k doctor | --version                                 the installation
@@ -32,7 +32,7 @@ from ._options import print_error, typer_factory
 from .doctor import doctor
 from .download import download
 from .prepare import prepare
-from .train import train_sr, train_vfi
+from .train import train_sr, train_vfi, train_vsr
 from .upscale import upscale
 from .benchpool import bench_pool
 from .interpolate import interpolate
@@ -67,6 +67,7 @@ app.command(name="derive")(dataset.derive)
 app.command(name="sample")(dataset.sample)
 app.command(name="prepare")(prepare)
 app.command(name="train-sr")(train_sr)
+app.command(name="train-vsr")(train_vsr)
 app.command(name="train-vfi")(train_vfi)
 app.command(name="upscale")(upscale)
 app.command(name="bench-pool")(bench_pool)

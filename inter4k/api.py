@@ -274,6 +274,20 @@ def bench_pool(images=None, factors=(2, 4), report=None, callback=None, on_progr
     return _bench_pool(images=images, factors=factors, report=report, callback=callback, on_progress=on_progress)
 
 
+# --- training: train-vsr (inter4k.train.vsr; imported lazily) ---
+
+def train_vsr(config=None, callback=None, on_progress=None, **kwargs):
+    """Train a video SR clip model (vsr-small): see :func:`inter4k.train.vsr.train_vsr` (returns a
+    VSRTrainResult).
+
+    ``config`` is a ``VSRTrainConfig`` or a dict; keyword arguments (scale=, data=, frames=, model=, steps=,
+    batch=, patch=, lr=, out=, resume=, ...) override it. ``on_progress``: stage "train-vsr", unit "steps".
+    """
+    from .train.vsr import train_vsr as _train_vsr
+
+    return _train_vsr(config, callback=_train_callback(callback, on_progress, "train-vsr"), **kwargs)
+
+
 # --- training: train-vfi (inter4k.train.vfi; imported lazily) ---
 
 def train_vfi(config=None, callback=None, on_progress=None, **kwargs):

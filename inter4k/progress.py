@@ -121,10 +121,12 @@ class Reporter:
 
 
 def _val_line(info: Mapping[str, Any]) -> str:
-    """A trainer's validation result in a few words: PSNR (SSIM) (baseline PSNR)."""
+    """A trainer's validation result in a few words: PSNR (SSIM) (flicker) (baseline PSNR)."""
     base = next(((k, info[k]) for k in ("bicubic", "average") if info.get(k) is not None), None)
     ssim = info.get("ssim")
+    flicker = info.get("flicker")
     return (f"{info['psnr']:.2f} dB" + (f" SSIM {ssim:.4f}" if ssim is not None else "")
+            + (f" flicker {flicker:.2f}" if flicker is not None else "")
             + (f" ({base[0]} {base[1]:.2f})" if base is not None else ""))
 
 

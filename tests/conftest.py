@@ -16,6 +16,7 @@ import os
 os.environ.setdefault("ADAUNPOOL_BACKEND", "compiled")
 
 import zlib  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -183,3 +184,24 @@ def disk_full_after(monkeypatch):
         monkeypatch.setattr(atomic, "open", full_open, raising=False)
 
     return arm
+
+
+@pytest.fixture(scope="session")
+def photo_corpus(tmp_path_factory) -> Path:
+    """A small corpus in the layout build_photo_corpus writes (its manifest makes it a finished corpus)."""
+    import json
+
+    import cv2
+    import numpy as np
+    import skimage.data
+
+    root = tmp_path_factory.mktemp("corpus") / "photos"
+    for split, names in (("train", ("astronaut", "coffee", "chelsea")), ("val", ("rocket", "camera")),
+                        ("test", ("clock",))):
+        (root / split).mkdir(parents=True)
+        for name in names:
+            img = getattr(skimage.data, name)()
+            img = np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img[..., :3]
+            cv2.imwrite(str(root / split / f"{name}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    (root / "manifest.json").write_text(json.dumps({"corpus": "photos", "files": []}))
+    return root

@@ -65,8 +65,11 @@ def test_missing_data_says_what_the_task_takes(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match="is not a folder"):
         parse_data(str(tmp_path / "file"), "sr")
-    with pytest.raises(ValueError, match="unknown task 'vsr'"):
-        parse_data(None, "vsr")
+    with pytest.raises(ValueError, match="unknown task 'stereo'"):
+        parse_data(None, "stereo")
+    # video SR (clips): Inter4K roots and the photo corpus
+    with pytest.raises(FileNotFoundError, match=r"give --data an Inter4K root \(.*\) or photos\[:DIR\]$"):
+        parse_data(str(tmp_path / "nowhere"), "vsr")
 
 
 # --- the registry ---------------------------------------------------------------------------------------
@@ -98,8 +101,8 @@ def test_a_new_kind_is_one_registration(registry, images):
 def test_registration_mistakes_are_errors(registry):
     with pytest.raises(ValueError, match="'images' is registered twice for task 'sr'"):
         register_source(type("Again", (Source,), {"kind": "images", "task": "sr"}))
-    with pytest.raises(ValueError, match="unknown task 'vsr'"):
-        register_source(type("Odd", (Source,), {"kind": "x", "task": "vsr"}))
+    with pytest.raises(ValueError, match="unknown task 'stereo'"):
+        register_source(type("Odd", (Source,), {"kind": "x", "task": "stereo"}))
     with pytest.raises(ValueError, match="unknown sr data kind 'synthetic'; known: inter4k, prepared, images, photos"):
         open_dataset(DataSpec("synthetic", None), "sr", "train")
     with pytest.raises(TypeError):

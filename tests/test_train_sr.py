@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
+from _ddp import spawn_training
 from cli.main import app, main
 from inter4k import atomic
 from inter4k.data.images import write_skimage_images
@@ -294,30 +294,10 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(images, tmp_path):
 
 # --- DDP ----------------------------------------------------------------------------------------------
 
-def _ddp_worker(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    _register_tiny()  # a fresh (spawned) process
-    result = train_sr(cfg)
-    assert result.world_size == world
-    torch.save({k: v.detach().clone() for k, v in result.model.state_dict().items()}, Path(out) / f"rank{rank}.pt")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ddp_two_processes_on_cpu_end_with_identical_weights(images, tmp_path):
-    import torch.multiprocessing as mp
-
     run = tmp_path / "run"
     cfg = tiny(data=f"images:{images}", out=str(run), steps=4, val_every=4, val_patch=64, device="cpu")
-    mp.spawn(_ddp_worker, args=(2, _free_port(), cfg, str(tmp_path)), nprocs=2, join=True)
-    w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    w0, w1 = spawn_training(train_sr, cfg, tmp_path, setup=_register_tiny)
     ckpt = ckpt_io.load(run / "last.pt")
     assert ckpt["step"] == 4 and ckpt["world_size"] == 2 and ckpt["data"]["world_size"] == 2
     init = TinySR(scale=2).state_dict()

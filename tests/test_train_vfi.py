@@ -9,9 +9,7 @@ frames and t, added to the linear blend) keeps every run to a second or so.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from skimage.metrics import peak_signal_noise_ratio
 from torch import nn
 from typer.testing import CliRunner
 
+from _ddp import spawn_training
 from cli.main import app, main
 from inter4k.train import checkpoint as ckpt_io
 from inter4k.train.sr import train_sr
@@ -237,30 +236,10 @@ def test_resuming_a_run_of_the_other_task_is_an_error(tmp_path):
 
 # --- DDP ----------------------------------------------------------------------------------------------
 
-def _ddp_worker(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    _register_tiny()  # a fresh (spawned) process
-    result = train_vfi(cfg)
-    assert result.world_size == world
-    torch.save({k: v.detach().clone() for k, v in result.model.state_dict().items()}, Path(out) / f"rank{rank}.pt")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ddp_two_processes_on_cpu_end_with_identical_weights(tmp_path):
-    import torch.multiprocessing as mp
-
     run = tmp_path / "run"
     cfg = tiny(mode="15to60", out=str(run), steps=3, val_every=3, val_patch=24, device="cpu")
-    mp.spawn(_ddp_worker, args=(2, _free_port(), cfg, str(tmp_path)), nprocs=2, join=True)
-    w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    w0, w1 = spawn_training(train_vfi, cfg, tmp_path, setup=_register_tiny)
     ckpt = ckpt_io.load(run / "last.pt")
     assert ckpt["step"] == 3 and ckpt["world_size"] == 2 and ckpt["task"] == "vfi"
     for key in w0:
@@ -429,23 +408,6 @@ def test_a_checkpoint_written_before_a_config_field_existed_resumes_with_its_def
 
 
 # --- the real-photograph corpus: realistic clips ---------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def photo_corpus(tmp_path_factory) -> Path:
-    """A small corpus in the layout build_photo_corpus writes (its manifest makes it a finished corpus)."""
-    import cv2
-    import skimage.data
-
-    root = tmp_path_factory.mktemp("corpus") / "photos"
-    for split, names in (("train", ("astronaut", "coffee", "chelsea")), ("val", ("rocket", "camera"))):
-        (root / split).mkdir(parents=True)
-        for name in names:
-            img = getattr(skimage.data, name)()
-            img = np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img[..., :3]
-            cv2.imwrite(str(root / split / f"{name}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-    (root / "manifest.json").write_text(json.dumps({"corpus": "photos", "files": []}))
-    return root
-
 
 def test_photos_train_on_the_train_split_and_validate_on_the_val_split_with_real_motion(photo_corpus, tmp_path):
     from inter4k.train.distributed import DistInfo

@@ -35,6 +35,9 @@ photos        vfi    the same over the real-photograph corpus's own ``train`` / 
                      folders (a missing one is an error), realistic clips (``realism="real"``)
 videos        vfi    :class:`~inter4k.data.videos.VideoTripletsVFI`, the real footage of the
                      opencv-doc videos (built on first use); validation and evaluation only
+inter4k       vsr    :class:`~inter4k.data.datasets.Inter4KSR` with ``frames`` consecutive frames
+photos        vsr    :class:`~inter4k.data.clips.SyntheticClipsVSR` clips over the corpus's own
+                     ``train`` / ``val`` / ``test`` folders
 ============  =====  ============================================================================
 
 A new kind of data is one subclass of :class:`Source` under ``@register_source`` (docs/DESIGN.md#data-sources).
@@ -50,7 +53,7 @@ __all__ = ["DataSpec", "DataOptions", "Source", "register_source", "list_sources
            "open_dataset", "split_folder", "split_or_all", "is_image_folder", "TASKS", "PURPOSES", "INTER4K", "PREPARED", "IMAGES",
            "PHOTOS", "SYNTHETIC", "VIDEOS", "INTER4K_VAL_PATCH", "SYNTHETIC_PATCH"]
 
-TASKS = ("sr", "vfi")
+TASKS = ("sr", "vfi", "vsr")  # vsr: video SR on clips of consecutive frames
 PURPOSES = ("train", "val", "test")  # test: what ``inter4k evaluate`` reads
 
 # The kinds, and the prefixes of ``--data`` (each defined here only).
@@ -84,7 +87,8 @@ class DataOptions:
     training side, which a rendered validation set defaults to; ``explicit``: the user named this
     validation data (an error instead of "no validation set"); ``split`` / ``limit``: evaluation's split
     and number of clips (images, samples or videos); ``realism``: of rendered VFI clips ("rigid" /
-    "real"; None: the source's ``default_realism``).
+    "real"; None: the source's ``default_realism``); ``frames``: the frames of an SR sample (1: single
+    frames; video SR's clips: T consecutive frames).
     """
 
     scale: int = 4
@@ -100,6 +104,7 @@ class DataOptions:
     limit: Optional[int] = None
     quantize: bool = False
     realism: Optional[str] = None
+    frames: int = 1
 
 
 class Source:
@@ -293,7 +298,15 @@ class Inter4KSRSource(_Inter4K):
     def clips(self, root, opt, **kwargs):
         from .datasets import Inter4KSR
 
-        return Inter4KSR(root, scale=opt.scale, quantize=opt.quantize, **kwargs)
+        return Inter4KSR(root, scale=opt.scale, quantize=opt.quantize, frames=opt.frames, **kwargs)
+
+
+@register_source
+class Inter4KVSRSource(Inter4KSRSource):
+    """Inter4K for video SR: :class:`~inter4k.data.datasets.Inter4KSR` samples of ``frames`` consecutive
+    frames, ``(lr, hr)`` of shapes (T, 3, h, w) and (T, 3, H, W)."""
+
+    task = "vsr"
 
 
 @register_source
@@ -436,6 +449,17 @@ class _PhotoCorpus(Source):
     def claims(self, folder: Path) -> bool:
         return False  # a plain folder of images is the task's image kind (images / synthetic)
 
+    def split_photos(self, spec: DataSpec, split: str) -> Path:
+        """The corpus's own ``split`` folder (a missing or empty one is an error): training never sees a
+        held-out photograph."""
+        from .images import list_images
+
+        folder = spec.path / split
+        if not folder.is_dir() or not list_images(folder):
+            raise FileNotFoundError(f"the photo corpus {spec.path} has no {split}/ images; rebuild it "
+                                    f"(inter4k.data.photos.build_photo_corpus(overwrite=True))")
+        return folder
+
 
 @register_source
 class PhotosSRSource(_PhotoCorpus, ImagesSRSource):
@@ -499,13 +523,27 @@ class PhotosVFISource(_PhotoCorpus, SyntheticVFISource):
     default_realism = "real"
 
     def photo_folder(self, spec: DataSpec, split: str, purpose: str) -> Path:
-        from .images import list_images
+        return self.split_photos(spec, split)
 
-        folder = spec.path / split
-        if not folder.is_dir() or not list_images(folder):
-            raise FileNotFoundError(f"the photo corpus {spec.path} has no {split}/ images; rebuild it "
-                                    f"(inter4k.data.photos.build_photo_corpus(overwrite=True))")
-        return folder
+
+@register_source
+class PhotosVSRSource(_PhotoCorpus):
+    """The photo corpus for video SR: :class:`~inter4k.data.clips.SyntheticClipsVSR` clips of ``frames``
+    frames (realistic scene motion, LR = bicubic rounded to 8 bits) over the corpus's own split folders;
+    val / test clips are fixed, ``limit`` of them (default: the generator's count)."""
+
+    task = "vsr"
+
+    def open(self, spec: DataSpec, purpose: str, opt: DataOptions):
+        from .clips import SyntheticClipsVSR
+
+        if purpose == "train":
+            return SyntheticClipsVSR(self.split_photos(spec, "train"), frames=opt.frames, scale=opt.scale,
+                                     patch_size=opt.patch, seed=opt.seed, split="train")
+        split = "val" if purpose == "val" else opt.split
+        patch = opt.patch or opt.train_patch or SYNTHETIC_PATCH
+        return SyntheticClipsVSR(self.split_photos(spec, split), frames=opt.frames, scale=opt.scale, patch_size=patch,
+                                 samples=opt.limit, seed=0, split=split)
 
 
 @register_source

@@ -7,6 +7,8 @@
 - :mod:`.sr_data`, :mod:`.sr_model`: model mode, plug-in "sr" (an SR model and the baselines on a dataset);
 - :mod:`.vfi_data`, :mod:`.vfi_model`: VFI model mode, plug-in "vfi" (a frame-interpolation model, frame
   averaging and the nearest frame on held-out Inter4K or synthetic-motion samples, every target frame scored);
+- :mod:`.vsr_model`: video SR model mode, plug-in "vsr" (a clip model against per-frame SR and bicubic on clips,
+  with the temporal values of :mod:`inter4k.metrics.temporal`);
 - :mod:`.scoring`: the metrics of one frame pair (LPIPS built once, or its absence explained);
 - :mod:`.crops`: the regions the HTML page shows;
 - :mod:`.results`: per frame / per clip / overall results; :mod:`.tables`: the table rows;

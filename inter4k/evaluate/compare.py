@@ -1,4 +1,5 @@
-"""Pairs mode: compare given predictions with references, frame by frame, clip by clip.
+"""Pairs mode: compare given predictions with references, frame by frame, clip by clip (for video SR,
+``--task vsr``, with the temporal values of each frame after a clip's first).
 
 Frames are paired in order (see :mod:`.sources`). Before any frame is decoded, clips whose frame
 counts are known (image folders) are checked; a video's count is found while decoding. A count
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..metrics.temporal import TEMPORAL_KEYS, error_flicker, warping_error
 from .crops import CropPicker
 from .results import FrameRecord, MethodResult
 from .scoring import Scorer
@@ -45,21 +47,24 @@ def _size(t) -> str:
 
 def compare_clips(pairs: list[ClipPair], scorer: Scorer, frames: Optional[int] = None,
                   picker: Optional[CropPicker] = None, progress: Optional[FrameProgress] = None,
-                  name: str = "pred") -> MethodResult:
+                  name: str = "pred", temporal: bool = False) -> MethodResult:
     """Compare every clip's frames (the first ``frames`` of each when given) and return the values.
 
-    ``progress(done, total, clip)`` is called after each frame.
+    ``progress(done, total, clip)`` is called after each frame. ``temporal`` (video SR) adds each
+    frame's ``flicker_y`` and ``warp_y`` against the previous frame of its clip (None for the first),
+    computed on the pair of consecutive frames, so only one previous frame is held.
     """
     if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
         raise ValueError(f"frames must be an int >= 1 or None, got {frames!r}")
     total, problems = planned_frames(pairs, frames)
     if problems:
         raise ValueError("; ".join(problems))
-    result = MethodResult(name, list(scorer.keys))
+    result = MethodResult(name, [*scorer.keys, *(TEMPORAL_KEYS if temporal else ())])
     done = 0
     for pair in pairs:
         pit, rit = pair.pred.frames(), pair.ref.frames()
         index = 0
+        previous = None
         while frames is None or index < frames:
             p = next(pit, None)
             r = next(rit, None)
@@ -76,6 +81,9 @@ def compare_clips(pairs: list[ClipPair], scorer: Scorer, frames: Optional[int] =
                 raise ValueError(f"clip {pair.name!r}, frame {index} (pred {pname}, ref {rname}): sizes differ: "
                                  f"pred is {_size(pframe)}, ref is {_size(rframe)}")
             values = scorer(pframe, rframe)
+            if temporal:
+                values.update(_temporal(previous, pframe, rframe, scorer.crop_border))
+                previous = (pframe, rframe)
             label = rname if pair.ref.kind == "images" else pname
             result.frames.append(FrameRecord(pair.name, index, label, values))
             if picker is not None:
@@ -91,6 +99,16 @@ def compare_clips(pairs: list[ClipPair], scorer: Scorer, frames: Optional[int] =
     return result
 
 
+def _temporal(previous, pframe, rframe, crop_border: int) -> dict:
+    """``flicker_y`` and ``warp_y`` of a frame against the previous pair of its clip (None for the first)."""
+    if previous is None:
+        return dict.fromkeys(TEMPORAL_KEYS)
+    import torch
+
+    pred, ref = torch.stack([previous[0], pframe]), torch.stack([previous[1], rframe])
+    return {"flicker_y": float(error_flicker(pred, ref, crop_border)[0]),
+            "warp_y": float(warping_error(pred, ref, crop_border=crop_border)[0])}
+
 
 @register_task("pairs")
 class PairsTask(EvalTask):
@@ -102,8 +120,9 @@ class PairsTask(EvalTask):
             self.pairs = self.pairs[:self.req.limit]
         self.clips = len(self.pairs)
         self.methods = [("pred", None)]
+        self.extra_keys = TEMPORAL_KEYS if self.req.task == "vsr" else ()
         return {}
 
     def run(self, scorer: Scorer, picker: CropPicker, progress: Optional[FrameProgress] = None) -> list[MethodResult]:
         # the clips are paired sources, not a stream of frames: frame counts are checked per pair
-        return [compare_clips(self.pairs, scorer, self.req.frames, picker, progress)]
+        return [compare_clips(self.pairs, scorer, self.req.frames, picker, progress, temporal=bool(self.extra_keys))]

@@ -7,6 +7,7 @@ Sections: the configuration and warnings; the tables (mean over frames, mean ove
 interpolation the mean per target time t, per clip);
 a per-frame line plot of PSNR-Y (of the first metric computed when PSNR was not) with the clip
 boundaries marked; its distribution per method (a box plot, with a histogram for a single method);
+for video SR also the temporal values (error flicker, warping error) per frame;
 and the crops chosen by :mod:`.crops`, side by side, with the reason each was chosen.
 """
 
@@ -19,6 +20,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..metrics.temporal import TEMPORAL_KEYS
 from .results import EvaluateResult
 from .tables import LABELS, clip_rows, has_t, metric_header, per_t_rows, summary_rows
 
@@ -74,10 +76,9 @@ def _figure_png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _plots(result: EvaluateResult, key: str) -> list[tuple[str, bytes]]:
+def _per_frame_plot(result: EvaluateResult, key: str) -> tuple[str, bytes]:
+    """The line plot of ``key`` per frame, all methods, clips one after the other (title, PNG)."""
     label = LABELS[key]
-    out = []
-    # per-frame line plot, all methods, clips one after the other
     fig, (ax,) = _figure((10, 3.6))
     n_inf = 0
     for m in result.methods:
@@ -101,7 +102,12 @@ def _plots(result: EvaluateResult, key: str) -> list[tuple[str, bytes]]:
     if n_inf:
         title += f" ({n_inf} infinite values, identical frames, not drawn)"
     ax.set_title(title)
-    out.append((title, _figure_png(fig)))
+    return title, _figure_png(fig)
+
+
+def _plots(result: EvaluateResult, key: str) -> list[tuple[str, bytes]]:
+    label = LABELS[key]
+    out = [_per_frame_plot(result, key)]
     # distribution
     data = []
     for m in result.methods:
@@ -155,7 +161,9 @@ def report_html(result: EvaluateResult) -> str:
     if key is None:
         parts.append("<p>No values to plot.</p>")
     else:
-        for title, png in _plots(result, key):
+        # video SR: the temporal values per frame too (undefined at each clip's first frame: a gap)
+        temporal = [_per_frame_plot(result, k) for k in TEMPORAL_KEYS if k in result.keys]
+        for title, png in _plots(result, key) + temporal:
             parts.append(f"<figure><img class='plot' alt='{e(title)}' src='{png_data_uri(png)}'>"
                          f"<figcaption>{e(title)}</figcaption></figure>")
     parts.append("<h2>Crops</h2>")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from ..metrics.temporal import TEMPORAL_KEYS
+
 __all__ = ["METRIC_KEYS", "FrameRecord", "ClipSummary", "MethodResult", "Crop", "EvaluateResult", "mean_values",
            "json_safe"]
 
@@ -22,6 +24,7 @@ __all__ = ["METRIC_KEYS", "FrameRecord", "ClipSummary", "MethodResult", "Crop", 
 #: mode's grid_y, always computed there, see :class:`~inter4k.evaluate.scoring.Scorer`).
 METRIC_KEYS: dict[str, str] = {"psnr_y": "psnr", "ssim_y": "ssim", "grid_y": "grid", "psnr_rgb": "psnr",
                                "lpips": "lpips"}
+# video SR adds the temporal values of each frame after the first of its clip: TEMPORAL_KEYS (flicker_y, warp_y)
 
 
 @dataclass
@@ -44,17 +47,23 @@ class FrameRecord:
 
 def mean_values(rows: Iterable[dict[str, Optional[float]]], keys: Iterable[str]) -> dict[str, Optional[float]]:
     """The mean of each key over ``rows`` (None where any row has None, or where there are no rows).
+    A temporal key (:data:`~inter4k.metrics.temporal.TEMPORAL_KEYS`) is None at each clip's first frame,
+    where it is undefined, not missing: its mean is over the rows that have it.
 
     Examples:
         >>> mean_values([{"a": 1.0, "b": None}, {"a": 3.0, "b": None}], ["a", "b"])
         {'a': 2.0, 'b': None}
         >>> mean_values([{"a": float("inf")}, {"a": 3.0}], ["a"])
         {'a': inf}
+        >>> mean_values([{"flicker_y": None}, {"flicker_y": 2.0}, {"flicker_y": 4.0}], ["flicker_y"])
+        {'flicker_y': 3.0}
     """
     rows = list(rows)
     out: dict[str, Optional[float]] = {}
     for k in keys:
         vals = [r.get(k) for r in rows]
+        if k in TEMPORAL_KEYS:
+            vals = [v for v in vals if v is not None]
         out[k] = None if not vals or any(v is None for v in vals) else math.fsum(vals) / len(vals)
     return out
 

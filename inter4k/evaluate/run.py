@@ -96,7 +96,10 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
     ``frames`` samples per clip, whole frames or ``patch`` centre crops; or ``synthetic[:DIR]``, the
     fixed samples of :class:`~inter4k.data.motion.SyntheticMotionVFI` on the test photographs, ``patch``
     pixels, the first ``limit``); every target frame is one evaluated frame, with its t (see
-    :mod:`.vfi_data`). ``tile_overlap`` defaults to 32 (SR) or 64 (VFI).
+    :mod:`.vfi_data`). **Video SR** (``task="vsr"``): a clip model (default ``vsr-small``) against the
+    per-frame SR baseline and bicubic on clips of ``frames`` frames from ``data`` (``photos[:DIR]`` or an
+    Inter4K root), with each frame's ``flicker_y`` and ``warp_y`` (:mod:`inter4k.metrics.temporal`;
+    pairs mode adds them too; see :mod:`.vsr_model`). ``tile_overlap`` defaults to 32 (SR) or 64 (VFI).
 
     ``crop_border`` defaults to ``scale`` for SR (docs/EVALUATE.md#border-crop; pairs mode then needs ``scale`` or
     ``crop_border``) and 0 for VFI. ``metrics`` is a subset of ("psnr", "ssim", "lpips"); LPIPS that
@@ -144,7 +147,8 @@ def evaluate(task: str = "sr", pred: PathArg = None, ref: PathArg = None,
     warnings = list(plugin.warnings)
     if scorer.lpips_available is False:
         warnings.insert(0, f"{scorer.lpips_reason} (LPIPS is reported as null; the other metrics are not affected)")
-    result = EvaluateResult(task=task, mode=mode, config=config, keys=list(scorer.keys), methods=methods,
+    keys = [*scorer.keys, *plugin.extra_keys]
+    result = EvaluateResult(task=task, mode=mode, config=config, keys=keys, methods=methods,
                             lpips_available=scorer.lpips_available, lpips_reason=scorer.lpips_reason,
                             warnings=warnings, crops=picker.crops)
     result.seconds = time.perf_counter() - t0

@@ -16,10 +16,10 @@ __all__ = ["LABELS", "format_value", "t_label", "has_t", "summary_rows", "per_t_
 
 #: Column titles of the per-frame values.
 LABELS = {"psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "grid_y": "grid-Y (levels)", "psnr_rgb": "PSNR-RGB (dB)",
-          "lpips": "LPIPS"}
+          "lpips": "LPIPS", "flicker_y": "flicker-Y (levels)", "warp_y": "warp-Y (levels)"}
 
 # values shown with 2 decimals (dB, 8-bit levels); the others (SSIM, LPIPS) with 4
-_TWO_DECIMALS = ("psnr_y", "psnr_rgb", "grid_y")
+_TWO_DECIMALS = ("psnr_y", "psnr_rgb", "grid_y", "flicker_y", "warp_y")
 
 
 def format_value(key: str, value: Optional[float]) -> str:

@@ -31,7 +31,7 @@ __all__ = ["EvalRequest", "EvalTask", "register_task", "get_task", "group_by_cli
 
 #: Task name -> the module that registers its plug-in (imported on first use: it pulls in the models).
 #: "pairs" is the pairs mode (given predictions against references) of every task.
-PLUGINS = {"pairs": ".compare", "sr": ".sr_model", "vfi": ".vfi_model"}
+PLUGINS = {"pairs": ".compare", "sr": ".sr_model", "vfi": ".vfi_model", "vsr": ".vsr_model"}
 #: The tasks a user names (``--task``).
 TASKS = tuple(name for name in PLUGINS if name != "pairs")
 
@@ -91,7 +91,8 @@ class EvalTask:
     - ``model_options``: the model-mode arguments only this task takes, with their CLI spelling
       (given to another task or in pairs mode, they are refused naming this task);
     - ``no_scale``: why the task takes no ``scale`` (None: it takes one);
-    - ``default_scale``: the model mode's scale when none is given.
+    - ``default_scale``: the model mode's scale when none is given;
+    - ``extra_keys``: per-frame values the task adds after the scorer's (video SR: the temporal ones).
 
     and the class method :meth:`default_crop_border`.
     """
@@ -102,6 +103,7 @@ class EvalTask:
     model_options: dict[str, str] = {}
     no_scale: Optional[str] = None
     default_scale: Optional[int] = None
+    extra_keys: tuple[str, ...] = ()
 
     @classmethod
     def default_crop_border(cls, scale: Optional[int]) -> int:
@@ -153,7 +155,7 @@ class EvalTask:
         """Score every method on every item; returns the results in :attr:`methods` order (out-of-memory
         retries are added to :attr:`warnings`)."""
         self.runners = {name: self.runner(net) for name, net in self.methods}
-        self.results = {name: MethodResult(name, list(scorer.keys)) for name, _ in self.methods}
+        self.results = {name: MethodResult(name, [*scorer.keys, *self.extra_keys]) for name, _ in self.methods}
         done = 0
         for clip, items in group_by_clip(self.items()):
             for item in items:

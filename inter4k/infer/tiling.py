@@ -43,7 +43,8 @@ import torch
 from torch import nn
 
 __all__ = ["MIN_TILE", "DEFAULT_OVERLAP", "is_oom", "OOMAbove", "tile_starts", "axis_weights", "TileRunner",
-           "OOMEvent", "parse_tile", "seamless_overlap", "estimate_bytes_per_pixel", "HostMemoryError", "FULL_SCALE"]
+           "OOMEvent", "parse_tile", "seamless_overlap", "estimate_bytes_per_pixel", "HostMemoryError", "FULL_SCALE",
+           "model_input", "model_output"]
 
 MIN_TILE = 32
 DEFAULT_OVERLAP = 32
@@ -55,6 +56,26 @@ class HostMemoryError(RuntimeError):
     """The CPU cannot hold the whole output frame the tiles are blended into: smaller tiles do not help."""
 
 TileSpec = Union[None, int, str]
+
+
+def model_input(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """CPU frames (uint8, uint16 or float) -> model input on ``device``: float in [0, 1] of ``dtype``."""
+    if x.dtype == torch.uint16:  # CUDA has few uint16 kernels: convert on the CPU
+        x = x.to(torch.float32).div_(FULL_SCALE[torch.uint16])
+    xd = x.to(device, non_blocking=True)
+    if xd.dtype == torch.uint8:
+        xd = xd.to(torch.float32).div_(FULL_SCALE[torch.uint8])
+    return xd.to(dtype)
+
+
+def model_output(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Clamp a model output and convert it to the input's kind (uint8 stays uint8, uint16 uint16)."""
+    full = FULL_SCALE.get(like.dtype)
+    if full is None:
+        return y.float().clamp_(0, 1)
+    if like.dtype == torch.uint16:
+        y = y.cpu()
+    return y.float().clamp_(0, 1).mul_(full).round_().to(like.dtype)
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -266,23 +287,11 @@ class TileRunner:
         return y
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
-        """CPU slice -> model input on the device: float in [0, 1] of the model's dtype."""
-        if x.dtype == torch.uint16:  # CUDA has few uint16 kernels: convert on the CPU
-            x = x.to(torch.float32).div_(FULL_SCALE[torch.uint16])
-        xd = x.to(self.device, non_blocking=True)
-        if xd.dtype == torch.uint8:
-            xd = xd.to(torch.float32).div_(FULL_SCALE[torch.uint8])
-        return xd.to(self.dtype)
+        return model_input(x, self.device, self.dtype)
 
     @staticmethod
     def _finish(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """Clamp a model output and convert it to the input's kind (uint8 stays uint8, uint16 uint16)."""
-        full = FULL_SCALE.get(like.dtype)
-        if full is None:
-            return y.float().clamp_(0, 1)
-        if like.dtype == torch.uint16:
-            y = y.cpu()
-        return y.float().clamp_(0, 1).mul_(full).round_().to(like.dtype)
+        return model_output(y, like)
 
     @staticmethod
     def _accumulator(shape: tuple[int, ...]) -> torch.Tensor:

@@ -20,6 +20,9 @@
 - **Model**: an ``nn.Module``, a registered name ("sr-small", "sr-base", "bicubic", ...) or a checkpoint
   path, resolved by :func:`inter4k.models.resolve` (task "sr"); None picks
   :func:`inter4k.models.weights.default_sr_model` (the bundled weights for the scale).
+- **Clip models** (``vsr-small``, video SR that uses the neighbouring frames; never the default): a video
+  goes through :mod:`inter4k.infer.clip_stream` (chunks with carried state and a lookahead, scene cuts
+  reset the state, every frame and timestamp kept, whole frames); an image is refused.
 - **Device / precision**: ``device`` defaults to CUDA when available. ``dtype`` "fp32", "bf16" or
   "fp16" converts the model and each tile (``model.to(dtype)``); fp16 is refused on the CPU (use bf16).
 - **Tiling / out of memory / video pipeline**: see :mod:`inter4k.infer.tiling` and
@@ -41,6 +44,7 @@ from torch import nn
 
 from .. import atomic
 from ..models.resolver import resolve
+from ..models.vsr import is_clip_model
 from ..video import make_folders, remove_folders
 # DTYPES, parse_dtype and resolve_device moved to .common; still importable from here
 from .common import (DTYPES, IMAGE_SUFFIXES, OutputExistsError, PathsAsText, ProgressFn,  # noqa: F401
@@ -75,6 +79,7 @@ class UpscaleResult(PathsAsText):
     warnings: list[str] = field(default_factory=list)
     missing_frames: Optional[int] = None  # frames the container declares that did not decode
     partial: Optional[str] = None         # why the input is incomplete (allow_partial); None: complete
+    scene_cuts: Optional[list[int]] = None  # clip models: i where a cut between frames i - 1 and i reset the state
 
 
 def default_output(path: Path, scale: int) -> Path:
@@ -174,7 +179,14 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
     if kind == "video":
         check_encoder(enc)
 
-    net, name = resolve(model, task="sr", scale=scale)
+    said: list[str] = []
+    net, name = resolve(model, task="sr", scale=scale, warn=said.append)
+    if is_clip_model(net):
+        if kind == "image":
+            raise ValueError(f"{name} super-resolves videos (clips of frames); upscale an image with a single-frame "
+                             "model (e.g. sr-lr-small, the default)")
+        return _upscale_clips(src, dst, net, name, scale, dev, torch_dtype, enc, batch, progress, allow_partial,
+                              on_warning, said, t0)
     runner = TileRunner(net, scale, dev, torch_dtype, tile=tile_spec, overlap=tile_overlap, min_tile=min_tile)
     missing = partial = None
     if kind == "image":
@@ -193,10 +205,33 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
         if r.frames_in != r.frames_out:  # run_video checks this too; never report a short file as done
             raise RuntimeError(f"{dst}: {r.frames_out} frames written of {r.frames_in}")
     seconds = time.perf_counter() - t0
-    warns = list(warns) + [oom_warning(e, with_batch=True) for e in runner.events]
+    warns = said + list(warns) + [oom_warning(e, with_batch=True) for e in runner.events]
     return UpscaleResult(
         input=src, output=dst, kind=kind, scale=scale, model=name, device=str(dev), dtype=dtype_name(torch_dtype),
         frames_in=frames_in, frames_out=frames, seconds=seconds, fps=frames / seconds if seconds > 0 else 0.0,
         size_in=tuple(size_in), size_out=tuple(size_out), tile=runner.tile, oom_retries=runner.oom_retries,
         declared_frames=declared, streams=list(streams), warnings=warns, missing_frames=missing, partial=partial,
     )
+
+
+def _upscale_clips(src: Path, dst: Path, net: nn.Module, name: str, scale: int, dev: torch.device,
+                   torch_dtype: torch.dtype, enc, batch: int, progress: Optional[ProgressFn], allow_partial: bool,
+                   on_warning: Optional[Callable[[str], None]], said: list[str], t0: float) -> UpscaleResult:
+    """A video through a clip model (vsr-small): :class:`~inter4k.infer.clip_stream.ClipStreamer` in the video
+    pipeline's timed mode, each frame leaving with its own time once its chunk (and lookahead) is in;
+    scene cuts reset the carried state. Whole frames (no tiles)."""
+    from .clip_stream import ClipStreamer
+
+    streamer = ClipStreamer(net, dev, torch_dtype)
+    r = run_video(src, dst, streamer.push, scale, enc, batch=batch, progress=progress, pin_memory=dev.type == "cuda",
+                  timed=True, flush=streamer.flush, allow_partial=allow_partial, on_warning=on_warning)
+    if r.frames_in != r.frames_out:
+        raise RuntimeError(f"{dst}: {r.frames_out} frames written of {r.frames_in}")
+    seconds = time.perf_counter() - t0
+    return UpscaleResult(
+        input=src, output=dst, kind="video", scale=scale, model=name, device=str(dev), dtype=dtype_name(torch_dtype),
+        frames_in=r.frames_in, frames_out=r.frames_out, seconds=seconds,
+        fps=r.frames_out / seconds if seconds > 0 else 0.0, size_in=tuple(r.size_in), size_out=tuple(r.size_out),
+        tile=None, oom_retries=0, declared_frames=r.declared_frames, streams=list(r.streams),
+        warnings=said + list(r.warnings), missing_frames=r.missing_frames, partial=r.partial,
+        scene_cuts=list(streamer.cuts))

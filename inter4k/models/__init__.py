@@ -1,7 +1,7 @@
 """Models of inter4k, created by name: ``create_model("sr-small", scale=4)``."""
 
 from .registry import create_model, list_models, register_model
-from . import baselines, lowres_sr, sr, upsamplers, vfi, vfi_ffmpeg  # noqa: F401,E402  (registers the models on import)
+from . import baselines, lowres_sr, sr, upsamplers, vfi, vfi_ffmpeg, vsr  # noqa: F401,E402  (registers the models on import)
 from .baselines import BASELINES  # noqa: E402
 from .sr import SR_PRESETS, SRNet  # noqa: E402
 from .upsamplers import UPSAMPLERS, create_upsampler  # noqa: E402

@@ -12,7 +12,8 @@
 * a registered name: a baseline is built (``source`` "baseline"); a learned model loads its bundled
   weights, ``data/weights/<name>_x<scale>.pt`` for SR and ``<name>.pt`` for VFI
   (:func:`~inter4k.models.weights.weights_path`, ``source`` "bundled"). Without them an SR name is a
-  FileNotFoundError; a VFI name runs untrained, with a warning (``source`` "untrained");
+  FileNotFoundError, except a clip model (``vsr-small``, :data:`~inter4k.models.vsr.CLIP_MODELS`), which
+  runs untrained (bicubic) with a warning, as a VFI name does (``source`` "untrained");
 * a checkpoint path (``source`` "checkpoint").
 
 The task check: an SR model where VFI is needed, or the reverse, by name or inside a checkpoint, is a
@@ -31,6 +32,7 @@ from torch import nn
 from .baselines import is_baseline
 from .registry import create_model, list_models, model_task
 from .vfi import VFI_BASELINES
+from .vsr import CLIP_MODELS
 from .weights import default_sr_model, load_model, looks_like_path, weights_path
 
 __all__ = ["ResolvedModel", "resolve", "TASKS", "ModelSpec", "DEFAULT_VFI_MODEL"]
@@ -112,6 +114,11 @@ def resolve(spec: ModelSpec, task: str = "sr", scale: Optional[int] = None,
     if not isinstance(spec, os.PathLike) and text in list_models():
         if model_task(text) != task:
             raise _wrong_task(text, task)
+        if task == "sr" and text in CLIP_MODELS and scale is not None and not weights_path(text, scale).is_file():
+            warn(f"{text} has no trained weights for x{scale} ({weights_path(text, scale)} is missing): running it "
+                 "untrained, which returns bicubic")
+            return ResolvedModel(create_model(text, scale=int(scale)).to(device).eval(), f"{text} (untrained)",
+                                 "untrained")
         if task == "sr":  # baselines, or the bundled weights for the scale (FileNotFoundError without)
             return ResolvedModel(load_model(text, scale, device), text, "baseline" if is_baseline(text) else "bundled")
         path = weights_path(text)

@@ -1,5 +1,5 @@
-"""The training configs: :class:`TrainConfig` (what every task shares), :class:`SRTrainConfig` and
-:class:`VFITrainConfig`. A config checks itself (:meth:`TrainConfig.check`, before anything is
+"""The training configs: :class:`TrainConfig` (what every task shares), :class:`SRTrainConfig`,
+:class:`VSRTrainConfig` and :class:`VFITrainConfig`. A config checks itself (:meth:`TrainConfig.check`, before anything is
 loaded), fills in its defaults (:meth:`TrainConfig.resolved`, the form stored in checkpoints) and
 names its run folder (:meth:`TrainConfig.run_folder`, the one place that computes the default
 ``runs/<name>``). No torch here: the CLI reads it without paying for torch.
@@ -23,6 +23,7 @@ RESUMABLE_CHANGES = ("workers", "val_every", "ckpt_every", "log_every", "out", "
 SCALES = (2, 3, 4)
 LR_PATCH = 48  # SR's default HR patch = 48 x scale (LR patches of 48, as EDSR / RCAN train)
 MODES = ("30to60", "15to60", "8x")  # the keys of inter4k.data.datasets.VFI_SPANS (a test checks)
+CLIP_FRAMES = (3, 5, 9)  # the keys of inter4k.data.clips.CLIP_FRAMES (video SR clips of span 2, 4, 8; a test checks)
 VFI_PATCH = 256
 
 
@@ -204,6 +205,37 @@ class SRTrainConfig(TrainConfig):
         if cfg.upsampler is not None:  # the stored model_kwargs rebuild the model on their own
             cfg.model_kwargs["upsampler"] = cfg.upsampler
         return cfg
+
+
+@dataclass
+class VSRTrainConfig(SRTrainConfig):
+    """A video SR run (see :mod:`inter4k.train.vsr`): :class:`SRTrainConfig`'s settings for a clip model.
+
+    Here: ``data`` is "photos[:DIR]" (default: rendered clips over the photo corpus) or an Inter4K root;
+    ``frames`` the clip length T (3, 5 or 9); ``val_clips`` how many held-out clips each validation
+    scores; the LR is rounded to 8 bits (``quantize_lr``) unless told otherwise; ``patch`` is the HR frame
+    side; ``out`` defaults to runs/vsr-x<scale>-<model>. ``blur_prob`` / ``smooth_prob`` (single-image
+    augmentations) do not apply.
+    """
+
+    data: Optional[str] = "photos"
+    model: str = "vsr-small"
+    quantize_lr: bool = True
+    frames: int = 5
+    val_clips: int = 8
+
+    def run_name(self) -> str:
+        return f"vsr-x{self.scale}-{self.model}"
+
+    def check(self) -> None:
+        super().check()
+        if not is_int(self.frames) or self.frames not in CLIP_FRAMES:
+            raise ValueError(f"frames must be one of {', '.join(map(str, CLIP_FRAMES))}, got {self.frames!r}")
+        if not is_int(self.val_clips) or self.val_clips < 1:
+            raise ValueError(f"val_clips must be a positive integer, got {self.val_clips!r}")
+        for name in ("blur_prob", "smooth_prob"):
+            if getattr(self, name):
+                raise ValueError(f"{name} is a single-image augmentation of train-sr; train-vsr takes clips")
 
 
 @dataclass

@@ -59,7 +59,7 @@ from torch import nn
 
 from ..data.sources import DataSpec
 from .config import SRTrainConfig
-from .loop import Callback, Trainer, create_trainable, import_model_modules, run_trainer
+from .loop import Callback, Trainer, create_trainable, import_model_modules, load_init_weights, run_trainer
 from .results import TrainResult
 
 
@@ -82,6 +82,7 @@ class SRTrainer(Trainer):
 
     task = "sr"
     config_class = SRTrainConfig
+    clip_models = False  # the models take frames (N, 3, h, w); video SR's trainer takes clip models
 
     def data_options(self, purpose: str) -> dict:
         options = dict(super().data_options(purpose), scale=self.cfg.scale)
@@ -104,7 +105,16 @@ class SRTrainer(Trainer):
         kwargs["scale"] = cfg.scale
         if cfg.upsampler is not None:
             kwargs["upsampler"] = cfg.upsampler
-        return create_trainable(cfg.model, kwargs, cfg.init, "sr")
+        model, config = create_trainable(cfg.model, kwargs)
+        from ..models.vsr import is_clip_model
+
+        if is_clip_model(model) != self.clip_models:
+            raise ValueError(f"model {cfg.model!r} super-resolves "
+                             + ("single frames; train it with `inter4k train-sr`" if self.clip_models else
+                                "clips of frames; train it with `inter4k train-vsr`"))
+        if cfg.init is not None:  # after the check: a wrong kind of model gets the message above
+            load_init_weights(model, cfg.init, "sr", cfg.scale)
+        return model, config
 
     def initial_metrics(self) -> dict:
         return {"best_psnr_y": None, "best_step": None, "last_psnr_y": None, "last_ssim_y": None,

@@ -1,0 +1,105 @@
+"""Streaming a clip model over a video: chunks with carried state equal the offline pass where they should,
+scene cuts reset the state, every frame and time is kept; ``inter4k upscale --model vsr-small``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from inter4k.infer.clip_stream import ClipStreamer
+from inter4k.infer.tiling import model_output
+from inter4k.models import create_model
+
+SMALL = {"channels": 8, "blocks": 1, "recon_channels": 8, "recon_blocks": 1, "flow_channels": 4}
+
+
+def _model(**kw) -> torch.nn.Module:
+    torch.manual_seed(0)
+    m = create_model("vsr-small", scale=2, **SMALL, **kw)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    return m.eval()
+
+
+def _frames(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)   # a smooth texture panning by a pixel per frame: no scene cut
+    base = torch.nn.functional.interpolate(torch.rand(1, 3, 3, 4, generator=g), size=(12, 16), mode="bilinear")
+    return torch.stack([(torch.roll(base[0], t, dims=2) * 255).round().to(torch.uint8) for t in range(n)])
+
+
+def _stream(streamer: ClipStreamer, frames: torch.Tensor, batch: int):
+    outs, times = [], []
+    for i in range(0, len(frames), batch):
+        y, t = streamer.push(frames[i:i + batch], [(i + k, None, None) for k in range(len(frames[i:i + batch]))])
+        outs.append(y)
+        times += t
+    tail = streamer.flush()
+    if tail is not None:
+        outs.append(tail[0])
+        times += tail[1]
+    return torch.cat([o for o in outs if o.shape[0]]), times
+
+
+def _offline(model, frames: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        y = model(frames.float()[None] / 255)[0]
+    return model_output(y.permute(0, 2, 3, 1), frames)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_forward_only_streaming_equals_the_offline_pass(batch):
+    m, frames = _model(bidirectional=False), _frames(7)
+    out, times = _stream(ClipStreamer(m, torch.device("cpu"), torch.float32, chunk=3, lookahead=0,
+                                      scene_threshold=0), frames, batch)
+    assert times == [(i, None, None) for i in range(7)]          # every frame, in order, with its time
+    assert out.shape == (7, 24, 32, 3) and out.dtype == torch.uint8
+    assert (out.int() - _offline(m, frames).int()).abs().max() <= 1   # rounding of float noise only
+
+
+def test_bidirectional_streaming_equals_offline_when_the_lookahead_reaches_the_end():
+    m, frames = _model(), _frames(6)
+    out, _ = _stream(ClipStreamer(m, torch.device("cpu"), torch.float32, chunk=2, lookahead=4, scene_threshold=0),
+                     frames, 2)
+    assert (out.int() - _offline(m, frames).int()).abs().max() <= 1
+    short, _ = _stream(ClipStreamer(m, torch.device("cpu"), torch.float32, chunk=2, lookahead=0, scene_threshold=0),
+                       frames, 2)
+    assert (short.int() - _offline(m, frames).int()).abs().max() > 1   # without lookahead it is an approximation
+
+
+def test_a_scene_cut_resets_the_state():
+    m = _model(bidirectional=False)
+    a, b = _frames(4, seed=0), _frames(4, seed=1) // 4            # two scenes (the second dark): a cut before 4
+    frames = torch.cat([a, b])
+    streamer = ClipStreamer(m, torch.device("cpu"), torch.float32, chunk=3, lookahead=0)
+    out, times = _stream(streamer, frames, 2)
+    assert streamer.cuts == [4] and len(times) == 8
+    want = torch.cat([_offline(m, a), _offline(m, b)])               # each scene on its own
+    assert (out.int() - want.int()).abs().max() <= 1
+    assert (out[4:].int() - _offline(m, frames)[4:].int()).abs().max() > 1   # not carried across the cut
+
+
+def test_upscale_a_video_with_vsr_small_keeps_every_frame_and_time(tmp_path, monkeypatch):
+    import av
+
+    from inter4k.data.sample import make_sample
+    from inter4k.infer.upscale import upscale
+
+    monkeypatch.setenv("INTER4K_WEIGHTS", str(tmp_path / "no-weights"))
+    clip = make_sample(tmp_path / "in", clips=1, seconds=0.25, size=(32, 24))[0]
+    r = upscale(clip, tmp_path / "out.mp4", scale=2, model="vsr-small", preset="ultrafast")
+    assert r.model == "vsr-small (untrained)" and any("untrained" in w for w in r.warnings)
+    assert r.frames_in == r.frames_out == 15 and r.size_out == (64, 48) and r.scene_cuts == []
+
+    def times(path):
+        with av.open(str(path)) as c:
+            return [f.pts * f.time_base for f in c.decode(video=0)]
+    assert times(r.output) == times(clip)
+    with pytest.raises(ValueError, match="super-resolves videos"):
+        img = tmp_path / "a.png"
+        import cv2
+        import numpy as np
+
+        cv2.imwrite(str(img), np.zeros((8, 8, 3), np.uint8))
+        upscale(img, scale=2, model="vsr-small")
