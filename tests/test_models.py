@@ -13,7 +13,7 @@ import inter4k.models as M
 from inter4k.data.resize import imresize
 from inter4k.metrics import psnr
 from inter4k.models import weights as W
-from inter4k.models.baselines import BASELINES
+from inter4k.models.baselines import BASELINES, is_baseline
 from inter4k.models.registry import register_model
 from inter4k.models.sr import SRNet, count_params, srnet_params
 from inter4k.models.upsamplers import (
@@ -117,6 +117,14 @@ def test_baselines_match_references(scale):
     for name in BASELINES:
         m = M.create_model(name, scale=scale)
         assert count_params(m) == 0 and len(m.state_dict()) == 0
+
+
+def test_is_baseline_names_exactly_the_models_without_parameters():
+    # one list per task (BASELINES, VFI_BASELINES) behind is_baseline, which the loader and the resolver ask
+    for name in M.list_models():
+        model = M.create_model(name, **({"scale": 2} if M.registry.model_task(name) == "sr" else {}))
+        assert is_baseline(name) == (count_params(model) == 0), name
+    assert set(M.BASELINES) | set(M.VFI_BASELINES) == {n for n in M.list_models() if is_baseline(n)}
 
 
 def test_transposed_starts_bilinear_and_pixelshuffle_icnr():

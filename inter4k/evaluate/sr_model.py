@@ -23,16 +23,15 @@ from .scoring import Scorer, psnr_gain
 from .sr_data import open_sr_data
 from .tasks import EvalTask, register_task
 
-__all__ = ["BASELINE_ORDER", "build_methods", "SRTask"]
-
-#: The baselines every model-mode evaluation includes, in table order.
-BASELINE_ORDER = ("bicubic", "bilinear", "nearest")
+__all__ = ["build_methods", "SRTask"]
 
 ModelSpec = Union[None, str, os.PathLike, nn.Module]
 
 
 def build_methods(model: ModelSpec, scale: int) -> tuple[list[tuple[str, nn.Module]], list[str]]:
-    """[(name, module)] with the model first, then the baselines; and any warnings."""
+    """[(name, module)] with the model first, then the baselines (:data:`~inter4k.models.baselines.BASELINES`, in
+    table order); and any warnings."""
+    from ..models.baselines import BASELINES
     from ..models.resolver import resolve
 
     warnings: list[str] = []
@@ -45,7 +44,7 @@ def build_methods(model: ModelSpec, scale: int) -> tuple[list[tuple[str, nn.Modu
             raise
         warnings.append(f"{' '.join(str(exc).split())}; evaluating the baselines only")
     names = {n for n, _ in methods}
-    for b in BASELINE_ORDER:
+    for b in BASELINES:
         if b not in names:
             methods.append((b, resolve(b, task="sr", scale=scale).module))
     return methods, warnings

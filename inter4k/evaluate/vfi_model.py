@@ -29,17 +29,16 @@ from .tables import t_label
 from .tasks import EvalTask, register_task
 from .vfi_data import open_vfi_data
 
-__all__ = ["VFI_BASELINE_ORDER", "build_vfi_methods", "VFITask", "t_label"]
-
-#: The baselines every VFI model-mode evaluation includes, in table order.
-VFI_BASELINE_ORDER = ("vfi-average", "vfi-nearest", "vfi-ffmpeg")
+__all__ = ["build_vfi_methods", "VFITask", "t_label"]
 
 ModelSpec = Union[None, str, os.PathLike, nn.Module]
 
 
 def build_vfi_methods(model: ModelSpec) -> tuple[list[tuple[str, nn.Module]], list[str]]:
-    """[(name, module)] with the model first, then the baselines; and any warnings."""
+    """[(name, module)] with the model first, then the baselines (:data:`~inter4k.models.vfi.VFI_BASELINES`, in
+    table order); and any warnings."""
     from ..models.resolver import DEFAULT_VFI_MODEL, resolve
+    from ..models.vfi import VFI_BASELINES
     from ..models.weights import weights_path
 
     warnings: list[str] = []
@@ -52,7 +51,7 @@ def build_vfi_methods(model: ModelSpec) -> tuple[list[tuple[str, nn.Module]], li
         net, label = resolve(model, task="vfi", warn=warnings.append)
         methods.append((label, net))
     names = {getattr(net, "model_name", None) for _, net in methods} | {n for n, _ in methods}
-    for b in VFI_BASELINE_ORDER:
+    for b in VFI_BASELINES:
         if b not in names:
             methods.append((b, resolve(b, task="vfi").module))
     return methods, warnings

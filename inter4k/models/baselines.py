@@ -22,15 +22,23 @@ from torch import nn
 
 from .registry import register_model
 from .upsamplers import bicubic_upsample
+from .vfi import VFI_BASELINES
 
 __all__ = ["BASELINES", "Interpolate", "is_baseline"]
 
-#: The names of the non-learned models.
+#: The names of the non-learned SR models, in table order (``evaluate`` runs them all beside the model).
 BASELINES: tuple[str, ...] = ("bicubic", "bilinear", "nearest")
 
 
 def is_baseline(name: str) -> bool:
-    return name in BASELINES
+    """Whether ``name`` is a non-learned model of either task (:data:`BASELINES` for SR,
+    :data:`~inter4k.models.vfi.VFI_BASELINES` for VFI): built, never loaded from weights.
+
+    Examples:
+        >>> is_baseline("bicubic"), is_baseline("vfi-average"), is_baseline("sr-small")
+        (True, True, False)
+    """
+    return name in BASELINES or name in VFI_BASELINES
 
 
 class Interpolate(nn.Module):

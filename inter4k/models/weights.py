@@ -44,7 +44,6 @@ from torch import nn
 from ..atomic import save_torch
 from .baselines import is_baseline
 from .registry import create_model, list_models, model_task
-from .vfi import VFI_BASELINES
 
 __all__ = [
     "FORMAT", "DEFAULT_SR_MODELS", "weights_dir", "weights_path", "save_model", "load_model",
@@ -251,8 +250,8 @@ def load_model(name_or_path: Union[str, os.PathLike], scale: Optional[int] = Non
     """An SR model in eval mode on ``device``, from a checkpoint file or a registered name.
 
     * a path (either checkpoint layout, see the module docstring): ``scale``, if given, must match;
-    * a baseline name ("bicubic", "bilinear", "nearest"; "vfi-average", "vfi-nearest"): built directly
-      (``scale`` required for SR);
+    * a baseline name (:func:`~inter4k.models.baselines.is_baseline`): built directly (``scale`` required
+      for SR);
     * a learned name: its bundled weights (:func:`weights_path`: ``<name>_x<scale>.pt`` for an SR model,
       ``<name>.pt`` for a VFI one); a FileNotFoundError naming that file when it is missing.
     """
@@ -269,7 +268,7 @@ def load_model(name_or_path: Union[str, os.PathLike], scale: Optional[int] = Non
         scale = None  # one model for every frame rate: <name>.pt
     elif scale is None:
         raise ValueError(f"load_model({name!r}): give scale= (2, 3 or 4)")
-    if is_baseline(name) or name in VFI_BASELINES:  # nothing learned: built, at the scale for SR
+    if is_baseline(name):  # nothing learned: built, at the scale for SR
         model = create_model(name, **({} if scale is None else {"scale": int(scale)}))
         model.model_name = name
         return model.to(device).eval()
