@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator, NamedTuple, Optional, Union
 
 import torch
@@ -31,7 +32,6 @@ from torch import nn
 
 from .baselines import is_baseline
 from .registry import create_model, list_models, model_task
-from .vfi import VFI_BASELINES
 from .vsr import CLIP_MODELS
 from .weights import default_sr_model, load_model, looks_like_path, weights_path
 
@@ -82,8 +82,32 @@ def _check_loaded(module: nn.Module, path: str, task: str) -> None:
                          f"{need.kind} checkpoint; use `{has.command} --model` for this one")
 
 
-def _built(name: str, device) -> nn.Module:
-    return create_model(name).to(device).eval()
+def _built(name: str, device, **kwargs) -> nn.Module:
+    return create_model(name, **kwargs).to(device).eval()
+
+
+def _registered(name: str, task: str, scale: Optional[int], device, warn: Callable[[str], None]) -> ResolvedModel:
+    """A registered name of ``task``: :func:`~inter4k.models.weights.load_model` builds a baseline or loads the
+    bundled weights (the one lookup of them). Without those weights a VFI model, or an SR clip model, runs
+    untrained with a warning; another SR model is load_model's FileNotFoundError."""
+    if is_baseline(name):
+        return ResolvedModel(load_model(name, scale, device), name, "baseline")
+    try:
+        module = load_model(name, scale, device)
+    except FileNotFoundError:
+        if task == "sr" and name not in CLIP_MODELS:
+            raise
+        path = weights_path(name, scale if task == "sr" else None)
+        if task == "sr":
+            warn(f"{name} has no trained weights for x{scale} ({path} is missing): running it untrained, which "
+                 "returns bicubic")
+            return ResolvedModel(_built(name, device, scale=int(scale)), f"{name} (untrained)", "untrained")
+        warn(f"{name} has no trained weights ({path} is missing): running it untrained, which is close to "
+             "frame averaging")
+        return ResolvedModel(_built(name, device), f"{name} (untrained)", "untrained")
+    # SR names the model alone (its file is fixed by the scale); VFI adds the file it came from
+    label = name if task == "sr" else f"{name} ({Path(module.source).name})"
+    return ResolvedModel(module, label, "bundled")
 
 
 def resolve(spec: ModelSpec, task: str = "sr", scale: Optional[int] = None,
@@ -114,21 +138,7 @@ def resolve(spec: ModelSpec, task: str = "sr", scale: Optional[int] = None,
     if not isinstance(spec, os.PathLike) and text in list_models():
         if model_task(text) != task:
             raise _wrong_task(text, task)
-        if task == "sr" and text in CLIP_MODELS and scale is not None and not weights_path(text, scale).is_file():
-            warn(f"{text} has no trained weights for x{scale} ({weights_path(text, scale)} is missing): running it "
-                 "untrained, which returns bicubic")
-            return ResolvedModel(create_model(text, scale=int(scale)).to(device).eval(), f"{text} (untrained)",
-                                 "untrained")
-        if task == "sr":  # baselines, or the bundled weights for the scale (FileNotFoundError without)
-            return ResolvedModel(load_model(text, scale, device), text, "baseline" if is_baseline(text) else "bundled")
-        path = weights_path(text)
-        if text in VFI_BASELINES:
-            return ResolvedModel(load_model(text, device=device), text, "baseline")
-        if path.is_file():
-            return ResolvedModel(load_model(path, device=device), f"{text} ({path.name})", "bundled")
-        warn(f"{text} has no trained weights ({path} is missing): running it untrained, which is close to "
-             "frame averaging")
-        return ResolvedModel(_built(text, device), f"{text} (untrained)", "untrained")
+        return _registered(text, task, scale, device, warn)
     if not isinstance(spec, os.PathLike) and not looks_like_path(text):
         raise ValueError(f"unknown {task.upper()} model {text!r}; known: {', '.join(list_models(task))} "
                          "(or a checkpoint path)")
