@@ -45,14 +45,14 @@ def _results_table(result, title: str, over: str) -> Table:
 
 
 def _clip_table(result) -> Table:
-    from inter4k.evaluate.tables import LABELS, format_value
+    from inter4k.evaluate.tables import LABELS, clip_rows
 
     m = result.primary
     table = Table(title=f"per clip ({escape(m.name)})", title_justify="left")
     for h in ("clip", "frames", *(LABELS[k] for k in result.keys)):
         table.add_column(h, justify="left" if h == "clip" else "right")
-    for c in m.clips[:MAX_CLIP_ROWS]:
-        table.add_row(escape(c.name), str(c.frames), *(format_value(k, c.means[k]) for k in result.keys))
+    for row in clip_rows(result, [m])[:MAX_CLIP_ROWS]:
+        table.add_row(*(escape(c) for c in row[1:]))  # the method is the title's
     if len(m.clips) > MAX_CLIP_ROWS:
         table.add_row(f"... {len(m.clips) - MAX_CLIP_ROWS} more", "", *("" for _ in result.keys))
     return table

@@ -181,6 +181,27 @@ def test_folders_of_clips_pair_by_name_and_average_over_frames_and_clips(tmp_pat
     assert [(f.clip, f.name) for f in small.primary.frames] == [("c1", "0.png"), ("c1", "1.png")]
 
 
+def test_cli_per_clip_table_shows_the_report_rows(tmp_path, no_lpips, one_thread, monkeypatch):
+    import io
+
+    import cli.evaluate as cli_evaluate
+    from rich.console import Console
+
+    from inter4k.evaluate.tables import clip_rows
+
+    noisy_pair(tmp_path, ["c1/0.png", "c1/1.png"], seed=1, noise=3)
+    noisy_pair(tmp_path, ["c2/0.png"], seed=2, noise=20)
+    r = evaluate(task="vfi", pred=tmp_path / "pred", ref=tmp_path / "ref", metrics="psnr")
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(cli_evaluate._clip_table(r))
+    lines = console.export_text().splitlines()
+    for method, clip, *values in clip_rows(r):  # the clip's row of report.md, less the method (the title's)
+        assert any(line.replace("│", " ").split() == [clip, *values] for line in lines), (clip, values, lines)
+    monkeypatch.setattr(cli_evaluate, "MAX_CLIP_ROWS", 1)
+    console.print(cli_evaluate._clip_table(r))
+    assert "... 1 more" in console.export_text()
+
+
 def test_unmatched_clip_names_are_listed(tmp_path):
     noisy_pair(tmp_path, ["a/0.png", "b/0.png"])
     write_png(tmp_path / "pred" / "zz" / "0.png", np.zeros((40, 48, 3), np.uint8))
