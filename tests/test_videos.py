@@ -144,12 +144,34 @@ def test_evaluate_on_the_videos_scores_every_kept_sample(corpus, monkeypatch, tm
     ds = VideoTripletsVFI(corpus)
     for i, rec in enumerate(avg.frames):
         inputs, targets, _ = ds[i]
-        name, start = ds.name(i).split("@")
-        assert (rec.clip, rec.index, rec.inputs, rec.t) == (name, int(start) + 1, (int(start), int(start) + 2), 0.5)
+        name, start = ds.sample(i)
+        assert ds.name(i) == f"{name}@{start}"
+        assert (rec.clip, rec.index, rec.inputs, rec.t) == (name, start + 1, (start, start + 2), 0.5)
         direct = ((inputs[0] + inputs[1]) / 2).clamp(0, 1)
         assert rec.values["psnr_y"] == pytest.approx(float(psnr(direct, targets[0])), abs=1e-9)
     few = evaluate(task="vfi", data=f"videos:{corpus}", metrics="psnr", model="vfi-average", limit=1, frames=2)
     assert [(f.clip, f.index) for f in few.primary.frames] == [("vtest", 3), ("vtest", 9)]
+
+
+def test_a_video_name_with_an_at_sign_is_one_clip(corpus, monkeypatch, tmp_path):
+    import shutil
+
+    from inter4k.evaluate import evaluate
+
+    monkeypatch.setenv("INTER4K_WEIGHTS", str(tmp_path / "no_weights"))
+    copy = shutil.copytree(corpus, tmp_path / "videos")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for v in manifest["videos"]:  # "tree.avi" -> "tree@2@x.avi": the name's own "@"s besides the label's
+        if Path(v["file"]).stem == "tree":
+            (copy / v["file"]).rename(copy / v["file"].replace("tree", "tree@2@x"))
+            v["file"] = v["file"].replace("tree", "tree@2@x")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    ds = VideoTripletsVFI(copy, videos=["tree@2@x"])
+    assert ds.sample(1) == ("tree@2@x", 4) and ds.name(1) == "tree@2@x@4"
+    r = evaluate(task="vfi", data=f"videos:{copy}", metrics="psnr", model="vfi-average")
+    avg = r.method("vfi-average")
+    assert [c.name for c in avg.clips] == ["vtest", "tree@2@x", "Megamind"]
+    assert [f.index for f in avg.frames if f.clip == "tree@2@x"] == [1, 5, 7]
 
 
 def test_train_vfi_validates_on_the_videos_and_refuses_to_train_on_them(corpus, tmp_path):

@@ -270,10 +270,14 @@ class VideoTripletsVFI(Dataset):
         state["_readers"] = {}
         return state
 
-    def name(self, index: int) -> str:
-        """"<video stem>@<first frame>" of sample ``index``."""
+    def sample(self, index: int) -> tuple[str, int]:
+        """``(video stem, first frame)`` of sample ``index`` (the stem may hold any character, "@" too)."""
         j, s = self.items[index]
-        return f"{Path(self.videos[j]['file']).stem}@{s}"
+        return Path(self.videos[j]["file"]).stem, s
+
+    def name(self, index: int) -> str:
+        """"<video stem>@<first frame>" of sample ``index`` (a label: :meth:`sample` gives its parts)."""
+        return "{}@{}".format(*self.sample(index))
 
     def frames(self, index: int) -> torch.Tensor:
         """The ``span + 1`` frames of sample ``index``, (span + 1, 3, H, W) uint8 (centre-cropped to the patch)."""

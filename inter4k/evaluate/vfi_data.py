@@ -171,7 +171,7 @@ class _VideoSamples(VFIData):
         self.order = [i for j in sorted(by_video) for i in sample_starts(by_video[j], frames)]
         self.clips = []
         for i in self.order:
-            clip = self.ds.name(i).split("@")[0]
+            clip = self.ds.sample(i)[0]
             if not self.clips or self.clips[-1][0] != clip:
                 self.clips.append((clip, 0))
             self.clips[-1] = (clip, self.clips[-1][1] + self.span - 1)
@@ -179,8 +179,8 @@ class _VideoSamples(VFIData):
 
     def __iter__(self) -> Iterator[VFISample]:
         for i in self.order:
-            clip, start = self.ds.name(i).split("@")
-            yield VFISample(clip, int(start), self.ds.frames(i))
+            clip, start = self.ds.sample(i)
+            yield VFISample(clip, start, self.ds.frames(i))
 
 
 def open_vfi_data(data: Optional[str], split: str = "test", mode: str = "30to60", limit: Optional[int] = None,
