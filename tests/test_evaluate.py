@@ -272,6 +272,19 @@ def test_folder_of_videos_pairs_with_folder_of_image_folders(tmp_path, one_threa
     assert all(f.values["psnr_y"] == float("inf") for f in r.primary.frames)
 
 
+def test_checking_the_arguments_imports_only_the_named_task():
+    import subprocess
+    import sys
+
+    code = ("import sys; from inter4k.evaluate.run import _check_args; "
+            "_check_args({!r}, None, None, None, 'data', None, None, **{!r}); "
+            "print(sorted(m for m in sys.modules if m.startswith('inter4k.evaluate.') and m.endswith('_model')))")
+    for task, options, plugin in (("vfi", {"vfi_mode": "8x"}, "vfi_model"), ("sr", {"quantize_lr": True}, "sr_model")):
+        out = subprocess.run([sys.executable, "-c", code.format(task, options)], capture_output=True, text=True,
+                             check=True).stdout
+        assert out.strip() == str([f"inter4k.evaluate.{plugin}"])
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="give both pred and ref"):
         evaluate(task="sr", pred="x")

@@ -51,14 +51,14 @@ def _check_args(task, pred, ref, model, data, scale, crop_border, vfi_mode=None,
         raise ValueError(f"give both pred and ref (got only {'pred' if ref is None else 'ref'})")
     if pairs and (model is not None or data is not None):
         raise ValueError("give either pred and ref (compare files) or model / data (run a model), not both")
-    plugins = [get_task(t) for t in TASKS]
+    # the other plug-ins (each import pulls in its models) are imported only to word an error
     for name, value in {"vfi_mode": vfi_mode, "patch": patch, "quantize_lr": quantize_lr}.items():
-        owner = next(p for p in plugins if name in p.model_options)
-        if value not in (None, False) and (owner is not plugin or pairs):
+        if value not in (None, False) and (pairs or name not in plugin.model_options):
+            owner = next(p for p in map(get_task, TASKS) if name in p.model_options)
             raise ValueError(f"{owner.model_options[name]} is for --task {owner.name} without --pred / --ref "
                              f"(the model mode)")
     if plugin.no_scale and scale is not None:
-        raise ValueError(f"--scale is for --task {', '.join(p.name for p in plugins if not p.no_scale)}; "
+        raise ValueError(f"--scale is for --task {', '.join(p.name for p in map(get_task, TASKS) if not p.no_scale)}; "
                          f"{plugin.no_scale}")
     scale = _positive("scale", scale)
     if crop_border is not None and (isinstance(crop_border, bool) or not isinstance(crop_border, int)
