@@ -90,6 +90,32 @@ def test_tiled_equals_untiled_for_a_receptive_field_inside_the_overlap(batch):
     assert a8.dtype == torch.uint8 and (a8.int() - b8.int()).abs().max() <= 1
 
 
+def test_a_non_finite_tile_is_found_by_one_check_after_the_frames_last_tile(monkeypatch):
+    class InfInFirstTile(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            y = F.interpolate(x, scale_factor=2)
+            if self.calls == 1:
+                y[0, 1, 0, 0] = float("inf")  # the frame's corner: weight 1 in the blend
+            return y
+
+    checks = []
+    monkeypatch.setattr(TileRunner, "_check_finite", staticmethod(
+        lambda total, y, check=TileRunner._check_finite: checks.append(total.dim()) or check(total, y)))
+    model = InfInFirstTile()
+    with pytest.raises(RuntimeError, match=r"the model produced 1 non-finite value\(s\) \(NaN or inf\) of 38400"):
+        TileRunner(model, 2, tile=32, overlap=8)(torch.rand(1, 3, 40, 80))
+    assert model.calls == len(tile_starts(40, 32, 8)) * len(tile_starts(80, 32, 8)) == 6  # every tile ran first
+    assert checks == [0]  # one check, of one device scalar
+    model.calls = 0
+    with pytest.raises(RuntimeError, match=r"the model produced 1 non-finite value\(s\) \(NaN or inf\) of 28800"):
+        TileRunner(model, 2, tile=None)(torch.rand(1, 3, 40, 60))
+
+
 def test_a_receptive_field_wider_than_the_overlap_shows_the_seams():
     """The check above can fail: with 12 conv layers (radius 12) and overlap 8 the tiles differ."""
     model = ConvSR(scale=2, layers=12)

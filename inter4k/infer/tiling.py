@@ -278,13 +278,21 @@ class TileRunner:
         if y.shape[0] != n or y.shape[-2:] != (h * self.scale, w * self.scale):
             raise ValueError(f"the model maps {tuple(x.shape)} to {tuple(y.shape)}, not x{self.scale}; "
                              "does --scale match the model?")
-        # NaN would be clamped to black, inf to white: never written. One float32 sum finds either (about
-        # 7x cheaper than isfinite(y).all() on the CPU); the exact count runs only when it is not finite.
-        bad = 0 if bool(torch.isfinite(y.sum(dtype=torch.float32))) else int((~torch.isfinite(y)).sum())
+        return y
+
+    @staticmethod
+    def _check_finite(total: torch.Tensor, y: torch.Tensor) -> None:
+        """RuntimeError when the frame ``y`` holds NaN or inf, given ``total``, the float32 sum of the model's
+        outputs that made it (NaN would be clamped to black, inf to white: never written).
+
+        One sum finds either (about 7x cheaper than isfinite(y).all() on the CPU), and it is summed on the
+        model's device tile by tile, so reading it back syncs a GPU once per frame, not once per tile; the
+        exact count runs only when it is not finite (a non-finite tile value stays non-finite in the blended
+        frame: its weight is >= 0, and inf * 0 is NaN)."""
+        bad = 0 if bool(torch.isfinite(total)) else int((~torch.isfinite(y)).sum())
         if bad:
             raise RuntimeError(f"the model produced {bad} non-finite value(s) (NaN or inf) of {y.numel()}; nothing "
                                "is written from them (broken weights, or an fp16 overflow: try --dtype fp32)")
-        return y
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         return model_input(x, self.device, self.dtype)
@@ -326,7 +334,9 @@ class TileRunner:
     # --- whole frame and tiles -----------------------------------------------------------------
     @torch.inference_mode()
     def _run_whole(self, x: torch.Tensor, channels_last: bool) -> torch.Tensor:
-        y = self._finish(self._model(self._to_device(x)), x)
+        y = self._model(self._to_device(x))
+        self._check_finite(y.sum(dtype=torch.float32), y)
+        y = self._finish(y, x)
         if channels_last:
             y = y.permute(0, 2, 3, 1)
         return y.contiguous().cpu() if y.device.type != "cpu" else y.contiguous()
@@ -347,17 +357,20 @@ class TileRunner:
         ys, wys = self._axis(h, tile, self.device)
         xs, wxs = self._axis(w, tile, self.device)
         out: Optional[torch.Tensor] = None
+        total = torch.zeros((), dtype=torch.float32, device=self.device)  # of the outputs: one finiteness check
         for y0, wy in zip(ys, wys):
             th = min(tile, h - y0)
             for x0, wx in zip(xs, wxs):
                 tw = min(tile, w - x0)
                 part = self._model(self._to_device(x[:, :, y0:y0 + th, x0:x0 + tw]))
+                total += part.sum(dtype=torch.float32)
                 part = part.float() * (wy[:, None] * wx[None, :])
                 if out is None:
                     out = self._accumulator((n, part.shape[1], h * s, w * s))
                 out[:, :, y0 * s:(y0 + th) * s, x0 * s:(x0 + tw) * s] += part.cpu()
                 del part
         assert out is not None
+        self._check_finite(total, out)
         y = self._finish(out, x)
         return y.permute(0, 2, 3, 1).contiguous() if channels_last else y
 
