@@ -63,14 +63,18 @@ def test_first_build_prints_the_one_time_message(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ADAUNPOOL_BUILD_DIR", str(tmp_path))
     calls = []
     monkeypatch.setattr(cpp_extension, "load", lambda **kw: calls.append(kw))
+    staged = []
+    stage = _loader._stage_sources
+    monkeypatch.setattr(_loader, "_stage_sources", lambda out: staged.append(out) or stage(out))
     lib = _loader.build(with_cuda=False)
     assert "building adaunpool kernels (one time)" in capsys.readouterr().err
     assert lib.parent.parent == tmp_path and calls and calls[0]["is_python_module"] is False
-    assert calls[0]["build_directory"] == str(lib.parent)
-    # once the library exists, no message
+    assert calls[0]["build_directory"] == str(lib.parent) and staged == [lib.parent]
+    # once the library exists, no message, and the sources are not staged again (ninja still checks them)
     lib.write_bytes(b"")
     _loader.build(with_cuda=False)
     assert "building" not in capsys.readouterr().err
+    assert staged == [lib.parent] and len(calls) == 2 and calls[1]["sources"] == calls[0]["sources"]
 
 
 def test_build_dir_depends_on_sources_and_target(tmp_path, monkeypatch):
