@@ -82,9 +82,14 @@ def test_vfi_average_row_equals_the_direct_average_of_the_held_out_synthetic_sam
 
 
 def test_several_t_per_sample_give_per_t_means_of_the_linear_blend():
-    r = evaluate(task="vfi", data="synthetic", vfi_mode="8x", limit=2, patch=PATCH, metrics="psnr")
+    events = []
+    r = evaluate(task="vfi", data="synthetic", vfi_mode="8x", limit=2, patch=PATCH, metrics="psnr",
+                 callback=lambda kind, info: events.append((kind, info)))
     ds = SyntheticMotionVFI(None, mode="8x", patch_size=PATCH, seed=0, split="test")
     avg = r.method("vfi-average")
+    # the progress counts target frames and moves after each one (7 per input pair), as SR's after each frame
+    assert [(i["done"], i["total"], i["clip"]) for k, i in events if k == "frame"] == [
+        (n + 1, 14, f.clip) for n, f in enumerate(avg.frames)]
     assert len(avg.frames) == 2 * 7 and [c.frames for c in avg.clips] == [7, 7]
     expected: dict[float, list[float]] = {}
     for i in range(2):

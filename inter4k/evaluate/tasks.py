@@ -77,7 +77,9 @@ class EvalRequest:
         return self.tile if isinstance(self.tile, (str, type(None))) else int(self.tile)
 
 
-#: ``progress(done, total, clip)`` after each scored frame (total None when unknown).
+#: ``progress(done, total, clip)`` after each item: ``done`` and ``total`` count evaluated frames in every task
+#: (total None when unknown). An item is one frame (pairs, SR: an image or a video frame; VFI: a target frame),
+#: or for video SR a clip, whose T frames a clip model makes at once (the count goes up by T).
 FrameProgress = Callable[[int, Optional[int], str], None]
 
 

@@ -16,7 +16,7 @@ one call per target frame at its own t; whole frames unless out of memory, overl
 from __future__ import annotations
 
 import os
-from typing import Union
+from typing import Iterator, NamedTuple, Union
 
 import torch
 from torch import nn
@@ -27,11 +27,25 @@ from .results import FrameRecord
 from .scoring import Scorer, psnr_gain
 from .tables import t_label
 from .tasks import EvalTask, register_task
-from .vfi_data import open_vfi_data
+from .vfi_data import VFISample, open_vfi_data
 
-__all__ = ["build_vfi_methods", "VFITask", "t_label"]
+__all__ = ["build_vfi_methods", "VFITask", "VFITarget", "t_label"]
 
 ModelSpec = Union[None, str, os.PathLike, nn.Module]
+
+
+class VFITarget(NamedTuple):
+    """Target frame ``k`` (0 < k < span) of ``sample``, with the sample's two input frames as (3, H, W) float32:
+    one item of the task (one evaluated frame)."""
+
+    sample: VFISample
+    k: int
+    frame0: torch.Tensor
+    frame1: torch.Tensor
+
+    @property
+    def clip(self) -> str:
+        return self.sample.clip
 
 
 def build_vfi_methods(model: ModelSpec) -> tuple[list[tuple[str, nn.Module]], list[str]]:
@@ -91,29 +105,32 @@ class VFITask(EvalTask):
         return TileRunner(FramePairModule(net), 1, self.req.device, torch.float32, tile=self.req.tile,
                           overlap=self.overlap)
 
-    def items(self):
-        return self.data
+    def items(self) -> Iterator[VFITarget]:
+        """One item per target frame (the progress counts frames, as the other tasks' do); a sample's
+        input frames are converted once for all its targets."""
+        for sample in self.data:
+            frames = sample.frame(0), sample.frame(sample.span)
+            for k in range(1, sample.span):
+                yield VFITarget(sample, k, *frames)
 
-    def score(self, sample, scorer: Scorer, picker: CropPicker) -> int:
-        span = sample.span
-        frame0, frame1 = sample.frame(0), sample.frame(span)
-        x = torch.cat([frame0, frame1])[None]
+    def score(self, item: VFITarget, scorer: Scorer, picker: CropPicker) -> int:
+        sample, span = item.sample, item.sample.span
+        x = torch.cat([item.frame0, item.frame1])[None]
         inputs = (sample.start, sample.start + span)
         primary = self.methods[0][0]
-        for k in range(1, span):
-            t = k / span
-            target = sample.frame(k)
-            index = sample.start + k
-            outputs = {}
-            for name, runner in self.runners.items():
-                runner.model.t = t  # the FramePairModule's target time
-                out = runner(x)[0]
-                outputs[name] = out
-                self.results[name].frames.append(FrameRecord(sample.clip, index, f"#{index}", scorer(out, target),
-                                                             t=t, inputs=inputs))
-            values = self.results[primary].frames[-1].values
-            gain = float("nan") if self.average is None else psnr_gain(
-                values, self.results[self.average].frames[-1].values)
-            picker.offer_vfi(sample.clip, index, t_label(t), frame0, frame1, target, outputs, primary, self.average,
-                             gain, values.get("psnr_y"))
-        return span - 1
+        t = item.k / span
+        target = sample.frame(item.k)
+        index = sample.start + item.k
+        outputs = {}
+        for name, runner in self.runners.items():
+            runner.model.t = t  # the FramePairModule's target time
+            out = runner(x)[0]
+            outputs[name] = out
+            self.results[name].frames.append(FrameRecord(sample.clip, index, f"#{index}", scorer(out, target),
+                                                         t=t, inputs=inputs))
+        values = self.results[primary].frames[-1].values
+        gain = float("nan") if self.average is None else psnr_gain(
+            values, self.results[self.average].frames[-1].values)
+        picker.offer_vfi(sample.clip, index, t_label(t), item.frame0, item.frame1, target, outputs, primary,
+                         self.average, gain, values.get("psnr_y"))
+        return 1
