@@ -214,9 +214,11 @@ def manifest_path(root: Path) -> Path:
     return Path(root) / "Inter4K" / MANIFEST_NAME
 
 
-def _sha256_file(path: Path, progress: Optional[StageProgress], stage: str, limit: Optional[int] = None,
-                 hasher=None, chunk_size: int = CHUNK_SIZE):
-    """sha256 of ``path`` (its first ``limit`` bytes); returns the hasher (to continue) ."""
+def sha256_file(path: Path, progress: Optional[StageProgress] = None, stage: str = "hash",
+                limit: Optional[int] = None, hasher=None, chunk_size: int = CHUNK_SIZE):
+    """sha256 of ``path`` (its first ``limit`` bytes), read in blocks, ``progress(stage, done, total)`` after
+    each; returns the hasher (to continue, or ``.hexdigest()``). The one file hash of the data tools
+    (downloads, photos, videos). OSError when the file is shorter than ``limit``."""
     h = hasher if hasher is not None else hashlib.sha256()
     total = path.stat().st_size if limit is None else limit
     done = 0
@@ -390,7 +392,7 @@ def _attempt_once(url, part: Path, offset: int, use_range: bool, known_total, ha
                 if total is not None and total == offset and known_total in (None, total):
                     # The .part file is already complete (e.g. interrupted after its last byte).
                     if hashed != offset:
-                        hasher = _sha256_file(part, progress, "hash", limit=offset)
+                        hasher = sha256_file(part, progress, "hash", limit=offset)
                     return 0, offset, total, exc.geturl(), hasher, offset, False
                 _truncate(part)
                 raise _Retry(f"the server refused the range {offset}- (HTTP 416); starting again from zero",
@@ -441,7 +443,7 @@ def _attempt_once(url, part: Path, offset: int, use_range: bool, known_total, ha
         if start == 0:
             hasher, hashed = hashlib.sha256(), 0
         elif hashed != start:  # resuming a file from an earlier run: hash what is there first
-            hasher = _sha256_file(part, progress, "hash", limit=start)
+            hasher = sha256_file(part, progress, "hash", limit=start)
             hashed = start
         part.parent.mkdir(parents=True, exist_ok=True)
         got = 0
@@ -699,7 +701,7 @@ def check_manifest(root: Path, manifest: dict, verify_hashes: bool = False,
             wrong_size.append(entry["file"])
             continue
         if verify_hashes:
-            digest = _sha256_file(path, None, "verify").hexdigest()
+            digest = sha256_file(path, None, "verify").hexdigest()
             if digest != entry["sha256"].lower():
                 wrong_hash.append(entry["file"])
             done += entry["size"]
@@ -801,14 +803,14 @@ def download(root=None, url: Optional[str] = None, *, from_zip=None, sha256: Opt
     fetched: Optional[FetchResult] = None
     if source_zip is not None:
         action, zpath, owned = "from_zip", source_zip, False
-        zip_sha = _sha256_file(zpath, progress, "hash").hexdigest()
+        zip_sha = sha256_file(zpath, progress, "hash").hexdigest()
         source = str(source_zip)
     else:
         zpath, owned, source = zip_path_for(root), True, url
         if zpath.is_file():
             action = "reused"
             notes.append(f"using the complete zip already at {zpath} (no network access)")
-            zip_sha = _sha256_file(zpath, progress, "hash").hexdigest()
+            zip_sha = sha256_file(zpath, progress, "hash").hexdigest()
         else:
             part = part_path_for(root)
             fetched = fetch(url, part, retries=retries, timeout=timeout, backoff=backoff, chunk_size=chunk_size,

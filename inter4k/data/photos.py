@@ -46,12 +46,13 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
+from .download import sha256_file
 from .images import motion_blur, read_rgb, write_rgb_png
 
 __all__ = [
     "Photo", "SKIMAGE_PHOTOS", "WALLPAPER_PHOTOS", "EXCLUDED", "SPLIT_SEED", "DEBIAN_PACKAGES",
     "assign_splits", "default_photo_root", "fetch_debian_packages", "build_photo_corpus", "split_record",
-    "staging_folder", "publish", "sha256_file",
+    "staging_folder", "publish",
 ]
 
 SPLIT_SEED = "inter4k-photos-v1"
@@ -200,14 +201,6 @@ def fetch_debian_packages(folder: Path, packages=DEBIAN_PACKAGES) -> dict[str, P
     return out
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _largest_wallpaper(folder: Path) -> Path:
     images = [p for p in (folder / "contents" / "images").iterdir() if p.suffix.lower() in (".png", ".jpg")]
     if not images:
@@ -247,7 +240,7 @@ def _blur_angle(photo_id: str) -> float:
 
 def _write_png(path: Path, img: np.ndarray) -> str:
     write_rgb_png(path, img, compression=1)  # fast to write: the corpus is a cache, rebuilt at will
-    return sha256_file(path)
+    return sha256_file(path).hexdigest()
 
 
 def build_photo_corpus(root=None, cache=None, overwrite: bool = False,
@@ -293,7 +286,7 @@ def _build(root: Path, cache, progress) -> Path:
                 img, licence = read_rgb(src), WALLPAPER_LICENCE
                 sources[photo.id] = {"debian": "plasma-workspace-wallpapers",
                                      "file": str(src.relative_to(unpacked["plasma-workspace-wallpapers"])),
-                                     "sha256": sha256_file(src)}
+                                     "sha256": sha256_file(src).hexdigest()}
             items: list[tuple[str, np.ndarray]] = []
             if split == "train" or photo.source == "skimage":
                 items.append((photo.id, img))

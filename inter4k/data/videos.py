@@ -164,7 +164,8 @@ def build_video_corpus(root=None, cache=None, source=None, overwrite: bool = Fal
     ``usr/share/doc/opencv-doc/examples/data``); None: ``apt-get download opencv-doc`` into ``cache``
     (default ``root/../debs``, shared with the photo corpus) and unpack it there.
     """
-    from .photos import fetch_debian_packages, publish, sha256_file, staging_folder
+    from .download import sha256_file
+    from .photos import fetch_debian_packages, publish, staging_folder
 
     root = Path(root).expanduser() if root is not None else default_video_root()
     if (root / "manifest.json").is_file() and not overwrite:
@@ -184,7 +185,7 @@ def build_video_corpus(root=None, cache=None, source=None, overwrite: bool = Fal
             shutil.copyfile(source / name, copy)
             plan = plan_samples(copy)
             videos.append({"file": f"{SPLIT}/{name}", "split": SPLIT, "licence": OPENCV_LICENCE,
-                           "sha256": sha256_file(copy), "source": str(source / name), **plan})
+                           "sha256": sha256_file(copy).hexdigest(), "source": str(source / name), **plan})
             if progress is not None:
                 progress(done, len(OPENCV_VIDEOS))
         publish(staging, root, {"corpus": "videos", "package": OPENCV_PACKAGE, "timing_tolerance": TIMING_TOLERANCE,
