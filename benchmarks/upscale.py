@@ -56,6 +56,7 @@ from _machine import cpu_model, loadavg as load  # noqa: E402
 from inter4k.data.sample import make_sample  # noqa: E402
 from inter4k.infer.tiling import TileRunner, parse_tile  # noqa: E402
 from inter4k.infer.upscale import parse_dtype, resolve_device, upscale  # noqa: E402
+from inter4k.video import iter_frames  # noqa: E402
 
 
 
@@ -76,11 +77,7 @@ def get_model(name: str, scale: int):
 
 
 def decode_batches(path: Path, batch: int) -> list[torch.Tensor]:
-    frames = []
-    with av.open(str(path)) as c:
-        c.streams.video[0].thread_type = "AUTO"
-        for f in c.decode(video=0):
-            frames.append(f.to_ndarray(format="rgb24"))
+    frames = list(iter_frames(path))
     return [torch.from_numpy(np.stack(frames[i:i + batch])).permute(0, 3, 1, 2) for i in range(0, len(frames), batch)]
 
 

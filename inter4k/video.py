@@ -89,12 +89,14 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 
 
 def iter_frames(path: str | os.PathLike, start: int = 0, count: Optional[int] = None, threads: bool = True,
-                fmt: str = "rgb24") -> Iterator[np.ndarray]:
+                fmt: str = "rgb24", seek: bool = True) -> Iterator[np.ndarray]:
     """Decode frames ``start .. start+count-1`` (all from ``start`` when count is None) as HxWx3 uint8.
 
     Seeks to the keyframe at or before ``start`` and decodes from there, so only the frames a
-    caller needs (plus at most one GOP) are decoded. Raises :class:`VideoError` on a decode error,
-    naming the frame.
+    caller needs (plus at most one GOP) are decoded; frames are numbered by their timestamps. With
+    ``seek=False`` it decodes from the beginning and numbers the frames in decoding output order from 0,
+    for files whose seeking and timestamps are unreliable (AVI files with B-frames). Raises
+    :class:`VideoError` on a decode error, naming the frame.
     """
     path = Path(path)
     with _open(path) as c:
@@ -106,14 +108,14 @@ def iter_frames(path: str | os.PathLike, start: int = 0, count: Optional[int] = 
         rate = Fraction(v.average_rate or v.guessed_rate)
         tb = v.time_base
         first_pts = v.start_time or 0
-        if start > 0 and tb is not None:
+        if seek and start > 0 and tb is not None:
             target = first_pts + int(Fraction(start) / rate / tb)
             c.seek(target, stream=v, backward=True, any_frame=False)
         index = None
         yielded = 0
         try:
             for frame in c.decode(v):
-                if frame.pts is not None and tb is not None:
+                if seek and frame.pts is not None and tb is not None:
                     index = round(float((frame.pts - first_pts) * tb * rate))
                 else:
                     index = 0 if index is None else index + 1

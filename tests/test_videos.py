@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from inter4k.data import videos as V
-from inter4k.data.videos import OPENCV_VIDEOS, VideoTripletsVFI, build_video_corpus, plan_samples, read_frames
+from inter4k.data.videos import OPENCV_VIDEOS, VideoTripletsVFI, build_video_corpus, plan_samples
 from inter4k.metrics import psnr
+from inter4k.video import iter_frames
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -83,12 +84,16 @@ def test_plan_keeps_whole_samples_and_says_why_it_drops_the_others(clips):
         plan_samples(clips / "tree.avi", span=1)
 
 
-def test_read_frames_numbers_frames_in_output_order(clips):
-    every = list(read_frames(clips / "vtest.avi"))
+def test_frames_without_seeking_are_numbered_in_output_order(clips):
+    every = list(iter_frames(clips / "vtest.avi", seek=False))
     assert len(every) == 12 and all(f.shape == (H, W, 3) and f.dtype == np.uint8 for f in every)
     assert np.abs(every[3].astype(int) - picture(3)).max() <= 3  # lossless H.264, up to the RGB <-> YUV rounding
-    part = list(read_frames(clips / "vtest.avi", start=5, count=3))
+    part = list(iter_frames(clips / "vtest.avi", start=5, count=3, seek=False))
     assert all(np.array_equal(a, b) for a, b in zip(part, every[5:8])) and len(part) == 3
+    # tree.avi's fourth frame is late (timestamps 0, 1, 2, 4, ...): output order and timestamps number apart
+    fifth = next(iter_frames(clips / "tree.avi", start=4, count=1, seek=False))
+    at_four = next(iter_frames(clips / "tree.avi", start=4, count=1))
+    assert np.abs(fifth.astype(int) - picture(4)).max() <= 3 and np.abs(at_four.astype(int) - picture(3)).max() <= 3
 
 
 def test_the_corpus_copies_the_videos_and_records_the_plans(clips, corpus, monkeypatch):
@@ -111,7 +116,7 @@ def test_the_corpus_copies_the_videos_and_records_the_plans(clips, corpus, monke
 def test_the_dataset_gives_the_kept_samples_as_decoded(clips, corpus):
     ds = VideoTripletsVFI(corpus)
     assert len(ds) == 4 + 3 + 5 and ds.name(0) == "vtest@0" and ds.name(4) == "tree@0"
-    frames = {n: list(read_frames(clips / n)) for n in OPENCV_VIDEOS}
+    frames = {n: list(iter_frames(clips / n, seek=False)) for n in OPENCV_VIDEOS}
     order = list(range(len(ds))) + [5, 0, 11, 4]  # forward, then backward (reopens the video)
     for i in order:
         inputs, targets, t = ds[i]

@@ -41,7 +41,7 @@ import torch
 from torch.utils.data import Dataset
 
 __all__ = ["OPENCV_VIDEOS", "OPENCV_PACKAGE", "OPENCV_DATA_DIR", "TIMING_TOLERANCE", "default_video_root",
-           "read_frames", "plan_samples", "sample_starts_for", "build_video_corpus", "VideoTripletsVFI"]
+           "plan_samples", "sample_starts_for", "build_video_corpus", "VideoTripletsVFI"]
 
 OPENCV_PACKAGE = "opencv-doc"
 OPENCV_DATA_DIR = "usr/share/doc/opencv-doc/examples/data"
@@ -56,29 +56,6 @@ def default_video_root() -> Path:
     """``$INTER4K_VIDEOS`` or ``~/.cache/inter4k/videos``."""
     env = os.environ.get("INTER4K_VIDEOS")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "inter4k" / "videos"
-
-
-def read_frames(path, start: int = 0, count: Optional[int] = None):
-    """Frames ``start .. start + count - 1`` (to the end when count is None) of a video as (H, W, 3) uint8
-    RGB, numbered in decoding output order from 0 (read from the beginning: no seeking, whose frame
-    numbering is unreliable in AVI files with B-frames). Raises :class:`inter4k.video.VideoError`."""
-    import av
-
-    from ..video import VideoError, _open
-
-    path = Path(path)
-    with _open(path) as c:
-        if not c.streams.video:
-            raise VideoError(f"{path}: has no video stream")
-        i = -1
-        try:
-            for i, frame in enumerate(c.decode(c.streams.video[0])):
-                if i >= start:
-                    yield frame.to_ndarray(format="rgb24")
-                    if count is not None and i + 1 >= start + count:
-                        return
-        except av.error.FFmpegError as exc:
-            raise VideoError(f"{path}: decoding failed after frame {i} ({exc})") from None
 
 
 def _scan(path: Path, threshold: float) -> dict:
@@ -202,12 +179,15 @@ class _Reader:
         self.last: Optional[tuple[int, np.ndarray]] = None
 
     def get(self, start: int, count: int) -> list[np.ndarray]:
+        from ..video import iter_frames
+
         out = []
         if self.last is not None and self.last[0] == start:
             out.append(self.last[1])
             start, count = start + 1, count - 1
         if self.frames is None or start < self.next:
-            self.frames, self.next = read_frames(self.path, start), start
+            # no seeking: its frame numbering is unreliable in AVI files with B-frames
+            self.frames, self.next = iter_frames(self.path, start, seek=False), start
         else:
             while self.next < start:
                 next(self.frames)
