@@ -11,7 +11,8 @@ import skimage.data
 import torch
 
 from inter4k.data.datasets import bicubic_lr
-from inter4k.data.images import ImageFolderSR, list_images, read_rgb, write_skimage_images
+from inter4k.data import images as images_module
+from inter4k.data.images import ImageFolderSR, image_size, list_images, read_rgb, write_skimage_images
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +108,43 @@ def test_files_subset_grey_and_rgba_images(tmp_path):
     assert np.array_equal(read_rgb(tmp_path / "rgba.png"), rgba[..., 2::-1])  # BGRA on disk -> RGB
     sub = ImageFolderSR(tmp_path, scale=2, patch_size=16, files=["rgba.png"], samples_per_image=3)
     assert len(sub) == 3 and sub.plan(2)["file"] == "rgba.png"
+
+
+def test_sizes_come_from_the_headers_and_images_are_decoded_on_first_use(photos, tmp_path, monkeypatch):
+    from PIL import Image
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in list_images(photos):
+        (folder / name).write_bytes((photos / name).read_bytes())
+    rng = np.random.default_rng(0)
+    turned = Image.fromarray(rng.integers(0, 256, (110, 180, 3), dtype=np.uint8))
+    exif = turned.getexif()
+    exif[0x0112] = 6  # stored 180x110, shown a quarter turned: 110 wide, 180 high
+    turned.save(folder / "turned.jpg", exif=exif.tobytes())
+    Image.fromarray(rng.integers(0, 256, (100, 140), dtype=np.uint8)).save(folder / "grey.png")
+    decoded = []
+    monkeypatch.setattr(images_module, "read_rgb", lambda path: decoded.append(Path(path).name) or read_rgb(path))
+    ds = ImageFolderSR(folder, scale=2, patch_size=96, weighting="area")  # the area weights need every size
+    assert decoded == []
+    for i, name in enumerate(ds.files):  # the header's size is the decoded one, EXIF turn included
+        assert ds.size(i) == image_size(folder / name) == read_rgb(folder / name).shape[:2], name
+    assert ds.size(ds.files.index("turned.jpg")) == (180, 110)
+    decoded.clear()
+    plan = ds.plan(len(ds) - 1)
+    lr, hr = ds[len(ds) - 1]
+    ds[len(ds) - 2]
+    assert decoded == [plan["file"]]  # one image decoded, once
+    img = read_rgb(folder / plan["file"])[plan["y"]:plan["y"] + 96, plan["x"]:plan["x"] + 96]
+    hr_direct = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255
+    dims = [d for d, on in ((-2, plan["vflip"]), (-1, plan["hflip"])) if on]
+    assert torch.equal(hr, hr_direct.flip(dims) if dims else hr_direct)
+    monkeypatch.setattr(images_module, "image_size", lambda path: (97, 99))
+    with pytest.raises(ValueError, match=r"coffee.png: its header says 99x97, but it decodes to 600x400"):
+        ImageFolderSR(folder, scale=2, patch_size=96, files=["coffee.png"])[0]
+    (folder / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"broken.png: cannot read its size from the header"):
+        image_size(folder / "broken.png")
 
 
 def test_errors_are_clear(photos, tmp_path):

@@ -18,7 +18,9 @@ The same rules as :class:`inter4k.data.datasets.Inter4KSR`:
 - **Randomness**: sample ``i`` draws from ``numpy.random.default_rng([seed, epoch, i])``
   (:meth:`set_epoch`), the same in every DataLoader worker and every run.
 - **Files**: ``files=[...]`` (names relative to the folder), else every ``.png / .jpg / .jpeg``
-  in it (sorted; not recursive). Images are decoded once per process and kept in memory.
+  in it (sorted; not recursive). Sizes (the area weighting, the crop plans, the patch-size check) are read
+  from the files' headers; the pixels are decoded on first use, once per process (each DataLoader
+  worker decodes the images it is asked for), and kept in memory.
 """
 
 from __future__ import annotations
@@ -112,6 +114,32 @@ def decode_image(path) -> np.ndarray:
         raise ValueError(f"{path}: {img.dtype} images are not supported (8- or 16-bit only)")
     turn = _ORIENT.get(exif_orientation(data.tobytes()))
     return np.ascontiguousarray(turn(img)) if turn is not None else img
+
+
+def image_size(path) -> tuple[int, int]:
+    """(height, width) of an image file as :func:`decode_image` returns it (upright by its EXIF orientation),
+    read from its header without decoding the pixels.
+
+    FileNotFoundError when it does not exist; ValueError naming the file when its header cannot be read.
+    """
+    import io
+
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such image: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc})") from None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+    except Exception as exc:  # noqa: BLE001 - any unreadable header
+        raise ValueError(f"{path}: cannot read its size from the header ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:200]})") from None
+    return (w, h) if exif_orientation(data) in (5, 6, 7, 8) else (h, w)  # turned a quarter: sides swap
 
 
 def read_rgb(path) -> np.ndarray:
@@ -315,19 +343,24 @@ class ImageFolderSR(Dataset):
         return self.root / self.files[image]
 
     def image(self, image: int) -> np.ndarray:
-        """Image ``image`` (an index into :attr:`files`) as (H, W, 3) uint8, decoded once."""
+        """Image ``image`` (an index into :attr:`files`) as (H, W, 3) uint8, decoded on first use and kept (per
+        process: each DataLoader worker decodes the images it is asked for)."""
         img = self._cache.get(image)
         if img is None:
             img = read_rgb(self.path(image))
+            if tuple(img.shape[:2]) != self.size(image):  # the plans were made with the header's size
+                h, w = self.size(image)
+                raise ValueError(f"{self.path(image)}: its header says {w}x{h}, but it decodes to "
+                                 f"{img.shape[1]}x{img.shape[0]} (a damaged file?)")
             self._cache[image] = img
-            self._sizes[image] = img.shape[:2]
         return img
 
     def size(self, image: int) -> tuple[int, int]:
-        """(height, width) of an image (checked against the patch size)."""
+        """(height, width) of an image, read from its header (:func:`image_size`, no decoding) and checked against
+        the patch size."""
         hw = self._sizes.get(image)
         if hw is None:
-            hw = self.image(image).shape[:2]
+            hw = self._sizes[image] = image_size(self.path(image))
         p = self.patch_size
         if p is not None and (p > hw[0] or p > hw[1]):
             raise ValueError(f"patch_size {p} is larger than {self.path(image)} ({hw[1]}x{hw[0]})")
