@@ -120,9 +120,8 @@ def test_the_dataset_gives_the_kept_samples_as_decoded(clips, corpus):
     order = list(range(len(ds))) + [5, 0, 11, 4]  # forward, then backward (reopens the video)
     for i in order:
         inputs, targets, t = ds[i]
-        name, start = ds.name(i).split("@")
+        name, s = ds.sample(i)
         ref = frames[f"{name}.avi"]
-        s = int(start)
         assert inputs.shape == (2, 3, H, W) and targets.shape == (1, 3, H, W) and t.tolist() == [0.5]
         for got, k in ((inputs[0], s), (targets[0], s + 1), (inputs[1], s + 2)):
             assert torch.equal(got, torch.from_numpy(ref[k]).permute(2, 0, 1).float() / 255)
