@@ -45,7 +45,7 @@ A new kind of data is one subclass of :class:`Source` under ``@register_source``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -88,7 +88,8 @@ class DataOptions:
     validation data (an error instead of "no validation set"); ``split`` / ``limit``: evaluation's split
     and number of clips (images, samples or videos); ``realism``: of rendered VFI clips ("rigid" /
     "real"; None: the source's ``default_realism``); ``frames``: the frames of an SR sample (1: single
-    frames; video SR's clips: T consecutive frames).
+    frames; video SR's clips: T consecutive frames); ``samples``: the samples of a rendered training set
+    (None: the source's default per epoch; ``inter4k prepare --data`` renders a fixed number once).
     """
 
     scale: int = 4
@@ -105,6 +106,7 @@ class DataOptions:
     quantize: bool = False
     realism: Optional[str] = None
     frames: int = 1
+    samples: Optional[int] = None
 
 
 class Source:
@@ -132,6 +134,14 @@ class Source:
 
     def stored_patch(self, spec: DataSpec) -> Optional[int]:
         """The patch side the data fixes (prepared patches), else None."""
+        return None
+
+    def has_true_flows(self, spec: DataSpec) -> bool:
+        """Whether this data's VFI samples can carry the true motion (``with_flows``)."""
+        return self.true_flows
+
+    def stored_realism(self, spec: DataSpec) -> Optional[str]:
+        """The realism the data was rendered with once and for all (rendered prepared samples), else None."""
         return None
 
     def describe(self, spec: DataSpec) -> str:
@@ -341,6 +351,18 @@ class _Prepared(Source):
         index = read_index(spec.path)
         return int(index["config"]["patch"]) if index else None
 
+    def has_true_flows(self, spec: DataSpec) -> bool:
+        from .prepare import read_index, shard_parts
+
+        index = read_index(spec.path)
+        return bool(index) and any(key == "flows" for key, _, _ in shard_parts(index))
+
+    def stored_realism(self, spec: DataSpec) -> Optional[str]:
+        from .prepare import read_index
+
+        index = read_index(spec.path)
+        return (index.get("rendered") or {}).get("realism") if index else None
+
     def patches(self, path: Path, opt: DataOptions, augment: Optional[bool]):
         """The task's prepared dataset."""
         raise NotImplementedError
@@ -364,6 +386,13 @@ class _Prepared(Source):
         if opt.explicit:
             raise ValueError(f"{spec.path} holds training patches; give a prepared val folder, an Inter4K root "
                              f"or {self.other_hint}")
+        rendered = index.get("rendered")
+        if rendered:  # the fixed val samples of the data they were rendered from, with the same realism
+            data = DataSpec(rendered["kind"], Path(rendered["path"]) if rendered["path"] else None)
+            try:
+                return get_source(data.kind, self.task).open(data, purpose, replace(opt, realism=rendered["realism"]))
+            except FileNotFoundError:
+                return None
         root = Path(index.get("source", {}).get("root", ""))  # the val split of the root it was cut from
         if not root.is_dir():
             return None
@@ -393,7 +422,7 @@ class PreparedVFISource(_Prepared):
     def patches(self, path, opt, augment):
         from .prepare import PreparedVFI
 
-        ds = PreparedVFI(path, augment=augment, seed=opt.seed)
+        ds = PreparedVFI(path, augment=augment, seed=opt.seed, with_flows=opt.with_flows)
         if ds.mode != opt.mode:
             raise ValueError(f"the patches in {path} are for mode {ds.mode}; pass --mode {ds.mode} or "
                              f"prepare {opt.mode} patches")
@@ -505,7 +534,8 @@ class SyntheticVFISource(Source):
         realism = opt.realism or self.default_realism
         if purpose == "train":
             return SyntheticMotionVFI(self.photo_folder(spec, "train", purpose), mode=opt.mode, patch_size=opt.patch,
-                                      seed=opt.seed, split="train", with_flows=opt.with_flows, realism=realism)
+                                      samples=opt.samples, seed=opt.seed, split="train", with_flows=opt.with_flows,
+                                      realism=realism)
         if purpose == "val":
             patch = opt.patch if opt.patch is not None else opt.train_patch
             return SyntheticMotionVFI(self.photo_folder(spec, "val", purpose), mode=opt.mode, patch_size=patch,
