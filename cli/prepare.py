@@ -6,6 +6,7 @@ samples once, into ``.npy`` shards.
                     [--clips 1,2,3] [--json]
     inter4k prepare --data photos|synthetic[:DIR] --out DIR --task vfi --samples N [--realism real]
                     [--mode 15to60] [--patch 128] [--seed 0] [--shard-size N] [--workers K] [--json]
+    inter4k prepare --data photos --out DIR --task vsr --samples N [--frames 5] [--patch 192] [--scale 4] ...
 
 Calls :func:`inter4k.api.prepare` (see :mod:`inter4k.data.prepare` and :mod:`inter4k.data.render`);
 the progress bar goes to stderr, so ``--json`` output on stdout stays machine-readable.
@@ -44,20 +45,23 @@ def prepare(
         "--out", file_okay=False,
         help="Output folder (default: ROOT/prepared/<task>-<split>-p<patch>[-t<frames>|-<mode>]).")] = None,
     split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "train",
-    task: Annotated[str, typer.Option("--task", help="sr (super-resolution) or vfi (frame interpolation).")] = "sr",
+    task: Annotated[str, typer.Option(
+        "--task", help="sr (super-resolution) or vfi (frame interpolation); with --data vfi or vsr (video SR).")] = "sr",
     scale: Annotated[int, typer.Option("--scale", help="SR scale (2, 3, 4); the patch must be a multiple of it.")] = 4,
     patch: Annotated[int, typer.Option("--patch", min=1, help="Patch side in pixels (HR for SR).")] = 192,
     per_clip: Annotated[int, typer.Option("--per-clip", min=1, help="Patches cut from each clip.")] = 32,
     shard_size: Annotated[Optional[int], typer.Option(
         "--shard-size", min=1, help="Patches per shard (default: about 256 MiB per shard).")] = None,
-    frames: Annotated[int, typer.Option("--frames", min=1, help="SR: consecutive frames per patch.")] = 1,
+    frames: Annotated[int, typer.Option(
+        "--frames", min=1, help="SR: consecutive frames per patch; --data with --task vsr: the clip length (default 5).")] = 1,
     mode: Annotated[str, typer.Option("--mode", help="VFI: 30to60, 15to60 or 8x.")] = "30to60",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the patch positions.")] = 0,
     clips: Annotated[Optional[str], typer.Option(
         "--clips", help="Clip numbers instead of the split's, e.g. 1,2,3.")] = None,
     data: Annotated[Optional[str], typer.Option(
         "--data", help="Render training samples of this data instead of cutting clips: photos[:DIR] or "
-                       "synthetic[:DIR] (VFI, with the true flows); needs --out and --samples.")] = None,
+                       "synthetic[:DIR] (VFI, with the true flows), photos[:DIR] (VSR clips); needs --out and "
+                       "--samples.")] = None,
     samples: Annotated[Optional[int], typer.Option(
         "--samples", min=1, help="With --data: the number of samples to render.")] = None,
     realism: Annotated[Optional[str], typer.Option(
@@ -87,13 +91,15 @@ def prepare(
         report = api.prepare(root=root, split=split, scale=scale, per_clip=per_clip, frames=frames,
                              clips=_parse_clips(clips), **common)
     else:
-        if clips is not None or split != "train" or frames != 1:
-            raise ValueError("--clips, --split and --frames cut Inter4K clips; --data renders training samples "
-                             "(give --samples)")
+        if clips is not None or split != "train":
+            raise ValueError("--clips and --split cut Inter4K clips; --data renders training samples (give --samples)")
         if samples is None:
             raise ValueError("--data renders a fixed number of samples: give --samples N")
+        clip = dict(frames=None if frames == 1 else frames, scale=scale) if task == "vsr" else {}  # 1: the default
+        if task != "vsr" and frames != 1:
+            raise ValueError("--frames with --data is the clip length of --task vsr")
         report = api.prepare(root=root, data=data, samples=samples, realism=realism, workers=workers or 1,
-                             **common)
+                             **clip, **common)
     ui.result(report, lambda: _render(report))
 
 

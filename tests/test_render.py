@@ -252,3 +252,50 @@ def test_cli_prepare_data(tmp_path, capsys, rendered):
         assert main(bad) == 2, bad
         err = capsys.readouterr().err.strip()
         assert err.startswith("Error: ") and len(err.splitlines()) == 1, err
+
+
+# --- video SR clips -----------------------------------------------------------------------------------
+
+VSR_SMALL = {"channels": 8, "blocks": 1, "recon_channels": 8, "recon_blocks": 1, "flow_channels": 4}
+
+
+def test_vsr_clips_round_trip_and_train_vsr_runs_on_them(photo_corpus, tmp_path):
+    from inter4k.api import train_vsr
+    from inter4k.data.clips import SyntheticClipsVSR
+    from inter4k.data.prepare import PreparedSR
+
+    out = tmp_path / "vsr"
+    report = prepare_rendered(f"photos:{photo_corpus}", out, task="vsr", frames=3, patch=32, samples=4, scale=2,
+                              shard_size=3)
+    assert (report["samples"], report["shards"], report["flows"], report["shape"]) == (4, 2, False, [3, 3, 32, 32])
+    assert read_index(out)["scales"] == [2, 4]
+    live = SyntheticClipsVSR(photo_corpus / "train", frames=3, scale=2, patch_size=32, samples=4, seed=0)
+    stored = PreparedSR(out, scale=2, augment=False, quantize=True)
+    for i in range(4):  # the HR clip is stored; the 8-bit bicubic LR made again is the live one
+        for a, b in zip(stored[i], live[i]):
+            assert torch.equal(a, b), i
+    # a train folder turns the clips too; the LR is made from the turned HR
+    turned = PreparedSR(out, scale=2, quantize=True)
+    plan = dict(hflip=False, vflip=False, reverse=False, transpose=True)
+    turned.plan = lambda index: plan
+    lr, hr = turned[1]
+    assert torch.equal(hr, stored[1][1].transpose(-1, -2)) and lr.shape == (3, 3, 16, 16)
+    with pytest.raises(ValueError, match="leave --realism out"):
+        prepare_rendered(f"photos:{photo_corpus}", tmp_path / "x", task="vsr", samples=2, realism="real")
+    cli = CliRunner().invoke(app, ["prepare", "--data", f"photos:{photo_corpus}", "--task", "vsr", "--frames", "3",
+                                   "--patch", "32", "--scale", "2", "--samples", "4", "--shard-size", "3",
+                                   "--out", str(out), "--json"])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.stdout)["skipped"] == 2  # the same config from the command line: nothing to do
+    spec = sources.parse_data(str(out), "vsr")
+    assert spec.kind == "prepared"
+    cfg = dict(data=str(out), scale=2, frames=3, batch=2, steps=2, workers=0, val_every=2, val_clips=2,
+               model_kwargs=dict(VSR_SMALL))
+    result = train_vsr(dict(cfg, out=str(tmp_path / "run")))
+    assert result.finished and result.step == 2 and result.config["patch"] == 32
+    assert result.val_psnr is not None  # the photo corpus's val clips, rendered live
+    with pytest.raises(ValueError, match="holds clips of 3 frames; pass --frames 3"):
+        train_vsr(dict(cfg, frames=5, out=str(tmp_path / "r2")))
+    from inter4k.api import train_sr
+    with pytest.raises(ValueError, match="train-sr trains on single frames"):
+        train_sr(dict(data=str(out), scale=2, steps=1, out=str(tmp_path / "r3")))

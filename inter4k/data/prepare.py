@@ -365,7 +365,7 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
 class _Prepared(Dataset):
     """Shards of an ``inter4k prepare`` folder, opened lazily (memory-mapped) in each process."""
 
-    task: str
+    tasks: tuple[str, ...]  # the tasks of the folders it reads
 
     def __init__(self, out_dir, augment: Optional[bool] = None, seed: Optional[int] = 0):
         self.out = Path(out_dir).expanduser()
@@ -373,8 +373,8 @@ class _Prepared(Dataset):
         if index is None:
             raise FileNotFoundError(f"no {INDEX} in {self.out}: make it with `inter4k prepare --out {self.out}`")
         cfg = index["config"]
-        if cfg["task"] != self.task:
-            raise ValueError(f"{self.out} holds {cfg['task']!r} patches, not {self.task!r}")
+        if cfg["task"] not in self.tasks:
+            raise ValueError(f"{self.out} holds {cfg['task']!r} patches, not {' or '.join(map(repr, self.tasks))}")
         if not index.get("complete") or not all(index["shards"]):
             raise ValueError(f"{self.out} is not complete ({sum(1 for s in index['shards'] if s)} of "
                              f"{len(index['shards'])} shards): run the same `inter4k prepare` again to finish it")
@@ -459,9 +459,12 @@ class PreparedSR(_Prepared):
     ``lr = imresize(hr, 1/scale).clamp(0, 1)`` (rounded to 8 bits with ``quantize=True``). Shapes
     ``(3, P/s, P/s)`` and ``(3, P, P)``, or ``(T, 3, ...)`` for a folder prepared with ``frames=T > 1``.
     Flips and reversal are drawn from ``default_rng([seed, epoch, index])`` (see :meth:`set_epoch`).
+    Video SR clips rendered by ``inter4k prepare --data photos --task vsr`` (:mod:`inter4k.data.render`)
+    are read the same way, their LR made the same way (``quantize=True`` gives exactly the rendered
+    clip's LR), with transposes added to the flips.
     """
 
-    task = "sr"
+    tasks = ("sr", "vsr")
 
     def __init__(self, out_dir, scale: int = 4, augment: Optional[bool] = None, seed: Optional[int] = 0,
                  quantize: bool = False):
@@ -493,7 +496,7 @@ class PreparedVFI(_Prepared):
     ``1 - t`` (reversed, so again ascending).
     """
 
-    task = "vfi"
+    tasks = ("vfi",)
 
     def __init__(self, out_dir, augment: Optional[bool] = None, seed: Optional[int] = 0, with_flows: bool = False):
         super().__init__(out_dir, augment, seed)

@@ -49,11 +49,12 @@ from .. import atomic
 from ..progress import ProgressFn, Reporter, item_form
 from . import sources
 from ._parallel import run_jobs
+from .datasets import SCALES
 from .prepare import FORMAT, INDEX, VERSION, existing_shards, index_text, npy_header
 
 __all__ = ["prepare_rendered", "DEFAULT_SHARD_SAMPLES", "TASKS"]
 
-TASKS = ("vfi",)
+TASKS = ("vfi", "vsr")
 DEFAULT_SHARD_SAMPLES = 32   # about 33 MiB of 128x128 15to60 clips with flows; a lost shard is little work
 _SUFFIX = {"file": "", "flows": ".flows", "times": ".times"}
 
@@ -78,7 +79,10 @@ def as_uint8(frames: np.ndarray, what: str) -> np.ndarray:
 
 
 def _sample_parts(sample: tuple, g: int) -> dict[str, np.ndarray]:
-    """A VFI sample ``(inputs, targets, t[, flows])`` as the arrays of its shard files."""
+    """A VFI sample ``(inputs, targets, t[, flows])`` or a video SR clip ``(lr, hr)`` as the arrays of its
+    shard files (a clip: its HR frames only; the LR is made again when loading, as for cut clips)."""
+    if len(sample) == 2:
+        return {"file": as_uint8(sample[1].numpy(), f"sample {g}")}
     inputs, targets, t = sample[:3]
     seq = np.concatenate([inputs[:1].numpy(), targets.numpy(), inputs[1:].numpy()])
     parts = {"file": as_uint8(seq, f"sample {g}"), "times": t.numpy().astype(np.float32)}
@@ -124,7 +128,8 @@ def _render_shard(kind: str, path: Optional[str], task: str, options: dict, out:
 
 
 def prepare_rendered(data: str, out, task: str = "vfi", mode: str = "30to60", patch: int = 128,
-                     samples: int = 1000, realism: Optional[str] = None, seed: int = 0,
+                     samples: int = 1000, realism: Optional[str] = None, frames: Optional[int] = None, scale: int = 4,
+                     seed: int = 0,
                      shard_size: Optional[int] = None, workers: int = 1,
                      progress: Optional[Callable[[int, int, str], None]] = None,
                      on_progress: Optional[ProgressFn] = None) -> dict:
@@ -132,10 +137,13 @@ def prepare_rendered(data: str, out, task: str = "vfi", mode: str = "30to60", pa
 
     Args:
         data: what ``--data`` of ``train-vfi`` takes for rendered clips: ``photos[:DIR]``,
-            ``synthetic[:DIR]``, ``images:DIR`` or a folder of images.
+            ``synthetic[:DIR]``, ``images:DIR`` or a folder of images; of ``train-vsr``: ``photos[:DIR]``.
         out: the output folder (required: rendered samples have no dataset root).
-        task: "vfi". mode / patch: the clips' span and side. realism: "rigid" or "real" (None: the
-            source's default, "real" for photos). seed: the samples' seed.
+        task: "vfi" or "vsr". patch: the frames' side. seed: the samples' seed.
+        mode, realism: VFI: the clips' span, "rigid" or "real" (None: the source's default, "real"
+            for photos).
+        frames, scale: video SR: the clip length T (3, 5, 9; None: 5) and a scale the patch must be a multiple
+            of (only the HR frames are stored: the folder serves every scale that divides the patch).
         shard_size: samples per shard (default :data:`DEFAULT_SHARD_SAMPLES`). workers: processes.
         on_progress: gets a :class:`~inter4k.progress.Progress` (stage "prepare", unit "samples") as
             shards finish or are skipped; ``progress(done, total, message)`` is its older form.
@@ -147,7 +155,7 @@ def prepare_rendered(data: str, out, task: str = "vfi", mode: str = "30to60", pa
     t0 = time.perf_counter()
     report = Reporter(on_progress, unit="samples", legacy=progress, form=item_form("text")).stage("prepare")
     if task not in TASKS:
-        raise ValueError(f"prepare --data renders {', '.join(TASKS)} samples, not {task!r}")
+        raise ValueError(f"prepare --data renders {' or '.join(TASKS)} samples, not {task!r}")
     for name, value in (("samples", samples), ("workers", workers)) + ((("shard_size", shard_size),) if shard_size
                                                                       is not None else ()):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -156,21 +164,32 @@ def prepare_rendered(data: str, out, task: str = "vfi", mode: str = "30to60", pa
         raise ValueError("prepare --data needs --out (rendered samples have no dataset root to go under)")
     spec = sources.parse_data(data, task)
     source = sources.get_source(spec.kind, task)
-    if source.default_realism is None:
-        raise ValueError(f"--data {data} is {spec.kind} data, not something to render; give photos[:DIR] or "
-                         f"synthetic[:DIR] to render, or cut Inter4K clips with --root")
-    realism = realism or source.default_realism
-    options = dict(mode=mode, patch=patch, seed=seed, realism=realism, samples=int(samples),
-                   with_flows=source.has_true_flows(spec))
-    ds = sources.open_dataset(spec, task, "train", **options)  # every option checked here, once
-    parts = _vfi_parts(ds.span, ds.patch_size, ds.with_flows)
+    if not source.renders:
+        raise ValueError(f"--data {data} is {spec.kind} data, not something to render; give photos[:DIR]"
+                         f"{' or synthetic[:DIR]' if task == 'vfi' else ''} to render, or cut Inter4K clips with --root")
+    if task == "vfi":
+        realism = realism or source.default_realism
+        options = dict(mode=mode, patch=patch, seed=seed, realism=realism, samples=int(samples),
+                       with_flows=source.has_true_flows(spec))
+        ds = sources.open_dataset(spec, task, "train", **options)  # every option checked here, once
+        parts = _vfi_parts(ds.span, ds.patch_size, ds.with_flows)
+    else:
+        if realism is not None:
+            raise ValueError("video SR clips are rendered with the scene realism of their data; leave --realism out")
+        from .clips import DEFAULT_CLIP_FRAMES
+
+        options = dict(frames=frames or DEFAULT_CLIP_FRAMES, scale=scale, patch=patch, seed=seed, samples=int(samples))
+        ds = sources.open_dataset(spec, task, "train", **options)
+        parts = {"file": [[ds.frames, 3, int(patch), int(patch)], "uint8"]}
+        mode = None
     shard_size = int(shard_size or DEFAULT_SHARD_SAMPLES)
     total, out = int(samples), Path(out).expanduser()
     n_shards = -(-total // shard_size)
     path = None if spec.path is None else str(spec.path)
+    window = parts["file"][0][0]
     config = {"task": task, "split": "train", "data": spec.kind, "path": path, "realism": realism, "mode": mode,
-              "window": parts["file"][0][0], "patch": int(patch), "samples": total, "shard_size": shard_size,
-              "seed": int(seed), "flows": "flows" in parts}
+              "frames": window if task == "vsr" else None, "window": window, "patch": int(patch), "samples": total,
+              "shard_size": shard_size, "seed": int(seed), "flows": "flows" in parts}
     part_list = [(key, tuple(shape), dtype) for key, (shape, dtype) in parts.items()]
     index, problems, repaired = existing_shards(out, config, part_list, n_shards)
     todo = [j for j, why in problems.items() if why]
@@ -183,6 +202,7 @@ def prepare_rendered(data: str, out, task: str = "vfi", mode: str = "30to60", pa
         index = {"format": FORMAT, "version": VERSION, "config": config,
                  "rendered": {"kind": spec.kind, "path": path, "realism": realism},
                  "parts": parts, "shape": parts["file"][0], "dtype": "uint8",
+                 "scales": [v for v in SCALES if patch % v == 0] if task == "vsr" else None,
                  "total": total, "shards": [None] * n_shards, "complete": False}
         out.mkdir(parents=True, exist_ok=True)
         atomic.write_bytes(out / INDEX, index_text(index))

@@ -21,7 +21,8 @@ inter4k       sr     :class:`~inter4k.data.datasets.Inter4KSR` (split train / va
                      crops or whole frames when smaller / ``split``, whole frames)
 inter4k       vfi    :class:`~inter4k.data.datasets.Inter4KVFI`, the same splits and crops
 prepared      both   :class:`~inter4k.data.prepare.PreparedSR` / ``PreparedVFI``; val: a prepared val
-                     folder's patches, else the val split of the Inter4K root it was cut from;
+                     folder's patches, else the val split of the Inter4K root it was cut from (rendered
+                     samples: the fixed val clips of the data they were rendered from);
                      evaluation refuses patches (it reads whole frames)
 images        sr     :class:`~inter4k.data.images.ImageFolderSR` over ``DIR/train`` and ``DIR/val``
                      when both exist, else every image of DIR; test: ``DIR/<split>`` or DIR, whole
@@ -36,6 +37,8 @@ photos        vfi    the same over the real-photograph corpus's own ``train`` / 
 videos        vfi    :class:`~inter4k.data.videos.VideoTripletsVFI`, the real footage of the
                      opencv-doc videos (built on first use); validation and evaluation only
 inter4k       vsr    :class:`~inter4k.data.datasets.Inter4KSR` with ``frames`` consecutive frames
+prepared      vsr    :class:`~inter4k.data.prepare.PreparedSR` of ``frames``-frame clips (cut from
+                     Inter4K with ``--frames``, or rendered by ``prepare --data``); val as above
 photos        vsr    :class:`~inter4k.data.clips.SyntheticClipsVSR` clips over the corpus's own
                      ``train`` / ``val`` / ``test`` folders
 ============  =====  ============================================================================
@@ -119,6 +122,7 @@ class Source:
     hint: str = ""                   # how ``--data`` names it, in messages
     purposes: tuple[str, ...] = PURPOSES
     true_flows: bool = False         # VFI samples can carry the true motion (flow supervision)
+    renders: bool = False            # training samples are rendered: ``inter4k prepare --data`` can store them
     default_realism: Optional[str] = None  # VFI clips rendered with this realism; None: footage, not rendered
 
     def locate(self, rest: Optional[str], text: str) -> Optional[Path]:
@@ -415,6 +419,23 @@ class PreparedSRSource(_Prepared):
 
 
 @register_source
+class PreparedVSRSource(_Prepared):
+    """A prepared folder of clips for video SR: HR clips of ``frames`` frames, cut from Inter4K
+    (``prepare --task sr --frames T``) or rendered (``prepare --data photos --task vsr``)."""
+
+    task = "vsr"
+    whole = "clips"
+
+    def patches(self, path, opt, augment):
+        from .prepare import PreparedSR
+
+        ds = PreparedSR(path, scale=opt.scale, augment=augment, seed=opt.seed, quantize=opt.quantize)
+        if ds.frames != opt.frames:
+            raise ValueError(f"{path} holds clips of {ds.frames} frames; pass --frames {ds.frames}")
+        return ds
+
+
+@register_source
 class PreparedVFISource(_Prepared):
     task = "vfi"
     whole = "clips"
@@ -511,6 +532,7 @@ class SyntheticVFISource(Source):
     builtin = True
     hint = "synthetic[:DIR]"
     true_flows = True
+    renders = True
     default_realism = "rigid"
 
     def locate(self, rest: Optional[str], text: str) -> Optional[Path]:
@@ -563,13 +585,14 @@ class PhotosVSRSource(_PhotoCorpus):
     val / test clips are fixed, ``limit`` of them (default: the generator's count)."""
 
     task = "vsr"
+    renders = True
 
     def open(self, spec: DataSpec, purpose: str, opt: DataOptions):
         from .clips import SyntheticClipsVSR
 
         if purpose == "train":
             return SyntheticClipsVSR(self.split_photos(spec, "train"), frames=opt.frames, scale=opt.scale,
-                                     patch_size=opt.patch, seed=opt.seed, split="train")
+                                     patch_size=opt.patch, samples=opt.samples, seed=opt.seed, split="train")
         split = "val" if purpose == "val" else opt.split
         patch = opt.patch or opt.train_patch or SYNTHETIC_PATCH
         return SyntheticClipsVSR(self.split_photos(spec, split), frames=opt.frames, scale=opt.scale, patch_size=patch,
