@@ -17,6 +17,10 @@ Layout of ``OUT`` (the index as :mod:`inter4k.data.prepare` writes it, plus ``pa
                                each target (when the data has them: every rendered VFI source has)
     shard-00000.times.npy      float32 (n, span - 1): the targets' timesteps
 
+Video SR clips (``task="vsr"``, :class:`~inter4k.data.clips.SyntheticClipsVSR`): ``shard-00000.npy`` only,
+uint8 (n, T, 3, P, P), the HR frames, as clips cut with ``--frames T`` are stored: the 8-bit bicubic LR
+is a function of them, made again when loading (:class:`~inter4k.data.prepare.PreparedSR`).
+
 Rules:
 
 - Sample ``g`` is sample ``g`` of the training set that ``--data`` names (opened through
@@ -100,9 +104,8 @@ def _vfi_parts(span: int, patch: int, flows: bool) -> dict[str, list]:
 
 
 def _render_shard(kind: str, path: Optional[str], task: str, options: dict, out: str, parts: dict, j: int,
-                  lo: int, hi: int, one_thread: bool) -> tuple[int, int, float]:
-    """Render samples ``lo .. hi - 1`` into shard ``j``'s files (a worker's job): (j, count, seconds)."""
-    t0 = time.perf_counter()
+                  lo: int, hi: int, one_thread: bool) -> tuple[int, int]:
+    """Render samples ``lo .. hi - 1`` into shard ``j``'s files (a worker's job): (j, count)."""
     if one_thread:  # a pool process: one core each, as many processes as cores
         import cv2
         import torch
@@ -124,13 +127,12 @@ def _render_shard(kind: str, path: Optional[str], task: str, options: dict, out:
                 if a.shape != tuple(shape) or a.dtype != np.dtype(dtype):
                     raise ValueError(f"sample {g}: {key} is {a.dtype} {a.shape}, not {dtype} {tuple(shape)}")
                 files[key].write(np.ascontiguousarray(a).data)
-    return j, n, time.perf_counter() - t0
+    return j, n
 
 
 def prepare_rendered(data: str, out, task: str = "vfi", mode: str = "30to60", patch: int = 128,
-                     samples: int = 1000, realism: Optional[str] = None, frames: Optional[int] = None, scale: int = 4,
-                     seed: int = 0,
-                     shard_size: Optional[int] = None, workers: int = 1,
+                     samples: int = 1000, realism: Optional[str] = None, frames: Optional[int] = None,
+                     scale: int = 4, seed: int = 0, shard_size: Optional[int] = None, workers: int = 1,
                      progress: Optional[Callable[[int, int, str], None]] = None,
                      on_progress: Optional[ProgressFn] = None) -> dict:
     """Render ``samples`` training samples of ``data`` into shards under ``out`` (see the module docstring).
@@ -148,8 +150,14 @@ def prepare_rendered(data: str, out, task: str = "vfi", mode: str = "30to60", pa
         on_progress: gets a :class:`~inter4k.progress.Progress` (stage "prepare", unit "samples") as
             shards finish or are skipped; ``progress(done, total, message)`` is its older form.
 
-    Summary: out, index, task, data, realism, samples, shards, written / skipped / repaired shards,
-    shape, bytes, workers, seconds, samples_per_second (of the samples rendered by this run).
+    Summary: out, index, task, data, realism, mode, samples, shards, written / skipped / repaired shards,
+    shape, flows, bytes, workers, seconds, samples_per_second (of the samples rendered by this run,
+    None when it rendered none).
+
+    Example (four 16-pixel clips of scikit-image's photographs, about a second)::
+
+        report = prepare_rendered("synthetic", "/tmp/vfi-p16", mode="30to60", patch=16, samples=4)
+        inputs, targets, t, flows = PreparedVFI("/tmp/vfi-p16", with_flows=True)[0]
     NotEnoughSpaceError (nothing written) when the shards still to write do not fit on the disk.
     """
     t0 = time.perf_counter()
@@ -216,9 +224,9 @@ def prepare_rendered(data: str, out, task: str = "vfi", mode: str = "30to60", pa
         report(done, total, message, text=message)
     rendered = 0
 
-    def finished(result: tuple[int, int, float]) -> None:
+    def finished(result: tuple[int, int]) -> None:
         nonlocal done, rendered
-        j, count, _ = result
+        j, count = result
         index["shards"][j] = {**{key: _file_name(j, key) for key in parts}, "count": count, "first": j * shard_size}
         index["complete"] = all(index["shards"])
         atomic.write_bytes(out / INDEX, index_text(index))
