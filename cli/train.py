@@ -130,7 +130,8 @@ def train_vsr(
     scale: Annotated[int, typer.Option("--scale", min=2, max=4, help="SR factor: 2, 3 or 4.")] = 4,
     data: Annotated[Optional[str], typer.Option(
         "--data", help="photos (clips rendered with realistic motion over the real-photograph corpus, built on "
-                       "first use; photos:DIR for another corpus) or an Inter4K root.")] = "photos",
+                       "first use; photos:DIR for another corpus), an Inter4K root or a folder of clips made by "
+                       "`inter4k prepare`.")] = "photos",
     val_data: Annotated[Optional[str], typer.Option(
         "--val-data", help="Validation data (same kinds; default: the corpus's val photos / the root's val split).")] = None,
     model: Annotated[str, typer.Option("--model", help="Clip model name (vsr-small).")] = "vsr-small",

@@ -180,11 +180,19 @@ def download(root=None, url=None, **kwargs):
 
 # --- data loading: prepare (inter4k.data.prepare; imported lazily) ---
 
-def prepare(root=None, out=None, **kwargs) -> dict:
-    """Cut training patches into .npy shards: see :func:`inter4k.data.prepare.prepare` (returns a summary)."""
-    from .data.prepare import prepare as _prepare
+def prepare(root=None, out=None, data=None, **kwargs) -> dict:
+    """Cut training patches out of Inter4K clips into .npy shards (:func:`inter4k.data.prepare.prepare`),
+    or, with ``data`` (``photos``, ``synthetic[:DIR]``), render training samples into them once
+    (:func:`inter4k.data.render.prepare_rendered`: ``samples``, ``realism``, ``workers``). Returns a summary."""
+    if data is None:
+        from .data.prepare import prepare as _prepare
 
-    return _prepare(root, out, **kwargs)
+        return _prepare(root, out, **kwargs)
+    if root is not None:
+        raise ValueError("--root names the Inter4K clips to cut and --data the data to render: give one of them")
+    from .data.render import prepare_rendered
+
+    return prepare_rendered(data, out, **kwargs)
 
 
 # --- training: train-sr (inter4k.train.sr; imported lazily) ---

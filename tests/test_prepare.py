@@ -295,3 +295,17 @@ def test_a_shard_cut_short_is_cut_again(root, tmp_path):
     assert len(PreparedSR(out)) == 9
     (out / "shard-00002.origins.npy").unlink()
     assert prepare(root, out, **kw)["repaired"] == ["shard-00002.npy"]
+
+
+def test_clips_cut_with_frames_are_train_vsr_data(root, tmp_path):
+    from inter4k.data import sources
+
+    out = tmp_path / "clips"
+    prepare(root, out, split="train", clips=[1], patch=48, per_clip=2, frames=3, seed=1)
+    spec = sources.parse_data(str(out), "vsr")
+    assert spec.kind == "prepared"
+    ds = sources.open_dataset(spec, "vsr", "train", frames=3, patch=48, scale=4, quantize=True)
+    lr, hr = ds[0]
+    assert lr.shape == (3, 3, 12, 12) and hr.shape == (3, 3, 48, 48)
+    with pytest.raises(ValueError, match="holds clips of 3 frames; pass --frames 3"):
+        sources.open_dataset(spec, "vsr", "train", frames=5, patch=48, scale=4)

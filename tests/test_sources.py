@@ -67,8 +67,9 @@ def test_missing_data_says_what_the_task_takes(tmp_path):
         parse_data(str(tmp_path / "file"), "sr")
     with pytest.raises(ValueError, match="unknown task 'stereo'"):
         parse_data(None, "stereo")
-    # video SR (clips): Inter4K roots and the photo corpus
-    with pytest.raises(FileNotFoundError, match=r"give --data an Inter4K root \(.*\) or photos\[:DIR\]$"):
+    # video SR (clips): Inter4K roots, prepared clips and the photo corpus
+    with pytest.raises(FileNotFoundError, match=r"give --data an Inter4K root \(.*\), a folder made by inter4k "
+                                                r"prepare or photos\[:DIR\]$"):
         parse_data(str(tmp_path / "nowhere"), "vsr")
 
 

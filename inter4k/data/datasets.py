@@ -268,9 +268,43 @@ class _ClipDataset(Dataset):
 
 
 def apply_plan(t: torch.Tensor, plan: dict) -> torch.Tensor:
-    """Flips (dims -1 / -2) and temporal reversal (dim 0) of a (T, 3, h, w) tensor, as planned."""
+    """Temporal reversal (dim 0), a transpose (``plan["transpose"]`` when present: rows <-> columns)
+    and then flips (dims -1 / -2) of a (T, 3, h, w) tensor, as planned."""
+    if plan.get("transpose"):
+        t = t.transpose(-1, -2)
     dims = [d for d, on in ((0, plan["reverse"]), (-2, plan["vflip"]), (-1, plan["hflip"])) if on]
     return t.flip(dims) if dims else t
+
+
+def apply_plan_flows(flows: torch.Tensor, plan: dict) -> torch.Tensor:
+    """The true backward flows of a VFI sample whose frames :func:`apply_plan` changed with ``plan``.
+
+    ``flows`` (T, 4, h, w): for each target ``F_t->0`` (channels 0, 1) and ``F_t->1`` (2, 3), (x, y) in
+    pixels, so that ``backward_warp(frame0, F_t->0)`` approximates target t. Reversal makes frame 1 the
+    first input and target k target T - 1 - k: the targets' order reverses and the two flows swap (a
+    flow *from* the target needs no negating). A transpose swaps x and y; a flip mirrors the field and
+    negates its component along the flipped axis.
+
+    Example:
+        >>> f = torch.zeros(1, 4, 2, 3); f[:, 0] = 1.0                   # F_t->0 one pixel to the right
+        >>> g = apply_plan_flows(f, dict(hflip=True, vflip=False, reverse=True, transpose=False))
+        >>> g[0, 2, 0, 0].item(), g[0, :2].abs().max().item()            # now F_t->1, to the left
+        (-1.0, 0.0)
+    """
+    if plan["reverse"]:
+        flows = flows.flip(0)[:, [2, 3, 0, 1]]
+    if plan.get("transpose"):
+        flows = flows.transpose(-1, -2)[:, [1, 0, 3, 2]]
+    dims, sign = [], torch.ones(4, dtype=flows.dtype)
+    if plan["vflip"]:
+        dims.append(-2)
+        sign[[1, 3]] = -1.0
+    if plan["hflip"]:
+        dims.append(-1)
+        sign[[0, 2]] = -1.0
+    if dims:
+        flows = flows.flip(dims) * sign.view(1, 4, 1, 1)
+    return flows.contiguous()
 
 
 class Inter4KSR(_ClipDataset):

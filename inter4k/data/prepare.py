@@ -54,7 +54,8 @@ from .. import atomic
 from ..video import VideoError, iter_frames, probe
 from ..progress import ProgressFn, Reporter, item_form
 from . import layout
-from .datasets import SCALES, SPLITS, VFI_SPANS, apply_plan, bicubic_lr, resolve_clips, split_vfi
+from .datasets import (SCALES, SPLITS, VFI_SPANS, apply_plan, apply_plan_flows, bicubic_lr, resolve_clips,
+                       split_vfi)
 
 FORMAT = "inter4k-prepared"
 VERSION = 1
@@ -62,8 +63,6 @@ TASKS = ("sr", "vfi")
 INDEX = "index.json"
 DEFAULT_PER_CLIP = 32
 DEFAULT_SHARD_BYTES = 256 * 2 ** 20
-# Keys of the config that must match for a run to resume into an existing folder.
-CONFIG_KEYS = ("task", "split", "clips", "res", "patch", "frames", "mode", "window", "per_clip", "shard_size", "seed")
 
 
 def default_out(root: Path, task: str, split: str, patch: int, frames: int = 1, mode: Optional[str] = None) -> Path:
@@ -71,7 +70,7 @@ def default_out(root: Path, task: str, split: str, patch: int, frames: int = 1, 
     return Path(root) / "prepared" / f"{task}-{split}-p{patch}{suffix}"
 
 
-def _index_text(index: dict) -> str:
+def index_text(index: dict) -> str:
     """index.json: one top-level key per line, one shard per line (compact, still diffable)."""
     lines = []
     for key, value in index.items():
@@ -91,7 +90,7 @@ def _origins_name(j: int) -> str:
     return f"shard-{j:05d}.origins.npy"
 
 
-def _npy_header(shape: tuple, dtype) -> bytes:
+def npy_header(shape: tuple, dtype) -> bytes:
     """The header ``np.save`` writes for an array of ``shape`` and ``dtype`` (C order)."""
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
@@ -122,13 +121,24 @@ def npy_problem(path: Path, shape: tuple, dtype) -> Optional[str]:
     return None
 
 
-def _shard_problem(out: Path, entry: Optional[dict], shape: list) -> Optional[str]:
-    """Why the shard of an index entry is not complete, or None."""
+def shard_parts(index: dict) -> list[tuple[str, tuple, str]]:
+    """The files of each shard of a folder: (key of the shard's index entry, the shape of one sample,
+    dtype). Cut clips: the patches and their origins; rendered samples list theirs under ``parts``."""
+    if "parts" in index:
+        return [(key, tuple(shape), dtype) for key, (shape, dtype) in index["parts"].items()]
+    return [("file", tuple(index["shape"]), "uint8"), ("origins", (4,), "int32")]
+
+
+def shard_problem(out: Path, entry: Optional[dict], parts: list) -> Optional[str]:
+    """Why the shard of an index entry is not complete (``parts`` as :func:`shard_parts`), or None."""
     if not entry:
         return "not written yet"
     n = int(entry["count"])
-    return (npy_problem(out / entry["file"], (n, *shape), np.uint8)
-            or npy_problem(out / entry["origins"], (n, 4), np.int32))
+    for key, shape, dtype in parts:
+        why = npy_problem(out / entry[key], (n, *shape), dtype)
+        if why:
+            return why
+    return None
 
 
 def read_index(out: Path) -> Optional[dict]:
@@ -141,9 +151,25 @@ def read_index(out: Path) -> Optional[dict]:
     return index
 
 
-def _config_diff(old: dict, new: dict) -> list[str]:
+def existing_shards(out: Path, config: dict, parts: list, n_shards: int) -> tuple[Optional[dict], dict, list]:
+    """What a run finds in ``out``: its index (None: a new folder), why each shard ``j`` still needs
+    writing (None: complete) and the shards listed as finished but not complete (to write again).
+    ValueError when the folder was made with another config."""
+    index = read_index(out)
+    if index is not None:
+        diffs = config_diff(index["config"], config)
+        if diffs:
+            raise ValueError(f"{out / INDEX} was made with another config: {'; '.join(diffs)}. "
+                             f"Use another --out, or delete {out} to start again")
+    problems = {j: shard_problem(out, index["shards"][j] if index else None, parts) for j in range(n_shards)}
+    repaired = [j for j, why in problems.items() if why and index and index["shards"][j]]  # listed, not complete
+    return index, problems, repaired
+
+
+def config_diff(old: dict, new: dict) -> list[str]:
+    """What differs between the config of an index and a requested one, in words."""
     diffs = []
-    for key in CONFIG_KEYS:
+    for key in dict.fromkeys([*old, *new]):
         a, b = old.get(key), new.get(key)
         if a != b:
             if key == "clips":
@@ -274,18 +300,12 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
         "shard_size": int(shard_size), "seed": int(seed),
     }
     shape = [window, 3, patch, patch]
-    index = read_index(out)
-    if index is not None:
-        diffs = _config_diff(index["config"], config)
-        if diffs:
-            raise ValueError(f"{out / INDEX} was made with another config: {'; '.join(diffs)}. "
-                             f"Use another --out, or delete {out} to start again")
-    problems = {j: _shard_problem(out, index["shards"][j] if index else None, shape) for j in range(n_shards)}
-    repaired = [j for j, why in problems.items() if why and index and index["shards"][j]]  # listed, not complete
+    parts = [("file", tuple(shape), "uint8"), ("origins", (4,), "int32")]
+    index, problems, repaired = existing_shards(out, config, parts, n_shards)
     # Free space for every shard still to write, before the first byte (a shard being replaced frees its
     # old bytes only at the rename).
     todo = [j for j, why in problems.items() if why]
-    need = sum(len(_npy_header((c, *shape), np.uint8)) + c * patch_bytes + len(_npy_header((c, 4), np.int32)) + 16 * c
+    need = sum(len(npy_header((c, *shape), np.uint8)) + c * patch_bytes + len(npy_header((c, 4), np.int32)) + 16 * c
                for c in (min((j + 1) * shard_size, total) - j * shard_size for j in todo))
     atomic.require_space(out, need, f"the {len(todo)} shard(s) still to write",
                          "finished shards are kept" if index else "nothing was written")
@@ -296,7 +316,7 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
                  "shape": shape, "dtype": "uint8",
                  "total": total, "shards": [None] * n_shards, "complete": False}
         out.mkdir(parents=True, exist_ok=True)
-        atomic.write_bytes(out / INDEX, _index_text(index))
+        atomic.write_bytes(out / INDEX, index_text(index))
 
     cutter = _ClipCutter(root, res, window, step, patch, per_clip, seed, decode_threads)
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -316,7 +336,7 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
         origins = np.empty((hi - lo, 4), dtype=np.int32)
         # Written as the clips are cut, with plain writes: a memory-mapped file on a full disk dies with SIGBUS.
         with atomic.replacing(out / _shard_name(j)) as fh:
-            fh.write(_npy_header((hi - lo, *shape), np.uint8))
+            fh.write(npy_header((hi - lo, *shape), np.uint8))
             for ci in range(lo // per_clip, (hi - 1) // per_clip + 1):
                 if ci not in cache:
                     cache.clear()  # keep only the clip that may straddle into the next shard
@@ -333,7 +353,7 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
         atomic.write_bytes(out / _origins_name(j), origins_bytes.getbuffer())
         index["shards"][j] = {"file": _shard_name(j), "origins": _origins_name(j), "count": hi - lo, "first": lo}
         index["complete"] = all(index["shards"])
-        atomic.write_bytes(out / INDEX, _index_text(index))
+        atomic.write_bytes(out / INDEX, index_text(index))
         written += 1
     return {"out": str(out), "index": str(out / INDEX), "task": task, "split": split, "clips": len(clip_list),
             "patches": total, "shards": n_shards, "written": written, "skipped": skipped,
@@ -345,7 +365,7 @@ def prepare(root=None, out=None, split: str = "train", task: str = "sr", scale: 
 class _Prepared(Dataset):
     """Shards of an ``inter4k prepare`` folder, opened lazily (memory-mapped) in each process."""
 
-    task: str
+    tasks: tuple[str, ...]  # the tasks of the folders it reads
 
     def __init__(self, out_dir, augment: Optional[bool] = None, seed: Optional[int] = 0):
         self.out = Path(out_dir).expanduser()
@@ -353,19 +373,21 @@ class _Prepared(Dataset):
         if index is None:
             raise FileNotFoundError(f"no {INDEX} in {self.out}: make it with `inter4k prepare --out {self.out}`")
         cfg = index["config"]
-        if cfg["task"] != self.task:
-            raise ValueError(f"{self.out} holds {cfg['task']!r} patches, not {self.task!r}")
+        if cfg["task"] not in self.tasks:
+            raise ValueError(f"{self.out} holds {cfg['task']!r} patches, not {' or '.join(map(repr, self.tasks))}")
         if not index.get("complete") or not all(index["shards"]):
             raise ValueError(f"{self.out} is not complete ({sum(1 for s in index['shards'] if s)} of "
                              f"{len(index['shards'])} shards): run the same `inter4k prepare` again to finish it")
         for entry in index["shards"]:
-            why = _shard_problem(self.out, entry, index["shape"])
+            why = shard_problem(self.out, entry, shard_parts(index))
             if why:
                 raise ValueError(f"{self.out}: {why}: run the same `inter4k prepare` again to repair it")
         self.index = index
         self.config = cfg
-        self.files = [self.out / s["file"] for s in index["shards"]]
-        self.origin_files = [self.out / s["origins"] for s in index["shards"]]
+        # rendered samples (inter4k.data.render): which data, realism; None for patches cut from clips
+        self.rendered: Optional[dict] = index.get("rendered")
+        self.part_files = {key: [self.out / s[key] for s in index["shards"]] for key, _, _ in shard_parts(index)}
+        self.files = self.part_files["file"]
         self.counts = [int(s["count"]) for s in index["shards"]]
         self.offsets = np.cumsum([0] + self.counts).tolist()
         self.augment = cfg["split"] == "train" if augment is None else bool(augment)
@@ -385,11 +407,11 @@ class _Prepared(Dataset):
         state["_arrays"], state["_pid"] = None, None
         return state
 
-    def _shards(self) -> list:
+    def _shards(self, part: str = "file") -> list:
         if self._arrays is None or self._pid != os.getpid():
-            self._arrays = [np.load(f, mmap_mode="r") for f in self.files]
+            self._arrays = {key: [np.load(f, mmap_mode="r") for f in files] for key, files in self.part_files.items()}
             self._pid = os.getpid()
-        return self._arrays
+        return self._arrays[part]
 
     def _locate(self, index: int) -> tuple[int, int]:
         if not -len(self) <= index < len(self):
@@ -398,18 +420,23 @@ class _Prepared(Dataset):
         j = bisect.bisect_right(self.offsets, index) - 1
         return j, index - self.offsets[j]
 
-    def raw(self, index: int) -> np.ndarray:
-        """The stored uint8 patch (W, 3, P, P)."""
+    def raw(self, index: int, part: str = "file") -> np.ndarray:
+        """What is stored of sample ``index``: the uint8 patch (W, 3, P, P) (``part`` "file"), or a rendered
+        sample's ``"flows"`` / ``"times"``; a writable copy."""
+        if part not in self.part_files:
+            raise ValueError(f"{self.out} stores no {part!r} (it has {', '.join(self.part_files)})")
         j, k = self._locate(index)
-        return np.array(self._shards()[j][k])  # a writable copy of one patch
+        return np.array(self._shards(part)[j][k])
 
     def origin(self, index: int) -> tuple[int, int, int, int]:
-        """(clip, first frame, y, x) of a stored patch."""
-        j, k = self._locate(index)
-        return tuple(int(v) for v in np.load(self.origin_files[j], mmap_mode="r")[k])
+        """(clip, first frame, y, x) of a patch cut from a clip."""
+        return tuple(int(v) for v in self.raw(index, "origins"))
 
     def plan(self, index: int) -> dict:
-        hflip = vflip = reverse = False
+        """Sample ``index``'s augmentation (:func:`~inter4k.data.datasets.apply_plan`): flips and time
+        reversal; rendered samples also a transpose (with the flips: the eight 90-degree rotations and
+        mirrors), as rendered motion has no preferred direction and footage has (gravity, pans)."""
+        hflip = vflip = reverse = transpose = False
         if self.augment:
             if self.seed is None:
                 rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, ()).item()))
@@ -417,11 +444,12 @@ class _Prepared(Dataset):
                 rng = np.random.default_rng([int(self.seed), self.epoch, int(index) % max(len(self), 1)])
             hflip, vflip, reverse = (bool(v) for v in rng.integers(0, 2, size=3))
             reverse = reverse and self.config["window"] > 1
-        return dict(hflip=hflip, vflip=vflip, reverse=reverse)
+            transpose = bool(self.rendered) and bool(rng.integers(0, 2))
+        return dict(hflip=hflip, vflip=vflip, reverse=reverse, transpose=transpose)
 
-    def _tensor(self, index: int) -> torch.Tensor:
+    def _tensor(self, index: int, plan: dict) -> torch.Tensor:
         t = torch.from_numpy(self.raw(index)).float().div_(255.0)
-        return apply_plan(t, self.plan(index))
+        return apply_plan(t, plan)
 
 
 class PreparedSR(_Prepared):
@@ -431,9 +459,12 @@ class PreparedSR(_Prepared):
     ``lr = imresize(hr, 1/scale).clamp(0, 1)`` (rounded to 8 bits with ``quantize=True``). Shapes
     ``(3, P/s, P/s)`` and ``(3, P, P)``, or ``(T, 3, ...)`` for a folder prepared with ``frames=T > 1``.
     Flips and reversal are drawn from ``default_rng([seed, epoch, index])`` (see :meth:`set_epoch`).
+    Video SR clips rendered by ``inter4k prepare --data photos --task vsr`` (:mod:`inter4k.data.render`)
+    are read the same way, their LR made the same way (``quantize=True`` gives exactly the rendered
+    clip's LR), with transposes added to the flips.
     """
 
-    task = "sr"
+    tasks = ("sr", "vsr")
 
     def __init__(self, out_dir, scale: int = 4, augment: Optional[bool] = None, seed: Optional[int] = 0,
                  quantize: bool = False):
@@ -447,7 +478,7 @@ class PreparedSR(_Prepared):
         self.frames = int(self.config["frames"])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        hr = self._tensor(index)
+        hr = self._tensor(index, self.plan(index))
         lr = bicubic_lr(hr, self.scale, self.quantize)
         if self.frames == 1:
             return lr[0], hr[0]
@@ -456,14 +487,34 @@ class PreparedSR(_Prepared):
 
 class PreparedVFI(_Prepared):
     """VFI samples ``(inputs, targets, timesteps)`` from prepared shards, as
-    :class:`~inter4k.data.datasets.Inter4KVFI` makes them (same shapes, flips and reversal rule)."""
+    :class:`~inter4k.data.datasets.Inter4KVFI` makes them (same shapes, flips and reversal rule).
 
-    task = "vfi"
+    Rendered samples (``inter4k prepare --data``, :mod:`inter4k.data.render`) give their stored
+    timesteps and, with ``with_flows=True``, ``flows`` (span - 1, 4, P, P) as
+    :class:`~inter4k.data.motion.SyntheticMotionVFI` does; the augmentation moves the flows with the
+    frames (:func:`~inter4k.data.datasets.apply_plan_flows`) and a reversed sample's timesteps are
+    ``1 - t`` (reversed, so again ascending).
+    """
 
-    def __init__(self, out_dir, augment: Optional[bool] = None, seed: Optional[int] = 0):
+    tasks = ("vfi",)
+
+    def __init__(self, out_dir, augment: Optional[bool] = None, seed: Optional[int] = 0, with_flows: bool = False):
         super().__init__(out_dir, augment, seed)
         self.mode = self.config["mode"]
         self.span = VFI_SPANS[self.mode]
+        if with_flows and "flows" not in self.part_files:
+            raise ValueError(f"{self.out} holds no true flows (patches cut from footage); render samples with "
+                             f"`inter4k prepare --data photos` for flow supervision, or train without it")
+        self.with_flows = bool(with_flows)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return split_vfi(self._tensor(index))
+    def __getitem__(self, index: int):
+        """``(inputs, targets, timesteps)``, and ``flows`` when ``with_flows``."""
+        plan = self.plan(index)
+        inputs, targets, t = split_vfi(self._tensor(index, plan))
+        if "times" in self.part_files:
+            t = torch.from_numpy(self.raw(index, "times"))
+            if plan["reverse"]:
+                t = 1.0 - t.flip(0)
+        if not self.with_flows:
+            return inputs, targets, t
+        return inputs, targets, t, apply_plan_flows(torch.from_numpy(self.raw(index, "flows")), plan)

@@ -21,7 +21,8 @@ inter4k       sr     :class:`~inter4k.data.datasets.Inter4KSR` (split train / va
                      crops or whole frames when smaller / ``split``, whole frames)
 inter4k       vfi    :class:`~inter4k.data.datasets.Inter4KVFI`, the same splits and crops
 prepared      both   :class:`~inter4k.data.prepare.PreparedSR` / ``PreparedVFI``; val: a prepared val
-                     folder's patches, else the val split of the Inter4K root it was cut from;
+                     folder's patches, else the val split of the Inter4K root it was cut from (rendered
+                     samples: the fixed val clips of the data they were rendered from);
                      evaluation refuses patches (it reads whole frames)
 images        sr     :class:`~inter4k.data.images.ImageFolderSR` over ``DIR/train`` and ``DIR/val``
                      when both exist, else every image of DIR; test: ``DIR/<split>`` or DIR, whole
@@ -36,6 +37,8 @@ photos        vfi    the same over the real-photograph corpus's own ``train`` / 
 videos        vfi    :class:`~inter4k.data.videos.VideoTripletsVFI`, the real footage of the
                      opencv-doc videos (built on first use); validation and evaluation only
 inter4k       vsr    :class:`~inter4k.data.datasets.Inter4KSR` with ``frames`` consecutive frames
+prepared      vsr    :class:`~inter4k.data.prepare.PreparedSR` of ``frames``-frame clips (cut from
+                     Inter4K with ``--frames``, or rendered by ``prepare --data``); val as above
 photos        vsr    :class:`~inter4k.data.clips.SyntheticClipsVSR` clips over the corpus's own
                      ``train`` / ``val`` / ``test`` folders
 ============  =====  ============================================================================
@@ -45,7 +48,7 @@ A new kind of data is one subclass of :class:`Source` under ``@register_source``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -88,7 +91,8 @@ class DataOptions:
     validation data (an error instead of "no validation set"); ``split`` / ``limit``: evaluation's split
     and number of clips (images, samples or videos); ``realism``: of rendered VFI clips ("rigid" /
     "real"; None: the source's ``default_realism``); ``frames``: the frames of an SR sample (1: single
-    frames; video SR's clips: T consecutive frames).
+    frames; video SR's clips: T consecutive frames); ``samples``: the samples of a rendered training set
+    (None: the source's default per epoch; ``inter4k prepare --data`` renders a fixed number once).
     """
 
     scale: int = 4
@@ -105,6 +109,7 @@ class DataOptions:
     quantize: bool = False
     realism: Optional[str] = None
     frames: int = 1
+    samples: Optional[int] = None
 
 
 class Source:
@@ -117,6 +122,7 @@ class Source:
     hint: str = ""                   # how ``--data`` names it, in messages
     purposes: tuple[str, ...] = PURPOSES
     true_flows: bool = False         # VFI samples can carry the true motion (flow supervision)
+    renders: bool = False            # training samples are rendered: ``inter4k prepare --data`` can store them
     default_realism: Optional[str] = None  # VFI clips rendered with this realism; None: footage, not rendered
 
     def locate(self, rest: Optional[str], text: str) -> Optional[Path]:
@@ -132,6 +138,14 @@ class Source:
 
     def stored_patch(self, spec: DataSpec) -> Optional[int]:
         """The patch side the data fixes (prepared patches), else None."""
+        return None
+
+    def has_true_flows(self, spec: DataSpec) -> bool:
+        """Whether this data's VFI samples can carry the true motion (``with_flows``)."""
+        return self.true_flows
+
+    def stored_realism(self, spec: DataSpec) -> Optional[str]:
+        """The realism the data was rendered with once and for all (rendered prepared samples), else None."""
         return None
 
     def describe(self, spec: DataSpec) -> str:
@@ -341,6 +355,18 @@ class _Prepared(Source):
         index = read_index(spec.path)
         return int(index["config"]["patch"]) if index else None
 
+    def has_true_flows(self, spec: DataSpec) -> bool:
+        from .prepare import read_index, shard_parts
+
+        index = read_index(spec.path)
+        return bool(index) and any(key == "flows" for key, _, _ in shard_parts(index))
+
+    def stored_realism(self, spec: DataSpec) -> Optional[str]:
+        from .prepare import read_index
+
+        index = read_index(spec.path)
+        return (index.get("rendered") or {}).get("realism") if index else None
+
     def patches(self, path: Path, opt: DataOptions, augment: Optional[bool]):
         """The task's prepared dataset."""
         raise NotImplementedError
@@ -364,6 +390,13 @@ class _Prepared(Source):
         if opt.explicit:
             raise ValueError(f"{spec.path} holds training patches; give a prepared val folder, an Inter4K root "
                              f"or {self.other_hint}")
+        rendered = index.get("rendered")
+        if rendered:  # the fixed val samples of the data they were rendered from, with the same realism
+            data = DataSpec(rendered["kind"], Path(rendered["path"]) if rendered["path"] else None)
+            try:
+                return get_source(data.kind, self.task).open(data, purpose, replace(opt, realism=rendered["realism"]))
+            except FileNotFoundError:
+                return None
         root = Path(index.get("source", {}).get("root", ""))  # the val split of the root it was cut from
         if not root.is_dir():
             return None
@@ -386,6 +419,23 @@ class PreparedSRSource(_Prepared):
 
 
 @register_source
+class PreparedVSRSource(_Prepared):
+    """A prepared folder of clips for video SR: HR clips of ``frames`` frames, cut from Inter4K
+    (``prepare --task sr --frames T``) or rendered (``prepare --data photos --task vsr``)."""
+
+    task = "vsr"
+    whole = "clips"
+
+    def patches(self, path, opt, augment):
+        from .prepare import PreparedSR
+
+        ds = PreparedSR(path, scale=opt.scale, augment=augment, seed=opt.seed, quantize=opt.quantize)
+        if ds.frames != opt.frames:
+            raise ValueError(f"{path} holds clips of {ds.frames} frames; pass --frames {ds.frames}")
+        return ds
+
+
+@register_source
 class PreparedVFISource(_Prepared):
     task = "vfi"
     whole = "clips"
@@ -393,7 +443,7 @@ class PreparedVFISource(_Prepared):
     def patches(self, path, opt, augment):
         from .prepare import PreparedVFI
 
-        ds = PreparedVFI(path, augment=augment, seed=opt.seed)
+        ds = PreparedVFI(path, augment=augment, seed=opt.seed, with_flows=opt.with_flows)
         if ds.mode != opt.mode:
             raise ValueError(f"the patches in {path} are for mode {ds.mode}; pass --mode {ds.mode} or "
                              f"prepare {opt.mode} patches")
@@ -482,6 +532,7 @@ class SyntheticVFISource(Source):
     builtin = True
     hint = "synthetic[:DIR]"
     true_flows = True
+    renders = True
     default_realism = "rigid"
 
     def locate(self, rest: Optional[str], text: str) -> Optional[Path]:
@@ -505,7 +556,8 @@ class SyntheticVFISource(Source):
         realism = opt.realism or self.default_realism
         if purpose == "train":
             return SyntheticMotionVFI(self.photo_folder(spec, "train", purpose), mode=opt.mode, patch_size=opt.patch,
-                                      seed=opt.seed, split="train", with_flows=opt.with_flows, realism=realism)
+                                      samples=opt.samples, seed=opt.seed, split="train", with_flows=opt.with_flows,
+                                      realism=realism)
         if purpose == "val":
             patch = opt.patch if opt.patch is not None else opt.train_patch
             return SyntheticMotionVFI(self.photo_folder(spec, "val", purpose), mode=opt.mode, patch_size=patch,
@@ -533,13 +585,14 @@ class PhotosVSRSource(_PhotoCorpus):
     val / test clips are fixed, ``limit`` of them (default: the generator's count)."""
 
     task = "vsr"
+    renders = True
 
     def open(self, spec: DataSpec, purpose: str, opt: DataOptions):
         from .clips import SyntheticClipsVSR
 
         if purpose == "train":
             return SyntheticClipsVSR(self.split_photos(spec, "train"), frames=opt.frames, scale=opt.scale,
-                                     patch_size=opt.patch, seed=opt.seed, split="train")
+                                     patch_size=opt.patch, samples=opt.samples, seed=opt.seed, split="train")
         split = "val" if purpose == "val" else opt.split
         patch = opt.patch or opt.train_patch or SYNTHETIC_PATCH
         return SyntheticClipsVSR(self.split_photos(spec, split), frames=opt.frames, scale=opt.scale, patch_size=patch,

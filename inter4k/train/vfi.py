@@ -88,9 +88,14 @@ def check_flow_data(spec: DataSpec, cfg: VFITrainConfig) -> None:
     """ValueError when ``flow_loss`` > 0 and the data has no true flows (only synthetic motion has), or
     ``realism`` is given for data that is not rendered."""
     source = sources.get_source(spec.kind, "vfi")
-    if cfg.flow_loss > 0 and not source.true_flows:
+    if cfg.flow_loss > 0 and not source.has_true_flows(spec):
         raise ValueError(f"flow_loss {cfg.flow_loss} needs the true flows of synthetic data (--data synthetic, "
-                         f"synthetic:DIR or photos); {spec.kind} data has none: use --flow-loss 0")
+                         f"synthetic:DIR, photos or a folder rendered by inter4k prepare --data); {spec.kind} data "
+                         f"has none: use --flow-loss 0")
+    stored = source.stored_realism(spec)
+    if cfg.realism is not None and stored is not None:
+        raise ValueError(f"the samples in {spec.path} were rendered with realism {stored!r} by inter4k prepare; "
+                         f"leave --realism out")
     if cfg.realism is not None and source.default_realism is None:
         raise ValueError(f"realism {cfg.realism!r} applies to synthetic clips (--data synthetic, synthetic:DIR or "
                          f"photos); {spec.kind} data is real footage: leave --realism out")
@@ -144,8 +149,8 @@ class VFITrainer(Trainer):
 
     def describe_data(self, spec: DataSpec) -> str:
         where, source = super().describe_data(spec), sources.get_source(spec.kind, self.task)
-        realism = self.cfg.realism or source.default_realism
-        return f"{where} ({realism} motion)" if source.default_realism is not None else where
+        realism = self.cfg.realism or source.default_realism or source.stored_realism(spec)
+        return f"{where} ({realism} motion)" if realism is not None else where
 
     def data_options(self, purpose: str) -> dict:
         options = dict(super().data_options(purpose), mode=self.cfg.mode, realism=self.cfg.realism)

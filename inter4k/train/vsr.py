@@ -12,8 +12,10 @@ refuses single-frame models.
 scene motion over the photo corpus's ``train`` photographs (validation: ``val_clips`` fixed clips over
 its ``val`` photographs, ``val_patch`` or the training patch); an Inter4K root ->
 :class:`~inter4k.data.datasets.Inter4KSR` with ``frames`` consecutive frames (validation: the val
-split's clips, 480-pixel centre crops). LR = MATLAB bicubic of the HR, rounded to 8 bits
-(``quantize_lr``, on by default: the LR of a video is 8-bit).
+split's clips, 480-pixel centre crops); a folder of ``frames``-frame clips made by ``inter4k prepare``
+(rendered with ``--data photos --task vsr``, or cut from Inter4K with ``--frames``) ->
+:class:`~inter4k.data.prepare.PreparedSR` (validation: the data it came from). LR = MATLAB bicubic of
+the HR, rounded to 8 bits (``quantize_lr``, on by default: the LR of a video is 8-bit).
 
 **Loss**: L1 over every frame of the clip (the model runs over the whole clip, both directions).
 
