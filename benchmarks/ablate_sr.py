@@ -13,6 +13,7 @@ adaunpool       the reference: the default preset as it is
 pixelshuffle    the ESPCN output stage (conv3x3 -> PixelShuffle) instead of the adaUnPool one
 chain           ``sr-lr-plain``: a chain of conv3x3 + PReLU without skips, pixel shuffle (the
                 plain LR-grid network of issue 13)
+chain-adaunpool the same chain with the adaUnPool output stage
 ds / ds2        DSNet dense weighted normalised shortcuts instead of identity ones (DS2: also
                 around each block's second conv)
 ic-edo          IC-Convs with EDO-searched dilations: a supernet (every body conv 5x5) is trained
@@ -60,6 +61,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "adaunpool": ("sr-lr-small", {}),
     "pixelshuffle": ("sr-lr-small", {"upsampler": "pixelshuffle"}),
     "chain": ("sr-lr-plain", {}),
+    "chain-adaunpool": ("sr-lr-plain", {"upsampler": "adaunpool"}),
     "ds": ("sr-lr-small", {"body": "ds"}),
     "ds2": ("sr-lr-small", {"body": "ds2"}),
     "ic-edo": ("sr-lr-small", {"body": "ic"}),
