@@ -112,11 +112,11 @@ def import_model_modules(names: tuple = ("inter4k.models.sr", "inter4k.models.ba
                 raise
 
 
-def create_trainable(name: str, kwargs: dict, init: Optional[str] = None, task: str = "sr") -> tuple[nn.Module, dict]:
+def create_trainable(name: str, kwargs: dict) -> tuple[nn.Module, dict]:
     """``create_model(name, **kwargs)`` (a registered model) and its config dict (the model's ``config``,
-    else the name and kwargs), with the weights of ``init`` when given (:func:`load_init_weights`).
-    ValueError when the model does not take these options, or has no trainable parameters (a fixed
-    baseline)."""
+    else the name and kwargs). ValueError when the model does not take these options, or has no
+    trainable parameters (a fixed baseline). ``--init`` weights are loaded by the task's ``build_model``
+    with :func:`load_init_weights`, after its own checks of the model."""
     from ..models.registry import create_model
 
     try:
@@ -127,8 +127,6 @@ def create_trainable(name: str, kwargs: dict, init: Optional[str] = None, task: 
     config = dict(config) if isinstance(config, dict) else {"name": name, **kwargs}
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError(f"model {name!r} has no trainable parameters (a fixed baseline); nothing to train")
-    if init is not None:
-        load_init_weights(model, init, task, kwargs.get("scale"))
     return model, config
 
 

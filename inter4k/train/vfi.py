@@ -63,7 +63,7 @@ from torch import nn
 from ..data import sources
 from ..data.sources import DataSpec
 from .config import MODES, VFITrainConfig
-from .loop import Callback, Trainer, create_trainable, import_model_modules, run_trainer
+from .loop import Callback, Trainer, create_trainable, import_model_modules, load_init_weights, run_trainer
 from .results import TrainResult
 
 __all__ = ["MODES", "VFITrainConfig", "VFITrainResult", "VFITrainer", "flatten_targets", "train_vfi"]
@@ -170,10 +170,12 @@ class VFITrainer(Trainer):
             if cfg.model in list_models():
                 raise ValueError(f"model {cfg.model!r} is not a frame interpolation model; known VFI models: {known}")
             raise ValueError(f"unknown model {cfg.model!r}; known VFI models: {known}")
-        model, config = create_trainable(cfg.model, dict(cfg.model_kwargs), cfg.init, "vfi")
+        model, config = create_trainable(cfg.model, dict(cfg.model_kwargs))
         if cfg.flow_loss > 0 and "return_flows" not in inspect.signature(model.forward).parameters:
             raise ValueError(f"model {cfg.model!r} cannot return its flows (no return_flows argument), which "
                              f"flow_loss {cfg.flow_loss} needs; use vfi-small or --flow-loss 0")
+        if cfg.init is not None:  # after the checks: a wrong model gets their message, not a loading error
+            load_init_weights(model, cfg.init, "vfi")
         return model, config
 
     def start_info(self, spec: DataSpec) -> dict:
