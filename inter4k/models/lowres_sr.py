@@ -232,7 +232,7 @@ class LowResSRNet(nn.Module):
         f = f0 + self.fuse(self.body(f0)) if self.fuse is not None else self.body(f0)
         r = self.out(f)
         if self.deadzone and not self.training:
-            r = torch.sign(r) * (r.abs() - self.deadzone).clamp_min(0)
+            r = F.softshrink(r, self.deadzone)   # sign(r) max(|r| - deadzone, 0), in one pass
         return self.skip(x) + r
 
     def extra_repr(self) -> str:
