@@ -162,13 +162,8 @@ def evaluate(last: Path, scale: int) -> dict:
     methods = [sr_photos.TorchMethod("bicubic", create_model("bicubic", scale=scale)),
                sr_photos.TorchMethod("model", load_model(last))]
     rows = sr_photos.quality(methods, scale, "test")
-    gains = {k: r["model"]["psnr_y"] - r["bicubic"]["psnr_y"] for k, r in rows.items()}
-    worst = min(gains, key=gains.get)
-    result = {"gain_mean": float(np.mean(list(gains.values()))), "gain_worst": gains[worst], "worst_image": worst,
-              "psnr_y": float(np.mean([r["model"]["psnr_y"] for r in rows.values()])),
-              "ssim_y": float(np.mean([r["model"]["ssim_y"] for r in rows.values()])),
-              "grid_excess": float(max(r["model"]["grid"] - r["bicubic"]["grid"] for r in rows.values())),
-              "gains": gains}
+    result = sr_photos.summarise(rows, ["model"])["model"]
+    result["gains"] = {k: r["model"]["psnr_y"] - r["bicubic"]["psnr_y"] for k, r in rows.items()}
     cache.write_text(json.dumps(result, indent=1))
     return result
 
