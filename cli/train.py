@@ -137,6 +137,10 @@ def train_vsr(
     model: Annotated[str, typer.Option("--model", help="Clip model name (vsr-small).")] = "vsr-small",
     frames: Annotated[int, typer.Option("--frames", help="Frames per training clip: 3, 5 or 9.")] = 5,
     init: InitOpt = None,
+    frame_init: Annotated[str, typer.Option(
+        "--frame-init", help="The per-frame network's starting weights: a single-frame SR model with bundled "
+                             "weights or a checkpoint; auto: the bundled default SR model for the scale when "
+                             "its architecture fits; none: random. Ignored with --init.")] = "auto",
     steps: StepsOpt = 100_000,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Clips per batch and process.")] = 16,
     patch: Annotated[Optional[int], typer.Option(
@@ -169,7 +173,8 @@ def train_vsr(
 
     Ctrl-C saves last.pt and exits 130; --resume continues exactly where it stopped.
     """
-    config = _config(locals(), scale=scale, frames=frames, quantize_lr=quantize_lr, val_clips=val_clips)
+    config = _config(locals(), scale=scale, frames=frames, quantize_lr=quantize_lr, val_clips=val_clips,
+                     frame_init=None if frame_init.lower() == "none" else frame_init)
     from inter4k.train.config import VSRTrainConfig
 
     where = VSRTrainConfig(**config).run_folder()

@@ -46,6 +46,11 @@ def upscale(
     pix_fmt: PixFmtOpt = "yuv420p",
     overwrite: OverwriteOpt = False,
     allow_partial: AllowPartialOpt = False,
+    chunk: Annotated[Optional[int], typer.Option(
+        "--chunk", min=1, help="Clip models (vsr-small): frames output per model call (default 8).")] = None,
+    lookahead: Annotated[Optional[int], typer.Option(
+        "--lookahead", min=0, help="Clip models: later frames the backward pass sees beyond each chunk (default 4); "
+                                   "memory grows with chunk + lookahead, not with the video's length.")] = None,
     *,
     ui: Output,
 ) -> None:
@@ -58,7 +63,7 @@ def upscale(
     result = api.upscale(input, output, scale=scale, model=model, tile=tile, tile_overlap=tile_overlap,
                          dtype=dtype, device=device, batch=batch, codec=codec, crf=crf, preset=preset,
                          pix_fmt=pix_fmt, overwrite=overwrite, on_progress=ui.progress, allow_partial=allow_partial,
-                         on_warning=ui.warn)
+                         on_warning=ui.warn, chunk=chunk, lookahead=lookahead)
     print_run_result("upscale", result, [
         ("output", str(result.output)),
         ("size", f"{result.size_in[0]}x{result.size_in[1]} -> {result.size_out[0]}x{result.size_out[1]} (x{result.scale})"),

@@ -146,7 +146,8 @@ def train_events(on_progress: ProgressFn, stage: str = "train") -> Callable[[str
             message = (f"{stage}{mode} {info['data_kind']} {info['data']}: {info['train_samples']} samples "
                        f"({info['steps_per_epoch']} steps/epoch), {info['val_samples']} val, {info['params']:,} "
                        f"parameters, {info['device']}{' bf16' if info['amp'] else ''} x{info['world_size']} -> "
-                       f"{info['out']}" + (f" (resumed at step {info['step']})" if info["resumed"] else ""))
+                       f"{info['out']}" + (f" (resumed at step {info['step']})" if info["resumed"] else "")
+                       + (f", per-frame network from {info['frame_init']}" if info.get("frame_init") else ""))
             on_progress(Progress(stage, info["step"], state["end"], "steps", kind="start", message=message, info=info))
         elif event == "step":
             state["loss"] = f"loss {info['loss']:.4f}"

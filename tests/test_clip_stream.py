@@ -10,7 +10,7 @@ from inter4k.infer.clip_stream import ClipStreamer
 from inter4k.infer.tiling import model_output
 from inter4k.models import create_model
 
-SMALL = {"channels": 8, "blocks": 1, "recon_channels": 8, "recon_blocks": 1, "flow_channels": 4}
+SMALL = {"channels": 8, "blocks": 1, "frame_channels": 8, "frame_blocks": 1, "flow_channels": 4}
 
 
 def _model(**kw) -> torch.nn.Module:
@@ -103,3 +103,27 @@ def test_upscale_a_video_with_vsr_small_keeps_every_frame_and_time(tmp_path, mon
 
         cv2.imwrite(str(img), np.zeros((8, 8, 3), np.uint8))
         upscale(img, scale=2, model="vsr-small")
+
+
+def test_upscale_chunk_and_lookahead_reach_the_streamer_and_only_clip_models_take_them(tmp_path, monkeypatch):
+    from inter4k.data.sample import make_sample
+    from inter4k.infer import clip_stream
+    from inter4k.infer.upscale import upscale
+
+    monkeypatch.setenv("INTER4K_WEIGHTS", str(tmp_path / "no-weights"))
+    clip = make_sample(tmp_path / "in", clips=1, seconds=0.25, size=(32, 24))[0]
+    seen = []
+    real_run = clip_stream.ClipStreamer._run
+
+    def spy(self, keep, lookahead, outs, out_times):
+        seen.append((self.chunk, self.lookahead, keep, lookahead))
+        return real_run(self, keep, lookahead, outs, out_times)
+
+    monkeypatch.setattr(clip_stream.ClipStreamer, "_run", spy)
+    r = upscale(clip, tmp_path / "out.mp4", scale=2, model="vsr-small", preset="ultrafast", chunk=5, lookahead=2)
+    assert r.frames_out == 15
+    assert seen[0] == (5, 2, 5, 2) and sum(keep for *_, keep, _ in seen) == 15   # 5 + 5 + the rest at the end
+    with pytest.raises(ValueError, match="chunk and lookahead are settings of clip models"):
+        upscale(clip, tmp_path / "b.mp4", scale=2, model="bicubic", chunk=4)
+    with pytest.raises(ValueError, match="chunk must be an int >= 1"):
+        upscale(clip, tmp_path / "c.mp4", scale=2, model="vsr-small", chunk=0)

@@ -68,9 +68,9 @@ def test_a_trained_clip_model_changes_the_result(photo_corpus):
     from inter4k.models import create_model
 
     torch.manual_seed(0)
-    model = create_model("vsr-small", scale=2, channels=8, blocks=1, recon_channels=8, flow_channels=4)
+    model = create_model("vsr-small", scale=2, channels=8, blocks=1, frame_channels=8, flow_channels=4)
     with torch.no_grad():
-        model.out.values.bias.fill_(0.02)   # a constant offset: flicker of its error unchanged, PSNR lower
+        model.frame_net.out.values.bias.fill_(0.02)   # a constant offset: flicker of its error unchanged, PSNR lower
     r = evaluate(task="vsr", model=model, data=f"photos:{photo_corpus}", scale=2, limit=1, frames=3, metrics="psnr")
     mine, bicubic = r.primary.mean_over_frames, r.method("bicubic").mean_over_frames
     assert r.primary.name == "vsr-small" and mine["psnr_y"] < bicubic["psnr_y"]

@@ -256,7 +256,7 @@ def test_cli_prepare_data(tmp_path, capsys, rendered):
 
 # --- video SR clips -----------------------------------------------------------------------------------
 
-VSR_SMALL = {"channels": 8, "blocks": 1, "recon_channels": 8, "recon_blocks": 1, "flow_channels": 4}
+VSR_SMALL = {"channels": 8, "blocks": 1, "frame_channels": 8, "frame_blocks": 1, "flow_channels": 4}
 
 
 def test_vsr_clips_round_trip_and_train_vsr_runs_on_them(photo_corpus, tmp_path):

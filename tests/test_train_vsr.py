@@ -11,7 +11,7 @@ import torch
 from inter4k.train.vsr import VSRTrainConfig, train_vsr
 
 # a narrow vsr-small, so that a few steps take seconds on a CPU
-SMALL = {"channels": 8, "blocks": 1, "recon_channels": 8, "recon_blocks": 1, "flow_channels": 4}
+SMALL = {"channels": 8, "blocks": 1, "frame_channels": 8, "frame_blocks": 1, "flow_channels": 4}
 
 
 def tiny(corpus: Path, **kw) -> dict:
@@ -37,6 +37,25 @@ def test_a_few_steps_validate_against_the_per_frame_baseline_and_bicubic(photo_c
     state = torch.load(run / "last.pt", weights_only=True)
     assert state["task"] == "vsr" and state["model_name"] == "vsr-small"
     assert state["model_config"]["channels"] == 8
+
+
+def test_the_per_frame_network_starts_from_the_bundled_single_frame_model(photo_corpus, tmp_path):
+    # "auto": the bundled default SR model (x2: sr-lr-small) fits vsr-small's per-frame network, so with
+    # a vanishing learning rate the video model scores what the per-frame baseline scores
+    cfg = tiny(photo_corpus, steps=1, lr=1e-9, min_lr=0.0, val_every=1, val_clips=2, out=str(tmp_path / "auto"),
+               model_kwargs={"channels": 8, "blocks": 1, "flow_channels": 4, "deadzone": 0.25})
+    starts = []
+    train_vsr(cfg, callback=lambda event, info: starts.append(info) if event == "start" else None)
+    assert starts[0]["frame_init"] == "sr-lr-small"
+    val = records(tmp_path / "auto", "val")[-1]
+    assert val["psnr_y"] == pytest.approx(val["baseline_psnr_y"], abs=1e-4)
+    assert val["psnr_y"] > val["bicubic_psnr_y"] + 0.1
+    # another architecture is not warm-started; a named model that does not fit is an error
+    train_vsr(tiny(photo_corpus, steps=1, out=str(tmp_path / "other")),
+              callback=lambda event, info: starts.append(info) if event == "start" else None)
+    assert starts[1]["frame_init"] is None
+    with pytest.raises(ValueError, match="per-frame weights must come from a LowResSRNet"):
+        train_vsr(tiny(photo_corpus, steps=1, frame_init="sr-lr-small", out=str(tmp_path / "bad")))
 
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(photo_corpus, tmp_path):

@@ -157,6 +157,38 @@ def test_evaluate_on_the_videos_scores_every_kept_sample(corpus, monkeypatch, tm
     assert [(f.clip, f.index) for f in few.primary.frames] == [("vtest", 3), ("vtest", 9)]
 
 
+def test_video_sr_clips_are_the_kept_samples_frames_with_their_8_bit_lr(clips, corpus):
+    from inter4k.data.datasets import bicubic_lr
+    from inter4k.data.videos import VideoClipsVSR
+
+    samples = VideoTripletsVFI(corpus, mode="15to60")   # 5-frame clips: the samples of span 4
+    ds = VideoClipsVSR(corpus, frames=5, scale=4)
+    assert len(ds) == len(samples) == 4 and ds.names == [samples.name(i) for i in range(4)]
+    frames = {n: list(iter_frames(clips / n, seek=False)) for n in OPENCV_VIDEOS}
+    for i in range(len(ds)):
+        lr, hr = ds[i]
+        name, s = samples.sample(i)
+        want = torch.stack([torch.from_numpy(frames[f"{name}.avi"][s + k]).permute(2, 0, 1) for k in range(5)])
+        assert torch.equal(hr, want.float() / 255) and lr.shape == (5, 3, H // 4, W // 4)
+        assert torch.equal(lr, bicubic_lr(hr, 4, quantize=True))
+    # sizes that are not a multiple of the scale are cropped at the bottom / right (48x64 at x5 -> 45x60)
+    lr5, hr5 = VideoClipsVSR(corpus, frames=5, scale=5)[0]
+    assert hr5.shape[-2:] == (45, 60) and lr5.shape[-2:] == (9, 12)
+    few = VideoClipsVSR(corpus, frames=3, scale=2, limit=3)   # evenly spaced over all 12 kept samples
+    assert few.names == ["vtest@0", "tree@6", "Megamind@8"]   # samples 0, 6 and 11
+    with pytest.raises(ValueError, match="frames must be one of 3, 5, 9"):
+        VideoClipsVSR(corpus, frames=4)
+
+
+def test_evaluate_vsr_on_the_videos(corpus, monkeypatch, tmp_path):
+    from inter4k.evaluate import evaluate
+
+    monkeypatch.setenv("INTER4K_WEIGHTS", str(tmp_path / "no_weights"))
+    r = evaluate(task="vsr", data=f"videos:{corpus}", scale=2, metrics="psnr", limit=2, frames=3)
+    assert [m.name for m in r.methods] == ["vsr-small (untrained)", "bicubic"]
+    assert [c.name for c in r.primary.clips] == ["0: vtest@0", "1: Megamind@8"] and len(r.primary.frames) == 6
+
+
 def test_a_video_name_with_an_at_sign_is_one_clip(corpus, monkeypatch, tmp_path):
     import shutil
 
@@ -188,3 +220,17 @@ def test_train_vfi_validates_on_the_videos_and_refuses_to_train_on_them(corpus, 
     assert val[0]["samples"] == 12 and result.average_psnr_y is not None
     with pytest.raises(ValueError, match="holds the real validation videos"):
         train_vfi(dict(data=f"videos:{corpus}", steps=1, workers=0, out=str(tmp_path / "bad")))
+
+
+def test_train_vsr_validates_on_the_videos_and_refuses_to_train_on_them(corpus, photo_corpus, tmp_path):
+    from inter4k.train.vsr import train_vsr
+
+    small = {"channels": 4, "blocks": 1, "frame_channels": 4, "frame_blocks": 1, "flow_channels": 4}
+    train_vsr(dict(data=f"photos:{photo_corpus}", val_data=f"videos:{corpus}", scale=2, frames=3, patch=16,
+                   batch=1, steps=1, workers=0, val_every=1, val_clips=2, model_kwargs=small, out=str(tmp_path / "run")))
+    val = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+           if json.loads(x)["type"] == "val"]
+    assert val[0]["clips"] == 2 and val[0]["frames"] == 6 and val[0]["bicubic_psnr_y"] > 20
+    with pytest.raises(ValueError, match="holds the real validation videos"):
+        train_vsr(dict(data=f"videos:{corpus}", scale=2, frames=3, patch=16, steps=1, workers=0,
+                       model_kwargs=small, out=str(tmp_path / "bad")))

@@ -45,7 +45,7 @@ def test_flow_net_starts_at_zero_flow_and_keeps_constant_flows():
 
 def test_forward_only_streaming_in_chunks_equals_the_offline_pass():
     torch.manual_seed(1)
-    m = _perturbed(create_model("vsr-small", scale=2, channels=8, blocks=1, recon_channels=8, recon_blocks=1,
+    m = _perturbed(create_model("vsr-small", scale=2, channels=8, blocks=1, frame_channels=8, frame_blocks=1,
                                 flow_channels=4, bidirectional=False))
     clip = torch.rand(1, 7, 3, 12, 16)
     with torch.no_grad():
@@ -62,7 +62,7 @@ def test_forward_only_streaming_in_chunks_equals_the_offline_pass():
 
 def test_bidirectional_chunks_with_lookahead_to_the_clip_end_equal_the_offline_pass():
     torch.manual_seed(2)
-    m = _perturbed(create_model("vsr-small", scale=2, channels=8, blocks=1, recon_channels=8, recon_blocks=0,
+    m = _perturbed(create_model("vsr-small", scale=2, channels=8, blocks=1, frame_channels=8, frame_blocks=0,
                                 flow_channels=4))
     clip = torch.rand(1, 6, 3, 8, 12)
     with torch.no_grad():
@@ -77,12 +77,12 @@ def test_bidirectional_chunks_with_lookahead_to_the_clip_end_equal_the_offline_p
 
 def test_gradients_reach_every_part():
     torch.manual_seed(3)
-    m = _perturbed(create_model("vsr-small", scale=2, channels=8, blocks=1, recon_channels=8, flow_channels=4))
+    m = _perturbed(create_model("vsr-small", scale=2, channels=8, blocks=1, frame_channels=8, flow_channels=4))
     m.train()
     out = m(torch.rand(1, 3, 3, 8, 8))
     out.square().mean().backward()
     for name in ("flownet.head.weight", "forward_branch.fuse.weight", "backward_branch.fuse.weight",
-                 "out.values.weight"):
+                 "inject.weight", "frame_net.head.weight", "frame_net.out.values.weight"):
         assert dict(m.named_parameters())[name].grad.abs().sum() > 0, name
 
 
@@ -93,6 +93,34 @@ def test_cost_is_within_one_and_a_half_times_sr_lr_small(scale):
     per_frame = count_macs(create_model("sr-lr-small", scale=scale), clip[:, 0]) / (16 * 16)
     assert vsr <= 1.5 * per_frame
     assert vsr > count_macs(create_model("vsr-small", scale=scale, bidirectional=False), clip) / (3 * 16 * 16)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_with_a_single_frame_models_weights_it_starts_as_that_model(bidirectional):
+    # the temporal parts (inject) start at zero: a VSR model whose per-frame network got a trained
+    # sr-lr-small's weights returns exactly what that model returns frame by frame, deadzone included
+    torch.manual_seed(4)
+    frame = _perturbed(create_model("sr-lr-small", scale=2, channels=8, blocks=1, deadzone=0.25))
+    vsr = create_model("vsr-small", scale=2, channels=8, blocks=1, frame_channels=8, frame_blocks=1,
+                       flow_channels=4, deadzone=0.25, bidirectional=bidirectional).eval()
+    with torch.no_grad():
+        for p in vsr.flownet.parameters():   # moving flows and branches: still nothing reaches the output
+            p.add_(0.05 * torch.randn_like(p))
+    vsr.load_frame_weights(frame)
+    clip = torch.rand(1, 4, 3, 10, 12)
+    with torch.no_grad():
+        out = vsr(clip)
+        want = frame(clip[0])
+    torch.testing.assert_close(out[0], want, rtol=0, atol=1e-6)
+    assert (out[0] - bicubic_upsample(clip[0], 2)).abs().max() > 1e-3   # not bicubic: the weights arrived
+
+
+def test_frame_weights_of_another_architecture_are_refused():
+    vsr = create_model("vsr-small", scale=2, channels=8, blocks=1, frame_channels=8, frame_blocks=1, flow_channels=4)
+    with pytest.raises(ValueError, match="per-frame weights must come from a LowResSRNet"):
+        vsr.load_frame_weights(create_model("sr-lr-small", scale=2, channels=16, blocks=1))
+    with pytest.raises(ValueError, match="per-frame weights must come from a LowResSRNet"):
+        vsr.load_frame_weights(create_model("sr-small", scale=2))
 
 
 def test_bad_input_is_one_clear_error():

@@ -41,6 +41,8 @@ prepared      vsr    :class:`~inter4k.data.prepare.PreparedSR` of ``frames``-fra
                      Inter4K with ``--frames``, or rendered by ``prepare --data``); val as above
 photos        vsr    :class:`~inter4k.data.clips.SyntheticClipsVSR` clips over the corpus's own
                      ``train`` / ``val`` / ``test`` folders
+videos        vsr    :class:`~inter4k.data.videos.VideoClipsVSR`, clips of consecutive frames of the
+                     same real footage (no cut inside); validation and evaluation only
 ============  =====  ============================================================================
 
 A new kind of data is one subclass of :class:`Source` under ``@register_source`` (docs/DESIGN.md#data-sources).
@@ -630,3 +632,17 @@ class VideosVFISource(Source):
             ds = VideoTripletsVFI(spec.path, mode=opt.mode, patch_size=opt.patch,
                                   videos=[Path(v["file"]).stem for v in ds.videos[:opt.limit]])
         return ds
+
+
+@register_source
+class VideosVSRSource(VideosVFISource):
+    """``videos`` / ``videos:DIR`` for video SR: :class:`~inter4k.data.videos.VideoClipsVSR`, clips of
+    ``frames`` consecutive whole frames of the real footage with no cut inside (``limit`` of them, evenly
+    spaced); validation and evaluation only."""
+
+    task = "vsr"
+
+    def open(self, spec: DataSpec, purpose: str, opt: DataOptions):
+        from .videos import VideoClipsVSR
+
+        return VideoClipsVSR(spec.path, frames=opt.frames, scale=opt.scale, limit=opt.limit)

@@ -3,6 +3,7 @@ as frame-interpolation samples, every other frame dropped and predicted from its
 
     root = build_video_corpus()              # ~/.cache/inter4k/videos/val/*.avi + manifest.json
     ds = VideoTripletsVFI(root)              # (inputs (2, 3, H, W), targets (1, 3, H, W), t (1,)) float32
+    clips = VideoClipsVSR(root, frames=5, scale=4)   # (lr (5, 3, H/4, W/4), hr (5, 3, H, W)) for video SR
     plan = plan_samples(path)                # the samples of any video file (frames, cuts, kept / dropped)
 
 **Videos** (:data:`OPENCV_VIDEOS`): ``vtest.avi`` (768x576, 10 fps, 795 frames, pedestrians seen by a
@@ -41,7 +42,7 @@ import torch
 from torch.utils.data import Dataset
 
 __all__ = ["OPENCV_VIDEOS", "OPENCV_PACKAGE", "OPENCV_DATA_DIR", "TIMING_TOLERANCE", "default_video_root",
-           "plan_samples", "sample_starts_for", "build_video_corpus", "VideoTripletsVFI"]
+           "plan_samples", "sample_starts_for", "build_video_corpus", "VideoTripletsVFI", "VideoClipsVSR"]
 
 OPENCV_PACKAGE = "opencv-doc"
 OPENCV_DATA_DIR = "usr/share/doc/opencv-doc/examples/data"
@@ -277,3 +278,47 @@ class VideoTripletsVFI(Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
         return split_vfi(self.frames(index % len(self)).float() / 255.0)
+
+
+class VideoClipsVSR(Dataset):
+    """Real footage for video SR: clips of ``frames`` consecutive frames of the corpus's videos, ``(lr, hr)``
+    with ``hr`` (T, 3, H, W) the frames (cropped to a multiple of ``scale`` at the bottom / right) and
+    ``lr = imresize(hr, 1/scale)`` rounded to 8 bits, as a video's LR is.
+
+    The clips are the samples of span ``frames - 1`` that :func:`plan_samples` keeps (no scene cut
+    inside; tree.avi's uneven ones left out as for VFI), so a clip never spans a cut; ``limit`` keeps that
+    many of them, evenly spaced over all the videos' clips in order (deterministic), None all.
+
+    Shape:
+        - lr: (T, 3, H / scale, W / scale); hr: (T, 3, H, W), float32 in [0, 1].
+    """
+
+    def __init__(self, root=None, frames: int = 5, scale: int = 4, limit: Optional[int] = None,
+                 videos: Optional[Sequence[str]] = None):
+        from .clips import CLIP_FRAMES
+
+        if frames not in CLIP_FRAMES:
+            raise ValueError(f"frames must be one of {', '.join(map(str, CLIP_FRAMES))}, got {frames!r}")
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+            raise ValueError(f"scale must be an int >= 1, got {scale!r}")
+        self.samples = VideoTripletsVFI(root, mode=CLIP_FRAMES[frames], videos=videos)
+        self.frames, self.scale = int(frames), int(scale)
+        n = len(self.samples)
+        if limit is not None and limit < n:
+            self.indices = sorted({int(round(i)) for i in np.linspace(0, n - 1, max(int(limit), 1))})
+        else:
+            self.indices = list(range(n))
+        self.names = [self.samples.name(i) for i in self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from .datasets import bicubic_lr
+
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} clips")
+        hr = self.samples.frames(self.indices[index]).float() / 255.0
+        h, w = hr.shape[-2:]
+        hr = hr[..., : h - h % self.scale, : w - w % self.scale].contiguous()
+        return bicubic_lr(hr, self.scale, quantize=True), hr

@@ -145,7 +145,8 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
             crf: Optional[int] = 18, preset: Optional[str] = "medium", pix_fmt: str = "yuv420p",
             overwrite: bool = False, progress: Optional[ProgressFn] = None, min_tile: int = MIN_TILE,
             encoder_options: Optional[dict] = None, allow_partial: bool = False,
-            on_warning: Optional[Callable[[str], None]] = None) -> UpscaleResult:
+            on_warning: Optional[Callable[[str], None]] = None, chunk: Optional[int] = None,
+            lookahead: Optional[int] = None) -> UpscaleResult:
     """Upscale an image or a video by ``scale`` (see the module docstring).
 
     Returns an :class:`UpscaleResult`. ``progress(done, total)`` is called with frames done (total is
@@ -155,6 +156,10 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
     :class:`OutputExistsError`; a video that ends early:
     :class:`~inter4k.infer.video_pipeline.PartialInputError` unless ``allow_partial``); failures while
     running raise RuntimeError. Nothing is left at the output path unless the call succeeds.
+
+    ``chunk`` / ``lookahead`` (clip models only; None: :data:`~inter4k.infer.clip_stream.DEFAULT_CHUNK`
+    / ``DEFAULT_LOOKAHEAD``): frames output per model call, and later frames the backward branch sees
+    beyond them; memory grows with their sum, not with the video's length.
     """
     t0 = time.perf_counter()
     src = Path(input)
@@ -186,7 +191,10 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
             raise ValueError(f"{name} super-resolves videos (clips of frames); upscale an image with a single-frame "
                              "model (e.g. sr-lr-small, the default)")
         return _upscale_clips(src, dst, net, name, scale, dev, torch_dtype, enc, batch, progress, allow_partial,
-                              on_warning, said, t0)
+                              on_warning, said, t0, chunk, lookahead)
+    if chunk is not None or lookahead is not None:
+        raise ValueError(f"chunk and lookahead are settings of clip models (vsr-small); {name} upscales "
+                         "frame by frame")
     runner = TileRunner(net, scale, dev, torch_dtype, tile=tile_spec, overlap=tile_overlap, min_tile=min_tile)
     missing = partial = None
     if kind == "image":
@@ -216,13 +224,15 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
 
 def _upscale_clips(src: Path, dst: Path, net: nn.Module, name: str, scale: int, dev: torch.device,
                    torch_dtype: torch.dtype, enc, batch: int, progress: Optional[ProgressFn], allow_partial: bool,
-                   on_warning: Optional[Callable[[str], None]], said: list[str], t0: float) -> UpscaleResult:
+                   on_warning: Optional[Callable[[str], None]], said: list[str], t0: float,
+                   chunk: Optional[int] = None, lookahead: Optional[int] = None) -> UpscaleResult:
     """A video through a clip model (vsr-small): :class:`~inter4k.infer.clip_stream.ClipStreamer` in the video
     pipeline's timed mode, each frame leaving with its own time once its chunk (and lookahead) is in;
     scene cuts reset the carried state. Whole frames (no tiles)."""
-    from .clip_stream import ClipStreamer
+    from .clip_stream import DEFAULT_CHUNK, DEFAULT_LOOKAHEAD, ClipStreamer
 
-    streamer = ClipStreamer(net, dev, torch_dtype)
+    streamer = ClipStreamer(net, dev, torch_dtype, chunk=DEFAULT_CHUNK if chunk is None else chunk,
+                            lookahead=DEFAULT_LOOKAHEAD if lookahead is None else lookahead)
     r = run_video(src, dst, streamer.push, scale, enc, batch=batch, progress=progress, pin_memory=dev.type == "cuda",
                   timed=True, flush=streamer.flush, allow_partial=allow_partial, on_warning=on_warning)
     if r.frames_in != r.frames_out:

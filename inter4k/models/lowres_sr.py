@@ -225,10 +225,12 @@ class LowResSRNet(nn.Module):
         per_block = 2 * max([_reach(m) for m in self.body.modules() if _reach(m)] or [1])
         return max(1 + per_block * blocks + 1 + 1, 2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, extra: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``extra`` (N, C, H, W), optional: features added to the head's output, the way a video model
+        (:class:`~inter4k.models.vsr.VSRSmall`) brings in what it aligned from the neighbouring frames."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"LowResSRNet: expected (N, 3, H, W), got {tuple(x.shape)}")
-        f0 = self.head(x)
+        f0 = self.head(x) if extra is None else self.head(x) + extra
         f = f0 + self.fuse(self.body(f0)) if self.fuse is not None else self.body(f0)
         r = self.out(f)
         if self.deadzone and not self.training:

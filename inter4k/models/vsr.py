@@ -6,7 +6,7 @@ network that computes at the low resolution.
     out, state = model.run(chunk, state)                 # streaming: forward state carried between chunks
     model = create_model("vsr-small", scale=4, bidirectional=False)   # forward-only (causal)
 
-Architecture, for LR RGB frames x_1 .. x_T in [0, 1] (C = ``channels``, R = ``recon_channels``):
+Architecture, for LR RGB frames x_1 .. x_T in [0, 1] (C = ``channels``):
 
 1. **Flow** between neighbouring LR frames, ``F_{t->s}`` (s = t - 1 forward, t + 1 backward), by a tiny
    U-Net at 1/2 and 1/4 of the LR resolution: both frames are pooled 2x by adaPool
@@ -21,10 +21,17 @@ Architecture, for LR RGB frames x_1 .. x_T in [0, 1] (C = ``channels``, R = ``re
 
    with ``blocks`` residual blocks (:func:`~inter4k.models.layers.make_body` "plain"). The first frame
    of a direction (or after a scene cut) starts from a zero state and its own frame.
-3. **Reconstruction** at LR: ``f = conv3x3([h_fwd, h_bwd]) (+ recon body, long skip)``, then
-   ``y_t = bicubic(x_t) + out(f)`` with LowResSRNet's zero-initialised adaUnPool output stage
-   (:class:`~inter4k.models.lowres_sr.AdaUnPoolOutput`) and exact MATLAB bicubic skip, so an untrained
-   model returns bicubic exactly.
+3. **Reconstruction** at LR by the per-frame network :class:`~inter4k.models.lowres_sr.LowResSRNet`
+   (``frame_net``: width F = ``frame_channels``, ``frame_blocks`` residual blocks, its output stage
+   and exact MATLAB bicubic skip), whose head features get the branches' states added,
+
+       y_t = frame_net(x_t, extra = inject([h_fwd, h_bwd]))
+
+   ``inject`` (conv3x3, 2C -> F) starts at zero, so an untrained model *is* its per-frame network: a
+   fresh one returns bicubic exactly, and one whose ``frame_net`` got a trained single-frame model's
+   weights (:meth:`VSRSmall.load_frame_weights`, ``train-vsr --frame-init``) returns that model's
+   output exactly, and training only has to learn what the neighbouring frames add. The per-frame
+   network's do-no-harm ``deadzone`` applies to the whole residual.
 
 Offline (``forward``) the backward branch runs over the whole clip; streaming (:meth:`VSRSmall.run`)
 carries only the forward branch's state (one LR frame and one C-channel hidden map: bounded memory)
@@ -46,9 +53,8 @@ from torch import nn
 
 from ._checks import check_ints
 from .layers import make_body
-from .lowres_sr import AdaUnPoolOutput
+from .lowres_sr import LowResSRNet
 from .registry import register_model
-from .upsamplers import BicubicUpsample
 from .vfi import backward_warp, guided_upsample, pool_with_weights
 
 __all__ = ["VSRSmall", "VSRState", "TinyFlowNet", "check_clip", "CLIP_MODELS", "is_clip_model"]
@@ -157,13 +163,16 @@ class VSRSmall(nn.Module):
         scale: the SR factor (int >= 2).
         channels: C, the width of each propagation branch.
         blocks: residual blocks per branch.
-        recon_channels: R, the width of the reconstruction at LR.
-        recon_blocks: residual blocks of the reconstruction (0: the fuse conv alone).
+        frame_channels: F, the width of the per-frame network (LowResSRNet's ``channels``).
+        frame_blocks: its residual blocks (LowResSRNet's ``blocks``).
         flow_channels: the width of the flow U-Net (1/2 LR: this many, 1/4 LR: twice).
+        upsampler: the per-frame network's output stage (LowResSRNet's ``upsampler``).
+        deadzone: the per-frame network's do-no-harm threshold in eval mode, 8-bit levels (0: off).
         bidirectional: a backward branch too (offline); False: forward only (causal, streams exactly).
 
     Attributes:
         config: the constructor's keyword arguments; ``VSRSmall(**config)`` rebuilds the architecture.
+        frame_net: the per-frame :class:`~inter4k.models.lowres_sr.LowResSRNet`.
         clip_model: True: the model takes clips (N, T, 3, h, w), not frames (the trainers and the
             evaluation read it).
 
@@ -173,7 +182,7 @@ class VSRSmall(nn.Module):
 
     Example:
         >>> from inter4k.models.upsamplers import bicubic_upsample
-        >>> m = VSRSmall(scale=2, channels=8, blocks=1, recon_channels=8, recon_blocks=0, flow_channels=4)
+        >>> m = VSRSmall(scale=2, channels=8, blocks=1, frame_channels=8, frame_blocks=0, flow_channels=4)
         >>> clip = torch.rand(1, 3, 3, 12, 10)
         >>> out = m(clip)
         >>> tuple(out.shape), bool(torch.allclose(out[0, 1], bicubic_upsample(clip[0, 1:2], 2)[0]))
@@ -182,32 +191,51 @@ class VSRSmall(nn.Module):
 
     clip_model = True
 
-    def __init__(self, scale: int = 4, channels: int = 32, blocks: int = 2, recon_channels: int = 48,
-                 recon_blocks: int = 2, flow_channels: int = 16, bidirectional: bool = True) -> None:
+    def __init__(self, scale: int = 4, channels: int = 24, blocks: int = 1, frame_channels: int = 48,
+                 frame_blocks: int = 4, flow_channels: int = 16, upsampler: str = "adaunpool",
+                 deadzone: float = 0.0, bidirectional: bool = True) -> None:
         super().__init__()
         check_ints("VSRSmall", ("scale", scale, 2), ("channels", channels, 1), ("blocks", blocks, 0),
-                   ("recon_channels", recon_channels, 1), ("recon_blocks", recon_blocks, 0),
+                   ("frame_channels", frame_channels, 1), ("frame_blocks", frame_blocks, 0),
                    ("flow_channels", flow_channels, 1))
         if not isinstance(bidirectional, bool):
             raise ValueError(f"VSRSmall: bidirectional must be a bool, got {bidirectional!r}")
         self.scale = scale
-        self.config = {"scale": scale, "channels": channels, "blocks": blocks, "recon_channels": recon_channels,
-                       "recon_blocks": recon_blocks, "flow_channels": flow_channels, "bidirectional": bidirectional}
+        self.frame_net = LowResSRNet(scale, frame_channels, frame_blocks, upsampler, deadzone=deadzone)
+        self.config = {"scale": scale, "channels": channels, "blocks": blocks, "frame_channels": frame_channels,
+                       "frame_blocks": frame_blocks, "flow_channels": flow_channels, "upsampler": upsampler,
+                       "bidirectional": bidirectional}
+        if deadzone:  # only when given, as LowResSRNet's config
+            self.config["deadzone"] = float(deadzone)
         self.model_name: Optional[str] = None
         self.bidirectional = bidirectional
         self.flownet = TinyFlowNet(flow_channels)
         self.forward_branch = _Branch(channels, blocks)
         self.backward_branch = _Branch(channels, blocks) if bidirectional else None
-        self.recon_fuse = nn.Conv2d(channels * (2 if bidirectional else 1), recon_channels, 3, padding=1)
-        self.recon_body = make_body("plain", recon_channels, recon_blocks) if recon_blocks else None
-        self.out = AdaUnPoolOutput(recon_channels, scale)
-        self.skip = BicubicUpsample(scale)
+        self.inject = nn.Conv2d(channels * (2 if bidirectional else 1), frame_channels, 3, padding=1)
+        nn.init.zeros_(self.inject.weight)
+        nn.init.zeros_(self.inject.bias)
+
+    def frame_weights_fit(self, source: nn.Module) -> bool:
+        """Whether ``source`` is a LowResSRNet with ``frame_net``'s architecture (the deadzone, an
+        inference setting, aside)."""
+        def arch(config) -> dict:
+            return {k: v for k, v in (config or {}).items() if k != "deadzone"}
+
+        return type(source) is LowResSRNet and arch(source.config) == arch(self.frame_net.config)
+
+    def load_frame_weights(self, source: nn.Module) -> None:
+        """Copy a trained single-frame :class:`~inter4k.models.lowres_sr.LowResSRNet` into ``frame_net``
+        (its deadzone is the VSR model's own setting and is not copied). Because ``inject`` starts at
+        zero, a model that has not been trained since returns exactly ``source``'s output. ValueError
+        when the architectures differ (both named)."""
+        if not self.frame_weights_fit(source):
+            raise ValueError(f"VSRSmall: the per-frame weights must come from a LowResSRNet {self.frame_net.config}, "
+                             f"got {type(source).__name__} {getattr(source, 'config', None)}")
+        self.frame_net.load_state_dict(source.state_dict())
 
     def _frame(self, x: torch.Tensor, h_fwd: torch.Tensor, h_bwd: Optional[torch.Tensor]) -> torch.Tensor:
-        f = self.recon_fuse(h_fwd if h_bwd is None else torch.cat([h_fwd, h_bwd], 1))
-        if self.recon_body is not None:
-            f = f + self.recon_body(f)
-        return self.skip(x) + self.out(f)
+        return self.frame_net(x, self.inject(h_fwd if h_bwd is None else torch.cat([h_fwd, h_bwd], 1)))
 
     def run(self, clip: torch.Tensor, state: Optional[VSRState] = None, lookahead: int = 0
             ) -> tuple[torch.Tensor, VSRState]:
@@ -219,7 +247,7 @@ class VSRSmall(nn.Module):
         t_all = clip.shape[1]
         if isinstance(lookahead, bool) or not isinstance(lookahead, int) or not 0 <= lookahead < t_all:
             raise ValueError(f"VSRSmall: lookahead must be an int in [0, T) = [0, {t_all}), got {lookahead!r}")
-        frames = [clip[:, t].to(self.recon_fuse.weight.dtype) for t in range(t_all)]
+        frames = [clip[:, t].to(self.inject.weight.dtype) for t in range(t_all)]
         keep = t_all - lookahead
         backward: list[Optional[torch.Tensor]] = [None] * keep
         if self.backward_branch is not None:
@@ -246,8 +274,9 @@ class VSRSmall(nn.Module):
 
 @register_model("vsr-small", task="sr")
 def vsr_small(scale: int = 4, **overrides) -> VSRSmall:
-    """:class:`VSRSmall`: two 32-channel branches of 2 residual blocks, a 48-channel reconstruction of 2
-    blocks, a 16-channel flow U-Net; ``bidirectional=False`` for the forward-only (causal) variant."""
+    """:class:`VSRSmall`: two 24-channel branches of 1 residual block, sr-lr-small's architecture as the
+    per-frame network (48 channels, 4 blocks, adaUnPool output), a 16-channel flow U-Net;
+    ``bidirectional=False`` for the forward-only (causal) variant."""
     model = VSRSmall(scale=scale, **overrides)
     model.model_name = "vsr-small"
     return model

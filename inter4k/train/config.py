@@ -214,8 +214,9 @@ class VSRTrainConfig(SRTrainConfig):
     Here: ``data`` is "photos[:DIR]" (default: rendered clips over the photo corpus) or an Inter4K root;
     ``frames`` the clip length T (3, 5 or 9); ``val_clips`` how many held-out clips each validation
     scores; the LR is rounded to 8 bits (``quantize_lr``) unless told otherwise; ``patch`` is the HR frame
-    side; ``out`` defaults to runs/vsr-x<scale>-<model>. ``blur_prob`` / ``smooth_prob`` (single-image
-    augmentations) do not apply.
+    side; ``out`` defaults to runs/vsr-x<scale>-<model>; ``frame_init`` the single-frame weights the model's
+    per-frame network starts from ("auto": the bundled default SR model for the scale when it fits; None:
+    random; ignored with ``init``). ``blur_prob`` / ``smooth_prob`` (single-image augmentations) do not apply.
     """
 
     data: Optional[str] = "photos"
@@ -223,6 +224,10 @@ class VSRTrainConfig(SRTrainConfig):
     quantize_lr: bool = True
     frames: int = 5
     val_clips: int = 8
+    # the per-frame network's starting weights (a single-frame model name with bundled weights, or a
+    # checkpoint); "auto": the bundled default SR model for the scale when its architecture is the
+    # per-frame network's, else none; None: a random start
+    frame_init: Optional[str] = "auto"
 
     def run_name(self) -> str:
         return f"vsr-x{self.scale}-{self.model}"
@@ -233,6 +238,8 @@ class VSRTrainConfig(SRTrainConfig):
             raise ValueError(f"frames must be one of {', '.join(map(str, CLIP_FRAMES))}, got {self.frames!r}")
         if not is_int(self.val_clips) or self.val_clips < 1:
             raise ValueError(f"val_clips must be a positive integer, got {self.val_clips!r}")
+        if self.frame_init is not None and (not isinstance(self.frame_init, str) or not self.frame_init):
+            raise ValueError(f"frame_init must be a model name, a checkpoint path, 'auto' or None, got {self.frame_init!r}")
         for name in ("blur_prob", "smooth_prob"):
             if getattr(self, name):
                 raise ValueError(f"{name} is a single-image augmentation of train-sr; train-vsr takes clips")

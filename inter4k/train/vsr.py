@@ -25,6 +25,12 @@ scale, as train-sr) over every frame, and the error flicker (:func:`inter4k.metr
 bundled default SR model for the scale, :func:`~inter4k.models.weights.default_sr_model`; none when
 there is none) and for bicubic. ``best.pt`` keeps the best PSNR-Y.
 
+**Start**: the model's per-frame network (:attr:`~inter4k.models.vsr.VSRSmall.frame_net`) starts from a
+trained single-frame model's weights (``frame_init``; "auto": the bundled default SR model for the
+scale when it has the same architecture, as sr-lr-small has vsr-small's), and the temporal parts add
+nothing until trained, so step 0 is the per-frame model exactly and training learns only what the
+neighbouring frames add. ``init`` (a whole video model) takes precedence.
+
 Everything else (checkpoints with ``"task": "vsr"``, exact ``resume``, DDP, logs, stops) is
 :class:`inter4k.train.loop.Trainer`'s, the SR hooks (data options, model building with ``scale``)
 :class:`inter4k.train.sr.SRTrainer`'s.
@@ -70,6 +76,30 @@ class VSRTrainer(SRTrainer):
     task = "vsr"
     config_class = VSRTrainConfig
     clip_models = True
+
+    def build_model(self) -> tuple[nn.Module, dict]:
+        """SRTrainer's model, then (without ``init``) the per-frame network's starting weights."""
+        model, config = super().build_model()
+        self.frame_init_used: Optional[str] = None
+        spec = self.cfg.frame_init
+        if self.cfg.init is not None or spec is None or not hasattr(model, "load_frame_weights"):
+            return model, config
+        from ..models.resolver import resolve
+        from ..models.weights import default_sr_model
+
+        if spec == "auto":
+            try:
+                spec = default_sr_model(self.cfg.scale)
+            except FileNotFoundError:  # no bundled single-frame model for the scale: a random start
+                return model, config
+            source = resolve(spec, task="sr", scale=self.cfg.scale).module
+            if not model.frame_weights_fit(source):  # another architecture: a random start
+                return model, config
+        else:
+            source = resolve(spec, task="sr", scale=self.cfg.scale).module
+        model.load_frame_weights(source)
+        self.frame_init_used = spec
+        return model, config
 
     def data_options(self, purpose: str) -> dict:
         options = dict(super().data_options(purpose), frames=self.cfg.frames)
@@ -145,7 +175,8 @@ class VSRTrainer(SRTrainer):
         return improved
 
     def start_info(self, spec) -> dict:
-        return {"scale": self.cfg.scale, "frames": self.cfg.frames}
+        return {"scale": self.cfg.scale, "frames": self.cfg.frames,
+                "frame_init": getattr(self, "frame_init_used", None)}
 
     def make_result(self, start: int) -> VSRTrainResult:
         m = self.metrics

@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""Ship a finished train-vsr run as bundled weights, with its recipe and held-out figures beside it.
+
+    python benchmarks/bundle_vsr.py runs/vsr-x4 --deadzone 0.25
+
+Selection rule (fixed before the run started): the **final** checkpoint of the run's fixed schedule
+(``last.pt`` at ``step == steps``); the script refuses a run that has not reached its last step.
+``--deadzone`` sets the per-frame network's do-no-harm threshold (8-bit levels), as the bundled
+``sr-lr-small`` weights have it.
+
+Writes ``data/weights/<model>_x<scale>.pt`` (``inter4k-model/1``: name, config, weights, the run's
+config as meta) and ``data/weights/<model>_x<scale>.json``: the recipe, the command that reproduces
+it, the run's last validation, and the held-out figures of :mod:`benchmarks.vsr` (clips over the photo
+corpus's test photographs, and the opencv-doc footage), computed here once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+
+def command_of(cfg: dict) -> str:
+    parts = ["inter4k train-vsr", f"--model {cfg['model']}", f"--data {cfg['data']}", f"--scale {cfg['scale']}",
+             f"--frames {cfg['frames']}", f"--steps {cfg['steps']}", f"--batch {cfg['batch']}", f"--lr {cfg['lr']}",
+             f"--val-clips {cfg['val_clips']}", f"--frame-init {cfg.get('frame_init') or 'none'}",
+             f"--seed {cfg['seed']}"]
+    if cfg.get("patch"):
+        parts.append(f"--patch {cfg['patch']}")
+    if cfg.get("init"):
+        parts.append(f"--init {cfg['init']}")
+    return " ".join(parts)
+
+
+def last_validation(run: Path) -> dict:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    vals = [r for r in rows if r.get("type") == "val"]
+    return vals[-1] if vals else {}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path, help="a finished train-vsr run folder (holds last.pt and metrics.jsonl)")
+    ap.add_argument("--deadzone", type=float, default=0.25, help="the per-frame network's do-no-harm threshold")
+    ap.add_argument("--photos-clips", type=int, default=24)
+    ap.add_argument("--video-clips", type=int, default=24)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from inter4k.models.layers import count_macs
+    from inter4k.models.registry import create_model
+    from inter4k.models.weights import load_model, save_model, weights_path
+    import vsr
+
+    ckpt = torch.load(args.run / "last.pt", map_location="cpu", weights_only=True)
+    cfg = ckpt["config"]
+    if ckpt.get("task") != "vsr":
+        raise SystemExit(f"{args.run}/last.pt is a {ckpt.get('task')!r} run, not train-vsr's (use bundle_sr.py)")
+    if int(ckpt["step"]) != int(ckpt["steps"]):
+        raise SystemExit(f"{args.run}/last.pt is at step {ckpt['step']} of {ckpt['steps']}: the run has not finished")
+    trained = load_model(args.run / "last.pt")
+    name, scale = trained.model_name, int(cfg["scale"])
+    model = create_model(name, **{**trained.config, "deadzone": args.deadzone})
+    model.load_state_dict(trained.state_dict())
+    model.eval()
+    meta = {"run": cfg, "command": command_of(cfg), "select": "last"}
+    out = save_model(model, weights_path(name, scale), meta=meta)
+
+    sets = {}
+    if args.photos_clips:
+        sets["photos"] = vsr.run_set("photos", str(out), scale, args.photos_clips, cfg["frames"])
+    if args.video_clips:
+        sets["videos"] = vsr.run_set("videos", str(out), scale, args.video_clips, cfg["frames"])
+    clip = torch.rand(1, 8, 3, 32, 32)
+    report = {"model": name, "scale": scale, "config": model.config, "select": "last (the final step of the schedule)",
+              "command": meta["command"], "params": sum(p.numel() for p in model.parameters()),
+              "macs_per_lr_pixel": count_macs(model, clip) / (8 * 32 * 32), "steps": cfg["steps"],
+              "validation": last_validation(args.run), "test": sets}
+    json_path = out.with_suffix(".json")
+    json_path.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"{out}\n\n{vsr.markdown({k: v for k, v in sets.items()}, scale)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
