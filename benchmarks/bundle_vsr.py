@@ -78,9 +78,9 @@ def main(argv=None) -> int:
 
     sets = {}
     if args.photos_clips:
-        sets["photos"] = vsr.run_set("photos", str(out), scale, args.photos_clips, cfg["frames"])
+        sets["photos"] = vsr.run_set("photos", name, scale, args.photos_clips, cfg["frames"])   # the file just written
     if args.video_clips:
-        sets["videos"] = vsr.run_set("videos", str(out), scale, args.video_clips, cfg["frames"])
+        sets["videos"] = vsr.run_set("videos", name, scale, args.video_clips, cfg["frames"])
     clip = torch.rand(1, 8, 3, 32, 32)
     report = {"model": name, "scale": scale, "config": model.config, "select": "last (the final step of the schedule)",
               "command": meta["command"], "params": sum(p.numel() for p in model.parameters()),

@@ -50,7 +50,8 @@ def summarise(result) -> dict:
             base = {c.name: c.means["psnr_y"] for c in per_frame.clips}
             gains = {name: v["psnr_y"] - base[name] for name, v in clips.items()}
             worst = min(gains, key=gains.get)
-            row.update(gain_mean=sum(gains.values()) / len(gains), gain_worst=gains[worst], worst_clip=worst)
+            row.update(gain_mean=sum(gains.values()) / len(gains), gain_worst=gains[worst], worst_clip=worst,
+                       clip_gains=gains)
         rows[m.name] = row
     return rows
 

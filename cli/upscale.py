@@ -32,8 +32,7 @@ def upscale(
     scale: Annotated[int, typer.Option("--scale", "-s", min=1, help="Upscaling factor (2, 3 or 4).")] = 4,
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="Model name (sr-lr-small, sr-lr-large, sr-small, sr-base, bicubic, bilinear, nearest; "
-                              "vsr-small: video SR from the neighbouring frames, videos only, untrained until "
-                              "weights are bundled) or a checkpoint path "
+                              "vsr-small: video SR from the neighbouring frames, videos only) or a checkpoint path "
                               "(default: the bundled weights for the scale).")] = None,
     tile: TileOpt = "auto",
     tile_overlap: TileOverlapOpt = 32,

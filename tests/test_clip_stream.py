@@ -127,3 +127,34 @@ def test_upscale_chunk_and_lookahead_reach_the_streamer_and_only_clip_models_tak
         upscale(clip, tmp_path / "b.mp4", scale=2, model="bicubic", chunk=4)
     with pytest.raises(ValueError, match="chunk must be an int >= 1"):
         upscale(clip, tmp_path / "c.mp4", scale=2, model="vsr-small", chunk=0)
+
+
+def test_the_video_default_is_a_bundled_clip_model_of_the_list_and_images_keep_the_frame_model(tmp_path, monkeypatch):
+    import shutil
+
+    import cv2
+    import numpy as np
+
+    from inter4k.data.sample import make_sample
+    from inter4k.infer.upscale import upscale
+    from inter4k.models import weights as W
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    shutil.copy(W.weights_path("sr-lr-small", 2), folder / "sr-lr-small_x2.pt")
+    monkeypatch.setenv("INTER4K_WEIGHTS", str(folder))
+    clip = make_sample(tmp_path / "in", clips=1, seconds=0.25, size=(32, 24))[0]
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), np.full((8, 8, 3), 90, np.uint8))
+    # no clip model in the list: videos too go frame by frame with the default SR model
+    assert upscale(clip, tmp_path / "o1.mp4", scale=2, preset="ultrafast").model == "sr-lr-small"
+    monkeypatch.setattr(W, "DEFAULT_VIDEO_SR_MODELS", ("vsr-small",))
+    assert W.default_video_sr_model(2) == "sr-lr-small"   # listed, but no bundled weights for it
+    W.save_model(create_model("vsr-small", scale=2, channels=4, blocks=1, frame_channels=4, frame_blocks=1,
+                              flow_channels=4), folder / "vsr-small_x2.pt")
+    assert W.default_video_sr_model(2) == "vsr-small"
+    with pytest.raises(FileNotFoundError, match="no bundled SR weights for x4"):   # nothing at all for x4
+        W.default_video_sr_model(4)
+    r = upscale(clip, tmp_path / "o2.mp4", scale=2, preset="ultrafast")
+    assert r.model == "vsr-small" and r.frames_out == 15
+    assert upscale(img, tmp_path / "o.png", scale=2).model == "sr-lr-small"

@@ -19,8 +19,11 @@
   what is missing (the rule: :mod:`inter4k.infer.video_pipeline`).
 - **Model**: an ``nn.Module``, a registered name ("sr-small", "sr-base", "bicubic", ...) or a checkpoint
   path, resolved by :func:`inter4k.models.resolve` (task "sr"); None picks
-  :func:`inter4k.models.weights.default_sr_model` (the bundled weights for the scale).
-- **Clip models** (``vsr-small``, video SR that uses the neighbouring frames; never the default): a video
+  :func:`inter4k.models.weights.default_sr_model` (the bundled weights for the scale) for an image, and
+  :func:`~inter4k.models.weights.default_video_sr_model` for a video (a bundled clip model of
+  :data:`~inter4k.models.weights.DEFAULT_VIDEO_SR_MODELS` when there is one for the scale, else the same).
+- **Clip models** (``vsr-small``, video SR that uses the neighbouring frames; a video's default only when
+  listed in :data:`~inter4k.models.weights.DEFAULT_VIDEO_SR_MODELS`, empty for now): a video
   goes through :mod:`inter4k.infer.clip_stream` (chunks with carried state and a lookahead, scene cuts
   reset the state, every frame and timestamp kept, whole frames); an image is refused.
 - **Device / precision**: ``device`` defaults to CUDA when available. ``dtype`` "fp32", "bf16" or
@@ -45,6 +48,7 @@ from torch import nn
 from .. import atomic
 from ..models.resolver import resolve
 from ..models.vsr import is_clip_model
+from ..models.weights import default_video_sr_model
 from ..video import make_folders, remove_folders
 # DTYPES, parse_dtype and resolve_device moved to .common; still importable from here
 from .common import (DTYPES, IMAGE_SUFFIXES, OutputExistsError, PathsAsText, ProgressFn,  # noqa: F401
@@ -185,6 +189,8 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
         check_encoder(enc)
 
     said: list[str] = []
+    if model is None and kind == "video":   # a clip model when one is bundled for the scale and wins
+        model = default_video_sr_model(scale)
     net, name = resolve(model, task="sr", scale=scale, warn=said.append)
     if is_clip_model(net):
         if kind == "image":

@@ -48,12 +48,17 @@ from .registry import create_model, list_models, model_task
 __all__ = [
     "FORMAT", "DEFAULT_SR_MODELS", "weights_dir", "weights_path", "save_model", "load_model",
     "load_checkpoint", "read_torch_file", "require_keys", "check_finite", "bundled_weights", "default_sr_model",
+    "default_video_sr_model", "DEFAULT_VIDEO_SR_MODELS",
 ]
 
 FORMAT = "inter4k-model/1"
 
 #: The names tried, in order, by :func:`default_sr_model` (the first with bundled weights wins).
 DEFAULT_SR_MODELS: tuple[str, ...] = ("sr-lr-small", "sr-base", "sr-small")
+#: The clip models tried first for a video by :func:`default_video_sr_model`. A model joins once its
+#: bundled weights beat the per-frame default on held-out clips, the real footage included; the
+#: bundled vsr-small does on rendered clips but not on the opencv-doc footage (docs/BENCHMARKS.md).
+DEFAULT_VIDEO_SR_MODELS: tuple[str, ...] = ()
 
 
 def weights_dir() -> Path:
@@ -307,3 +312,12 @@ def default_sr_model(scale: int) -> str:
     raise FileNotFoundError(
         f"no bundled SR weights for x{scale}: none of {tried} exists (bundled: {have}). Train with "
         f"`inter4k train-sr --scale {scale}`, or use --model bicubic or a checkpoint path")
+
+
+def default_video_sr_model(scale: int) -> str:
+    """The bundled model for a video at ``scale``: the first of :data:`DEFAULT_VIDEO_SR_MODELS` (clip
+    models) whose weights exist, else :func:`default_sr_model` (frame by frame)."""
+    for name in DEFAULT_VIDEO_SR_MODELS:
+        if weights_path(name, scale).is_file():
+            return name
+    return default_sr_model(scale)
