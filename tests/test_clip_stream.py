@@ -146,9 +146,10 @@ def test_the_video_default_is_a_bundled_clip_model_of_the_list_and_images_keep_t
     clip = make_sample(tmp_path / "in", clips=1, seconds=0.25, size=(32, 24))[0]
     img = tmp_path / "a.png"
     cv2.imwrite(str(img), np.full((8, 8, 3), 90, np.uint8))
-    # no clip model in the list: videos too go frame by frame with the default SR model
+    # no clip model listed for the scale: videos too go frame by frame with the default SR model
+    monkeypatch.setattr(W, "DEFAULT_VIDEO_SR_MODELS", {4: ("vsr-small",)})
     assert upscale(clip, tmp_path / "o1.mp4", scale=2, preset="ultrafast").model == "sr-lr-small"
-    monkeypatch.setattr(W, "DEFAULT_VIDEO_SR_MODELS", ("vsr-small",))
+    monkeypatch.setattr(W, "DEFAULT_VIDEO_SR_MODELS", {2: ("vsr-small",), 4: ("vsr-small",)})
     assert W.default_video_sr_model(2) == "sr-lr-small"   # listed, but no bundled weights for it
     W.save_model(create_model("vsr-small", scale=2, channels=4, blocks=1, frame_channels=4, frame_blocks=1,
                               flow_channels=4), folder / "vsr-small_x2.pt")
@@ -158,3 +159,28 @@ def test_the_video_default_is_a_bundled_clip_model_of_the_list_and_images_keep_t
     r = upscale(clip, tmp_path / "o2.mp4", scale=2, preset="ultrafast")
     assert r.model == "vsr-small" and r.frames_out == 15
     assert upscale(img, tmp_path / "o.png", scale=2).model == "sr-lr-small"
+
+
+def test_the_bundled_video_defaults():
+    from inter4k.models.weights import default_sr_model, default_video_sr_model
+
+    # x4: vsr-small (it beats per-frame sr-lr-small on the held-out footage); x2: frame by frame
+    assert default_video_sr_model(4) == "vsr-small" and default_video_sr_model(2) == default_sr_model(2)
+    # frames above 1280x720 go frame by frame (tiled): a clip model runs on whole frames
+    assert default_video_sr_model(4, (1280, 720)) == "vsr-small"
+    assert default_video_sr_model(4, (1920, 1080)) == default_sr_model(4)
+
+
+def test_a_large_video_defaults_to_the_tiled_per_frame_model_with_a_warning(tmp_path, monkeypatch):
+    from inter4k.data.sample import make_sample
+    from inter4k.infer.upscale import upscale
+    from inter4k.models import weights as W
+
+    monkeypatch.setattr(W, "VIDEO_MODEL_MAX_PIXELS", 32 * 24 - 1)   # the sample's 32x24 frames: "large"
+    clip = make_sample(tmp_path / "in", clips=1, seconds=0.25, size=(32, 24))[0]
+    r = upscale(clip, tmp_path / "o.mp4", scale=4, preset="ultrafast")
+    assert r.model == "sr-lr-small" and r.frames_out == 15
+    assert any("32x24 are larger than the video model takes" in w and "--model vsr-small" in w for w in r.warnings)
+    monkeypatch.setattr(W, "VIDEO_MODEL_MAX_PIXELS", 32 * 24)
+    r = upscale(clip, tmp_path / "p.mp4", scale=4, preset="ultrafast")
+    assert r.model == "vsr-small" and not r.warnings

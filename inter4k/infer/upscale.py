@@ -20,10 +20,13 @@
 - **Model**: an ``nn.Module``, a registered name ("sr-small", "sr-base", "bicubic", ...) or a checkpoint
   path, resolved by :func:`inter4k.models.resolve` (task "sr"); None picks
   :func:`inter4k.models.weights.default_sr_model` (the bundled weights for the scale) for an image, and
-  :func:`~inter4k.models.weights.default_video_sr_model` for a video (a bundled clip model of
-  :data:`~inter4k.models.weights.DEFAULT_VIDEO_SR_MODELS` when there is one for the scale, else the same).
-- **Clip models** (``vsr-small``, video SR that uses the neighbouring frames; a video's default only when
-  listed in :data:`~inter4k.models.weights.DEFAULT_VIDEO_SR_MODELS`, empty for now): a video
+  :func:`~inter4k.models.weights.default_video_sr_model` for a video (the bundled clip model listed
+  for the scale in :data:`~inter4k.models.weights.DEFAULT_VIDEO_SR_MODELS`, x4: ``vsr-small``; else the
+  same as for an image; also for frames larger than
+  :data:`~inter4k.models.weights.VIDEO_MODEL_MAX_PIXELS`, with a warning, as a clip model runs on whole
+  frames).
+- **Clip models** (``vsr-small``, video SR that uses the neighbouring frames; a video's default where
+  :data:`~inter4k.models.weights.DEFAULT_VIDEO_SR_MODELS` lists one for the scale: x4): a video
   goes through :mod:`inter4k.infer.clip_stream` (chunks with carried state and a lookahead, scene cuts
   reset the state, every frame and timestamp kept, whole frames); an image is refused.
 - **Device / precision**: ``device`` defaults to CUDA when available. ``dtype`` "fp32", "bf16" or
@@ -48,8 +51,8 @@ from torch import nn
 from .. import atomic
 from ..models.resolver import resolve
 from ..models.vsr import is_clip_model
-from ..models.weights import default_video_sr_model
-from ..video import make_folders, remove_folders
+from ..models.weights import VIDEO_MODEL_MAX_PIXELS, default_video_sr_model
+from ..video import make_folders, probe, remove_folders
 # DTYPES, parse_dtype and resolve_device moved to .common; still importable from here
 from .common import (DTYPES, IMAGE_SUFFIXES, OutputExistsError, PathsAsText, ProgressFn,  # noqa: F401
                      check_input, check_output, check_tiling, dtype_name, encode_settings, is_image, oom_warning,
@@ -190,7 +193,13 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
 
     said: list[str] = []
     if model is None and kind == "video":   # a clip model when one is bundled for the scale and wins
-        model = default_video_sr_model(scale)
+        info = probe(src)
+        size = (info.width, info.height)
+        model = default_video_sr_model(scale, size)
+        if model != default_video_sr_model(scale):
+            said.append(f"frames of {size[0]}x{size[1]} are larger than the video model takes by default "
+                        f"({VIDEO_MODEL_MAX_PIXELS:,} pixels; it runs on whole frames): {model} runs frame by "
+                        f"frame in tiles; pass --model {default_video_sr_model(scale)} to use the video model")
     net, name = resolve(model, task="sr", scale=scale, warn=said.append)
     if is_clip_model(net):
         if kind == "image":

@@ -48,17 +48,22 @@ from .registry import create_model, list_models, model_task
 __all__ = [
     "FORMAT", "DEFAULT_SR_MODELS", "weights_dir", "weights_path", "save_model", "load_model",
     "load_checkpoint", "read_torch_file", "require_keys", "check_finite", "bundled_weights", "default_sr_model",
-    "default_video_sr_model", "DEFAULT_VIDEO_SR_MODELS",
+    "default_video_sr_model", "DEFAULT_VIDEO_SR_MODELS", "VIDEO_MODEL_MAX_PIXELS",
 ]
 
 FORMAT = "inter4k-model/1"
 
 #: The names tried, in order, by :func:`default_sr_model` (the first with bundled weights wins).
 DEFAULT_SR_MODELS: tuple[str, ...] = ("sr-lr-small", "sr-base", "sr-small")
-#: The clip models tried first for a video by :func:`default_video_sr_model`. A model joins once its
-#: bundled weights beat the per-frame default on held-out clips, the real footage included; the
-#: bundled vsr-small does on rendered clips but not on the opencv-doc footage (docs/BENCHMARKS.md).
-DEFAULT_VIDEO_SR_MODELS: tuple[str, ...] = ()
+#: The clip models tried first for a video at each scale by :func:`default_video_sr_model`. A model
+#: joins a scale once its bundled weights there beat the per-frame default on both held-out sets of
+#: clips, the real footage included (docs/BENCHMARKS.md#video-sr): vsr-small does at x4; at x2 it
+#: loses on the opencv-doc footage, so x2 videos stay frame by frame.
+DEFAULT_VIDEO_SR_MODELS: dict[int, tuple[str, ...]] = {4: ("vsr-small",)}
+#: The largest LR frame (pixels) a default clip model is picked for: clip models run on whole frames
+#: (no tiles), about 5 GB at 1280x720 x4 (docs/BENCHMARKS.md#video-sr); larger videos default to the
+#: per-frame model, which tiles.
+VIDEO_MODEL_MAX_PIXELS = 1280 * 720
 
 
 def weights_dir() -> Path:
@@ -314,10 +319,13 @@ def default_sr_model(scale: int) -> str:
         f"`inter4k train-sr --scale {scale}`, or use --model bicubic or a checkpoint path")
 
 
-def default_video_sr_model(scale: int) -> str:
-    """The bundled model for a video at ``scale``: the first of :data:`DEFAULT_VIDEO_SR_MODELS` (clip
-    models) whose weights exist, else :func:`default_sr_model` (frame by frame)."""
-    for name in DEFAULT_VIDEO_SR_MODELS:
+def default_video_sr_model(scale: int, size: Optional[tuple[int, int]] = None) -> str:
+    """The bundled model for a video at ``scale``: the first of ``DEFAULT_VIDEO_SR_MODELS[scale]`` (clip
+    models) whose weights exist, else :func:`default_sr_model` (frame by frame). ``size`` (width,
+    height of the LR frames): above :data:`VIDEO_MODEL_MAX_PIXELS`, the per-frame model."""
+    if size is not None and size[0] * size[1] > VIDEO_MODEL_MAX_PIXELS:
+        return default_sr_model(scale)
+    for name in DEFAULT_VIDEO_SR_MODELS.get(scale, ()):
         if weights_path(name, scale).is_file():
             return name
     return default_sr_model(scale)
