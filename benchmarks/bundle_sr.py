@@ -39,6 +39,28 @@ def command_of(cfg: dict) -> str:
     return " ".join(parts)
 
 
+def finished_run(run: Path, task: str):
+    """``(config, model)`` of ``run``'s final checkpoint (``last.pt``); SystemExit unless it is a ``task``
+    run that reached the last step of its schedule (the selection rule of both bundling scripts)."""
+    from inter4k.models.weights import load_model
+
+    ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    if ckpt.get("task") != task:
+        raise SystemExit(f"{run}/last.pt is a {ckpt.get('task')!r} run, not a {task!r} one")
+    if int(ckpt["step"]) != int(ckpt["steps"]):
+        raise SystemExit(f"{run}/last.pt is at step {ckpt['step']} of {ckpt['steps']}: the run has not finished")
+    return ckpt["config"], load_model(run / "last.pt")
+
+
+def with_deadzone(model, deadzone: float):
+    """The same weights in a model built with the do-no-harm ``deadzone`` (8-bit levels), in eval mode."""
+    from inter4k.models.registry import create_model
+
+    shipped = create_model(model.model_name, **{**model.config, "deadzone": deadzone})
+    shipped.load_state_dict(model.state_dict())
+    return shipped.eval()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source", type=Path, help="a finished train-sr run folder (holds last.pt), or a model file "
@@ -61,11 +83,7 @@ def main(argv=None) -> int:
         cfg = meta["run"]
         model = load_model(args.source)
     else:
-        ckpt = torch.load(args.source / "last.pt", map_location="cpu", weights_only=True)
-        cfg = ckpt["config"]
-        if int(ckpt["step"]) != int(ckpt["steps"]):
-            raise SystemExit(f"{args.source}/last.pt is at step {ckpt['step']} of {ckpt['steps']}: the run has not finished")
-        model = load_model(args.source / "last.pt")
+        cfg, model = finished_run(args.source, "sr")
         meta = {"run": cfg, "command": command_of(cfg), "select": "last"}
         if cfg.get("init"):  # a fine-tuning run: record the run it started from too
             first = Path(cfg["init"])
@@ -75,10 +93,7 @@ def main(argv=None) -> int:
                     meta["init_run"] = {"config": parent, "command": command_of(parent)}
     name, scale = model.model_name, int(cfg["scale"])
     if args.deadzone is not None:
-        state = model.state_dict()
-        model = create_model(name, **{**model.config, "deadzone": args.deadzone})
-        model.load_state_dict(state)
-        model.eval()
+        model = with_deadzone(model, args.deadzone)
     out = save_model(model, weights_path(name, scale), meta=meta)
 
     methods = [sr_photos.TorchMethod("bicubic", create_model("bicubic", scale=scale)), sr_photos.TorchMethod(name, model)]

@@ -58,21 +58,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
 
     from inter4k.models.layers import count_macs
-    from inter4k.models.registry import create_model
-    from inter4k.models.weights import load_model, save_model, weights_path
+    from inter4k.models.weights import save_model, weights_path
+    from bundle_sr import finished_run, with_deadzone
     import vsr
 
-    ckpt = torch.load(args.run / "last.pt", map_location="cpu", weights_only=True)
-    cfg = ckpt["config"]
-    if ckpt.get("task") != "vsr":
-        raise SystemExit(f"{args.run}/last.pt is a {ckpt.get('task')!r} run, not train-vsr's (use bundle_sr.py)")
-    if int(ckpt["step"]) != int(ckpt["steps"]):
-        raise SystemExit(f"{args.run}/last.pt is at step {ckpt['step']} of {ckpt['steps']}: the run has not finished")
-    trained = load_model(args.run / "last.pt")
+    cfg, trained = finished_run(args.run, "vsr")
     name, scale = trained.model_name, int(cfg["scale"])
-    model = create_model(name, **{**trained.config, "deadzone": args.deadzone})
-    model.load_state_dict(trained.state_dict())
-    model.eval()
+    model = with_deadzone(trained, args.deadzone)
     meta = {"run": cfg, "command": command_of(cfg), "select": "last"}
     out = save_model(model, weights_path(name, scale), meta=meta)
 
@@ -88,7 +80,7 @@ def main(argv=None) -> int:
               "validation": last_validation(args.run), "test": sets}
     json_path = out.with_suffix(".json")
     json_path.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"{out}\n\n{vsr.markdown({k: v for k, v in sets.items()}, scale)}")
+    print(f"{out}\n\n{vsr.markdown(sets, scale)}")
     return 0
 
 

@@ -314,11 +314,11 @@ class VideoClipsVSR(Dataset):
         return len(self.indices)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        from .datasets import bicubic_lr
+        from .datasets import bicubic_lr, crop_window
 
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} clips")
         hr = self.samples.frames(self.indices[index]).float() / 255.0
-        h, w = hr.shape[-2:]
-        hr = hr[..., : h - h % self.scale, : w - w % self.scale].contiguous()
+        y, x, h, w = crop_window(*hr.shape[-2:], None, self.scale)   # the whole frame, cut to a multiple of scale
+        hr = hr[..., y:y + h, x:x + w].contiguous()
         return bicubic_lr(hr, self.scale, quantize=True), hr

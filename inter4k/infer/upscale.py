@@ -194,12 +194,11 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
     said: list[str] = []
     if model is None and kind == "video":   # a clip model when one is bundled for the scale and wins
         info = probe(src)
-        size = (info.width, info.height)
-        model = default_video_sr_model(scale, size)
-        if model != default_video_sr_model(scale):
-            said.append(f"frames of {size[0]}x{size[1]} are larger than the video model takes by default "
+        video_model, model = default_video_sr_model(scale), default_video_sr_model(scale, (info.width, info.height))
+        if model != video_model:
+            said.append(f"frames of {info.width}x{info.height} are larger than the video model takes by default "
                         f"({VIDEO_MODEL_MAX_PIXELS:,} pixels; it runs on whole frames): {model} runs frame by "
-                        f"frame in tiles; pass --model {default_video_sr_model(scale)} to use the video model")
+                        f"frame in tiles; pass --model {video_model} to use the video model")
     net, name = resolve(model, task="sr", scale=scale, warn=said.append)
     if is_clip_model(net):
         if kind == "image":

@@ -87,17 +87,16 @@ class VSRTrainer(SRTrainer):
         from ..models.resolver import resolve
         from ..models.weights import default_sr_model
 
-        if spec == "auto":
+        auto = spec == "auto"
+        if auto:
             try:
                 spec = default_sr_model(self.cfg.scale)
             except FileNotFoundError:  # no bundled single-frame model for the scale: a random start
                 return model, config
-            source = resolve(spec, task="sr", scale=self.cfg.scale).module
-            if not model.frame_weights_fit(source):  # another architecture: a random start
-                return model, config
-        else:
-            source = resolve(spec, task="sr", scale=self.cfg.scale).module
-        model.load_frame_weights(source)
+        source = resolve(spec, task="sr", scale=self.cfg.scale).module
+        if auto and not model.frame_weights_fit(source):  # another architecture: a random start
+            return model, config
+        model.load_frame_weights(source)   # a named model that does not fit: ValueError
         self.frame_init_used = spec
         return model, config
 
@@ -176,7 +175,7 @@ class VSRTrainer(SRTrainer):
 
     def start_info(self, spec) -> dict:
         return {"scale": self.cfg.scale, "frames": self.cfg.frames,
-                "frame_init": getattr(self, "frame_init_used", None)}
+                "frame_init": self.frame_init_used}
 
     def make_result(self, start: int) -> VSRTrainResult:
         m = self.metrics
