@@ -9,7 +9,9 @@ frames go one at a time through :class:`inter4k.infer.clip_stream.ClipStreamer` 
 as they come, and the process's peak resident memory (``VmHWM``, Linux) is read at the end, beside the
 same figure after only building the model (the baseline). The frames are a smooth random texture
 panning a pixel a frame (no scene cut, so every chunk is full). Lengths: one chunk with its lookahead, and
-10x the chunk. Untrained weights: the cost does not depend on them.
+10x the chunk. Untrained weights: the cost does not depend on them. ``--tile`` is the streamer's
+(default ``auto``, as ``upscale``: whole frames up to 1280x720 LR, the fewest tiles above; ``0``: whole
+frames whatever their size).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def peak_mib():
 torch.set_num_threads({threads})
 h, w, n = {h}, {w}, {length}
 model = create_model({model!r}, scale={scale})
-streamer = ClipStreamer(model, torch.device("cpu"), torch.float32, chunk={chunk}, lookahead={lookahead})
+streamer = ClipStreamer(model, torch.device("cpu"), torch.float32, chunk={chunk}, lookahead={lookahead}, tile={tile!r})
 base = peak_mib()
 g = torch.Generator().manual_seed(0)
 # a smooth random texture panning a pixel a frame: no scene cut, so every chunk is a full one
@@ -51,7 +53,7 @@ with torch.no_grad():
         out += y.shape[0]
     y, _ = streamer.flush() or (torch.empty(0), [])
     out += y.shape[0]
-print(json.dumps({{"frames": n, "out": out, "cuts": len(streamer.cuts), "baseline_mib": base, "peak_mib": peak_mib()}}))
+print(json.dumps({{"frames": n, "out": out, "tile": streamer.tile, "cuts": len(streamer.cuts), "baseline_mib": base, "peak_mib": peak_mib()}}))
 """
 
 
@@ -65,15 +67,17 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk", type=int, default=8)
     ap.add_argument("--lookahead", type=int, default=4)
     ap.add_argument("--lengths", default=None, help="comma-separated clip lengths (default: chunk + lookahead, 10 x chunk)")
+    ap.add_argument("--tile", default="auto", help="'auto', 0 (whole frames) or a square tile side in LR pixels")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
+    tile = None if args.tile in ("0", "none") else ("auto" if args.tile == "auto" else int(args.tile))
     h, w = (int(v) for v in args.size.split("x"))
     lengths = ([int(v) for v in args.lengths.split(",")] if args.lengths
                else [args.chunk + args.lookahead, 10 * args.chunk])
     rows = []
     for n in lengths:
         code = _CHILD.format(root=str(ROOT), threads=args.threads, h=h, w=w, length=n, model=args.model,
-                             scale=args.scale, chunk=args.chunk, lookahead=args.lookahead)
+                             scale=args.scale, chunk=args.chunk, lookahead=args.lookahead, tile=tile)
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"the {n}-frame run failed:\n{done.stderr[-2000:]}")
@@ -84,7 +88,9 @@ def main(argv=None) -> int:
             raise SystemExit(f"the detector found {row['cuts']} scene cuts in the panning texture")
         rows.append(row)
     print(run_line(args.threads))
-    print(f"\n{args.model} x{args.scale}, LR {w}x{h}, chunk {args.chunk}, lookahead {args.lookahead}\n")
+    tiles = rows[0]["tile"]
+    tiles = "whole frames" if tiles is None else f"tiles of {tiles[1]}x{tiles[0]}"
+    print(f"\n{args.model} x{args.scale}, LR {w}x{h} ({tiles}), chunk {args.chunk}, lookahead {args.lookahead}\n")
     print("| frames | peak RSS (MiB) | after building the model (MiB) | streaming adds (MiB) |")
     print("|---:|---:|---:|---:|")
     for r in rows:

@@ -100,8 +100,8 @@ QuietOpt = Annotated[
 
 TileOpt = Annotated[
     str,
-    typer.Option("--tile", help="Tile side in input pixels, 'auto' (whole frames, smaller tiles on out-of-memory) "
-                                "or 0 (never tile)."),
+    typer.Option("--tile", help="Tile side in input pixels, 'auto' (whole frames, smaller tiles on out-of-memory; "
+                                "a clip model: tiles above 1280x720) or 0 (never tile)."),
 ]
 
 TileOverlapOpt = Annotated[

@@ -166,21 +166,91 @@ def test_the_bundled_video_defaults():
 
     # x4: vsr-small (it beats per-frame sr-lr-small on the held-out footage); x2: frame by frame
     assert default_video_sr_model(4) == "vsr-small" and default_video_sr_model(2) == default_sr_model(2)
-    # frames above 1280x720 go frame by frame (tiled): a clip model runs on whole frames
-    assert default_video_sr_model(4, (1280, 720)) == "vsr-small"
-    assert default_video_sr_model(4, (1920, 1080)) == default_sr_model(4)
 
 
-def test_a_large_video_defaults_to_the_tiled_per_frame_model_with_a_warning(tmp_path, monkeypatch):
+@pytest.mark.parametrize("h,w", [(1080, 1920), (2160, 3840), (721, 1280), (1281, 720), (40000, 40), (4000, 4000)])
+def test_auto_clip_tiles_are_the_fewest_that_fit_and_cover_the_frame(h, w):
+    from inter4k.infer.clip_stream import CLIP_TILE_PIXELS, clip_tiles
+    from inter4k.infer.tiling import tile_starts
+
+    th, tw = clip_tiles(h, w, "auto", overlap=32)
+    assert th * tw <= CLIP_TILE_PIXELS
+    ys, xs = tile_starts(h, th, min(32, th // 2)), tile_starts(w, tw, min(32, tw // 2))
+    assert ys[-1] + th == h and xs[-1] + tw == w                     # covered to the far edges
+    assert all(b - a <= th - 32 for a, b in zip(ys, ys[1:])) and all(b - a <= tw - 32 for a, b in zip(xs, xs[1:]))
+    fewest = min(ny * nx for ny in range(1, 40) for nx in range(1, 40)
+                 if -(-(h + (ny - 1) * 32) // ny) * -(-(w + (nx - 1) * 32) // nx) <= CLIP_TILE_PIXELS)
+    assert len(ys) * len(xs) == fewest
+
+
+def test_clip_tiles_whole_frames_and_square_tiles():
+    from inter4k.infer.clip_stream import clip_tiles
+
+    assert clip_tiles(720, 1280, "auto") is None and clip_tiles(1080, 1920, None) is None
+    assert clip_tiles(100, 60, 128) is None and clip_tiles(100, 60, 64) == (64, 60)
+    with pytest.raises(ValueError, match="tile must be"):
+        clip_tiles(1080, 1920, "big")
+
+
+def _local(model):
+    """``model`` with ``inject`` zeroed: each output frame is frame_net's on that frame alone, a conv net
+    with a small receptive field, so tiles with a wide enough overlap give the untiled result."""
+    with torch.no_grad():
+        model.inject.weight.zero_()
+        model.inject.bias.zero_()
+    return model
+
+
+def _big_frames(n: int, h: int = 40, w: int = 52, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    base = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 8, generator=g), size=(h, w), mode="bilinear")
+    return torch.stack([(torch.roll(base[0], t, dims=2) * 255).round().to(torch.uint8) for t in range(n)])
+
+
+def test_tiled_streaming_of_a_local_model_equals_whole_frames():
+    m, frames = _local(_model()), _big_frames(5)
+    whole, _ = _stream(ClipStreamer(m, torch.device("cpu"), torch.float32, chunk=2, lookahead=1, scene_threshold=0),
+                       frames, 2)
+    streamer = ClipStreamer(m, torch.device("cpu"), torch.float32, chunk=2, lookahead=1, scene_threshold=0,
+                            tile=32, overlap=16)
+    tiled, times = _stream(streamer, frames, 2)
+    assert streamer.tile == (32, 32) and len(streamer.states) == 2 * 3   # 40 rows: 2 tiles, 52 columns: 3
+    assert times == [(i, None, None) for i in range(5)] and tiled.shape == whole.shape == (5, 80, 104, 3)
+    assert (tiled.int() - whole.int()).abs().max() <= 1
+
+
+def test_each_tile_carries_its_own_state_across_chunks():
+    """Forward-only, so streaming is exact: tiled streaming in chunks equals each tile's offline pass over
+    the whole clip, blended with the tile weights; a mixed-up state would differ."""
+    from inter4k.infer.tiling import axis_weights, tile_starts
+
+    m, frames = _model(bidirectional=False), _big_frames(6)
+    streamer = ClipStreamer(m, torch.device("cpu"), torch.float32, chunk=2, lookahead=0, scene_threshold=0,
+                            tile=32, overlap=12)
+    tiled, _ = _stream(streamer, frames, 3)
+    ys, xs = tile_starts(40, 32, 12), tile_starts(52, 32, 12)
+    wys, wxs = axis_weights(40, ys, 32, 2), axis_weights(52, xs, 32, 2)
+    want = torch.zeros(6, 3, 80, 104)
+    for y0, wy in zip(ys, wys):
+        for x0, wx in zip(xs, wxs):
+            with torch.no_grad():
+                y = m(frames[:, :, y0:y0 + 32, x0:x0 + 32].float()[None] / 255)[0]
+            want[:, :, 2 * y0:2 * y0 + 64, 2 * x0:2 * x0 + 64] += y * (wy[:, None] * wx[None, :])
+    want = model_output(want.permute(0, 2, 3, 1), frames)
+    assert (tiled.int() - want.int()).abs().max() <= 1
+    untiled = _offline(m, frames)
+    assert (untiled.int() - want.int()).abs().max() > 1     # the tiles really are run apart
+
+
+def test_upscale_tiles_a_large_video_for_the_clip_model(tmp_path, monkeypatch):
     from inter4k.data.sample import make_sample
+    from inter4k.infer import clip_stream
     from inter4k.infer.upscale import upscale
-    from inter4k.models import weights as W
 
-    monkeypatch.setattr(W, "VIDEO_MODEL_MAX_PIXELS", 32 * 24 - 1)   # the sample's 32x24 frames: "large"
+    monkeypatch.setattr(clip_stream, "CLIP_TILE_PIXELS", 32 * 24 - 1)   # the sample's 32x24 frames: "large"
     clip = make_sample(tmp_path / "in", clips=1, seconds=0.25, size=(32, 24))[0]
-    r = upscale(clip, tmp_path / "o.mp4", scale=4, preset="ultrafast")
-    assert r.model == "sr-lr-small" and r.frames_out == 15
-    assert any("32x24 are larger than the video model takes" in w and "--model vsr-small" in w for w in r.warnings)
-    monkeypatch.setattr(W, "VIDEO_MODEL_MAX_PIXELS", 32 * 24)
-    r = upscale(clip, tmp_path / "p.mp4", scale=4, preset="ultrafast")
-    assert r.model == "vsr-small" and not r.warnings
+    r = upscale(clip, tmp_path / "o.mp4", scale=4, preset="ultrafast", tile_overlap=8)
+    assert r.model == "vsr-small" and r.frames_out == 15 and r.size_out == (128, 96)
+    assert r.tile == "20x24" and not r.warnings                       # two tiles of 20 columns, whole rows
+    r = upscale(clip, tmp_path / "p.mp4", scale=4, preset="ultrafast", tile=0)
+    assert r.model == "vsr-small" and r.tile is None

@@ -22,13 +22,13 @@
   :func:`inter4k.models.weights.default_sr_model` (the bundled weights for the scale) for an image, and
   :func:`~inter4k.models.weights.default_video_sr_model` for a video (the bundled clip model listed
   for the scale in :data:`~inter4k.models.weights.DEFAULT_VIDEO_SR_MODELS`, x4: ``vsr-small``; else the
-  same as for an image; also for frames larger than
-  :data:`~inter4k.models.weights.VIDEO_MODEL_MAX_PIXELS`, with a warning, as a clip model runs on whole
-  frames).
+  same as for an image).
 - **Clip models** (``vsr-small``, video SR that uses the neighbouring frames; a video's default where
   :data:`~inter4k.models.weights.DEFAULT_VIDEO_SR_MODELS` lists one for the scale: x4): a video
   goes through :mod:`inter4k.infer.clip_stream` (chunks with carried state and a lookahead, scene cuts
-  reset the state, every frame and timestamp kept, whole frames); an image is refused.
+  reset the state, every frame and timestamp kept); ``tile="auto"`` runs whole frames up to
+  :data:`~inter4k.infer.clip_stream.CLIP_TILE_PIXELS` and the fewest overlapping tiles above, each with
+  its own state (``result.tile`` is then "WxH"); an image is refused.
 - **Device / precision**: ``device`` defaults to CUDA when available. ``dtype`` "fp32", "bf16" or
   "fp16" converts the model and each tile (``model.to(dtype)``); fp16 is refused on the CPU (use bf16).
 - **Tiling / out of memory / video pipeline**: see :mod:`inter4k.infer.tiling` and
@@ -51,8 +51,8 @@ from torch import nn
 from .. import atomic
 from ..models.resolver import resolve
 from ..models.vsr import is_clip_model
-from ..models.weights import VIDEO_MODEL_MAX_PIXELS, default_video_sr_model
-from ..video import make_folders, probe, remove_folders
+from ..models.weights import default_video_sr_model
+from ..video import make_folders, remove_folders
 # DTYPES, parse_dtype and resolve_device moved to .common; still importable from here
 from .common import (DTYPES, IMAGE_SUFFIXES, OutputExistsError, PathsAsText, ProgressFn,  # noqa: F401
                      check_input, check_output, check_tiling, dtype_name, encode_settings, is_image, oom_warning,
@@ -79,7 +79,7 @@ class UpscaleResult(PathsAsText):
     fps: float                      # frames out per second, end to end
     size_in: tuple[int, int]        # (width, height)
     size_out: tuple[int, int]
-    tile: Optional[int]             # the tile in use at the end (None: whole frames)
+    tile: Union[int, str, None]     # the tile side in use at the end; clip models: "WxH" (None: whole frames)
     oom_retries: int
     declared_frames: Optional[int] = None
     streams: list[str] = field(default_factory=list)
@@ -193,19 +193,14 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
 
     said: list[str] = []
     if model is None and kind == "video":   # a clip model when one is bundled for the scale and wins
-        info = probe(src)
-        video_model, model = default_video_sr_model(scale), default_video_sr_model(scale, (info.width, info.height))
-        if model != video_model:
-            said.append(f"frames of {info.width}x{info.height} are larger than the video model takes by default "
-                        f"({VIDEO_MODEL_MAX_PIXELS:,} pixels; it runs on whole frames): {model} runs frame by "
-                        f"frame in tiles; pass --model {video_model} to use the video model")
+        model = default_video_sr_model(scale)
     net, name = resolve(model, task="sr", scale=scale, warn=said.append)
     if is_clip_model(net):
         if kind == "image":
             raise ValueError(f"{name} super-resolves videos (clips of frames); upscale an image with a single-frame "
                              "model (e.g. sr-lr-small, the default)")
         return _upscale_clips(src, dst, net, name, scale, dev, torch_dtype, enc, batch, progress, allow_partial,
-                              on_warning, said, t0, chunk, lookahead)
+                              on_warning, said, t0, chunk, lookahead, tile_spec, tile_overlap)
     if chunk is not None or lookahead is not None:
         raise ValueError(f"chunk and lookahead are settings of clip models (vsr-small); {name} upscales "
                          "frame by frame")
@@ -239,14 +234,16 @@ def upscale(input: Union[str, os.PathLike], output: Union[None, str, os.PathLike
 def _upscale_clips(src: Path, dst: Path, net: nn.Module, name: str, scale: int, dev: torch.device,
                    torch_dtype: torch.dtype, enc, batch: int, progress: Optional[ProgressFn], allow_partial: bool,
                    on_warning: Optional[Callable[[str], None]], said: list[str], t0: float,
-                   chunk: Optional[int] = None, lookahead: Optional[int] = None) -> UpscaleResult:
+                   chunk: Optional[int] = None, lookahead: Optional[int] = None, tile: Union[None, int, str] = "auto",
+                   tile_overlap: int = DEFAULT_OVERLAP) -> UpscaleResult:
     """A video through a clip model (vsr-small): :class:`~inter4k.infer.clip_stream.ClipStreamer` in the video
     pipeline's timed mode, each frame leaving with its own time once its chunk (and lookahead) is in;
-    scene cuts reset the carried state. Whole frames (no tiles)."""
+    scene cuts reset the carried state; large frames in tiles (``tile``, see the streamer)."""
     from .clip_stream import DEFAULT_CHUNK, DEFAULT_LOOKAHEAD, ClipStreamer
 
     streamer = ClipStreamer(net, dev, torch_dtype, chunk=DEFAULT_CHUNK if chunk is None else chunk,
-                            lookahead=DEFAULT_LOOKAHEAD if lookahead is None else lookahead)
+                            lookahead=DEFAULT_LOOKAHEAD if lookahead is None else lookahead, tile=tile,
+                            overlap=tile_overlap)
     r = run_video(src, dst, streamer.push, scale, enc, batch=batch, progress=progress, pin_memory=dev.type == "cuda",
                   timed=True, flush=streamer.flush, allow_partial=allow_partial, on_warning=on_warning)
     if r.frames_in != r.frames_out:
@@ -256,6 +253,7 @@ def _upscale_clips(src: Path, dst: Path, net: nn.Module, name: str, scale: int, 
         input=src, output=dst, kind="video", scale=scale, model=name, device=str(dev), dtype=dtype_name(torch_dtype),
         frames_in=r.frames_in, frames_out=r.frames_out, seconds=seconds,
         fps=r.frames_out / seconds if seconds > 0 else 0.0, size_in=tuple(r.size_in), size_out=tuple(r.size_out),
-        tile=None, oom_retries=0, declared_frames=r.declared_frames, streams=list(r.streams),
+        tile=None if streamer.tile is None else f"{streamer.tile[1]}x{streamer.tile[0]}", oom_retries=0,
+        declared_frames=r.declared_frames, streams=list(r.streams),
         warnings=said + list(r.warnings), missing_frames=r.missing_frames, partial=r.partial,
         scene_cuts=list(streamer.cuts))

@@ -48,7 +48,7 @@ from .registry import create_model, list_models, model_task
 __all__ = [
     "FORMAT", "DEFAULT_SR_MODELS", "weights_dir", "weights_path", "save_model", "load_model",
     "load_checkpoint", "read_torch_file", "require_keys", "check_finite", "bundled_weights", "default_sr_model",
-    "default_video_sr_model", "DEFAULT_VIDEO_SR_MODELS", "VIDEO_MODEL_MAX_PIXELS",
+    "default_video_sr_model", "DEFAULT_VIDEO_SR_MODELS",
 ]
 
 FORMAT = "inter4k-model/1"
@@ -60,10 +60,6 @@ DEFAULT_SR_MODELS: tuple[str, ...] = ("sr-lr-small", "sr-base", "sr-small")
 #: clips, the real footage included (docs/BENCHMARKS.md#video-sr): vsr-small does at x4; at x2 it
 #: loses on the opencv-doc footage, so x2 videos stay frame by frame.
 DEFAULT_VIDEO_SR_MODELS: dict[int, tuple[str, ...]] = {4: ("vsr-small",)}
-#: The largest LR frame (pixels) a default clip model is picked for: clip models run on whole frames
-#: (no tiles), about 5 GB at 1280x720 x4 (docs/BENCHMARKS.md#video-sr); larger videos default to the
-#: per-frame model, which tiles.
-VIDEO_MODEL_MAX_PIXELS = 1280 * 720
 
 
 def weights_dir() -> Path:
@@ -319,12 +315,9 @@ def default_sr_model(scale: int) -> str:
         f"`inter4k train-sr --scale {scale}`, or use --model bicubic or a checkpoint path")
 
 
-def default_video_sr_model(scale: int, size: Optional[tuple[int, int]] = None) -> str:
+def default_video_sr_model(scale: int) -> str:
     """The bundled model for a video at ``scale``: the first of ``DEFAULT_VIDEO_SR_MODELS[scale]`` (clip
-    models) whose weights exist, else :func:`default_sr_model` (frame by frame). ``size`` (width,
-    height of the LR frames): above :data:`VIDEO_MODEL_MAX_PIXELS`, the per-frame model."""
-    if size is not None and size[0] * size[1] > VIDEO_MODEL_MAX_PIXELS:
-        return default_sr_model(scale)
+    models, which tile large frames) whose weights exist, else :func:`default_sr_model` (frame by frame)."""
     for name in DEFAULT_VIDEO_SR_MODELS.get(scale, ()):
         if weights_path(name, scale).is_file():
             return name
