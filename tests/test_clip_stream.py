@@ -23,9 +23,10 @@ def _model(**kw) -> torch.nn.Module:
     return m.eval()
 
 
-def _frames(n: int, seed: int = 0) -> torch.Tensor:
+def _frames(n: int, seed: int = 0, h: int = 12, w: int = 16) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)   # a smooth texture panning by a pixel per frame: no scene cut
-    base = torch.nn.functional.interpolate(torch.rand(1, 3, 3, 4, generator=g), size=(12, 16), mode="bilinear")
+    base = torch.nn.functional.interpolate(torch.rand(1, 3, h // 4, w // 4, generator=g), size=(h, w),
+                                           mode="bilinear")
     return torch.stack([(torch.roll(base[0], t, dims=2) * 255).round().to(torch.uint8) for t in range(n)])
 
 
@@ -201,14 +202,8 @@ def _local(model):
     return model
 
 
-def _big_frames(n: int, h: int = 40, w: int = 52, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    base = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 8, generator=g), size=(h, w), mode="bilinear")
-    return torch.stack([(torch.roll(base[0], t, dims=2) * 255).round().to(torch.uint8) for t in range(n)])
-
-
 def test_tiled_streaming_of_a_local_model_equals_whole_frames():
-    m, frames = _local(_model()), _big_frames(5)
+    m, frames = _local(_model()), _frames(5, h=40, w=52)
     whole, _ = _stream(ClipStreamer(m, torch.device("cpu"), torch.float32, chunk=2, lookahead=1, scene_threshold=0),
                        frames, 2)
     streamer = ClipStreamer(m, torch.device("cpu"), torch.float32, chunk=2, lookahead=1, scene_threshold=0,
@@ -224,7 +219,7 @@ def test_each_tile_carries_its_own_state_across_chunks():
     the whole clip, blended with the tile weights; a mixed-up state would differ."""
     from inter4k.infer.tiling import axis_weights, tile_starts
 
-    m, frames = _model(bidirectional=False), _big_frames(6)
+    m, frames = _model(bidirectional=False), _frames(6, h=40, w=52)
     streamer = ClipStreamer(m, torch.device("cpu"), torch.float32, chunk=2, lookahead=0, scene_threshold=0,
                             tile=32, overlap=12)
     tiled, _ = _stream(streamer, frames, 3)

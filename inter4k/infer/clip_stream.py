@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from .scene import DEFAULT_SCENE_THRESHOLD, SceneCutDetector
-from .tiling import DEFAULT_OVERLAP, axis_weights, model_input, model_output, tile_starts
+from .tiling import DEFAULT_OVERLAP, axis_tiles, model_input, model_output
 
 __all__ = ["ClipStreamer", "DEFAULT_CHUNK", "DEFAULT_LOOKAHEAD", "CLIP_TILE_PIXELS", "clip_tiles"]
 
@@ -148,16 +148,11 @@ class ClipStreamer:
             if self.tile is None:
                 self._plan = [(0, h, 0, w, None)]
             else:
-                s = int(self.model.scale)
-                (th, tw), plan = self.tile, []
-                axes = []
-                for size, t in ((h, th), (w, tw)):
-                    starts = tile_starts(size, t, min(self.overlap, t // 2))
-                    axes.append((starts, axis_weights(size, starts, t, s), [min(t, size - a) for a in starts]))
-                for y0, wy, ly in zip(*axes[0]):
-                    for x0, wx, lx in zip(*axes[1]):
-                        plan.append((y0, ly, x0, lx, (wy[:, None] * wx[None, :])))
-                self._plan = plan
+                (th, tw), s = self.tile, int(self.model.scale)
+                ys, wys = axis_tiles(h, th, self.overlap, s)
+                xs, wxs = axis_tiles(w, tw, self.overlap, s)
+                self._plan = [(y0, min(th, h - y0), x0, min(tw, w - x0), wy[:, None] * wx[None, :])
+                              for y0, wy in zip(ys, wys) for x0, wx in zip(xs, wxs)]
         return self._plan
 
     @torch.no_grad()

@@ -44,7 +44,7 @@ from torch import nn
 
 __all__ = ["MIN_TILE", "DEFAULT_OVERLAP", "is_oom", "OOMAbove", "tile_starts", "axis_weights", "TileRunner",
            "OOMEvent", "parse_tile", "seamless_overlap", "estimate_bytes_per_pixel", "HostMemoryError", "FULL_SCALE",
-           "model_input", "model_output"]
+           "model_input", "model_output", "axis_tiles"]
 
 MIN_TILE = 32
 DEFAULT_OVERLAP = 32
@@ -197,6 +197,13 @@ def axis_weights(size: int, starts: list[int], tile: int, scale: int) -> list[to
     return [(w / total[s * scale: s * scale + w.numel()]).float() for s, w in zip(starts, ws)]
 
 
+def axis_tiles(size: int, tile: int, overlap: int, scale: int) -> tuple[list[int], list[torch.Tensor]]:
+    """``(starts, weights)`` of the tiles along an axis of ``size`` LR pixels: :func:`tile_starts` with
+    the overlap capped at half the tile, and their :func:`axis_weights`."""
+    starts = tile_starts(size, tile, min(overlap, tile // 2))
+    return starts, axis_weights(size, starts, tile, scale)
+
+
 def estimate_bytes_per_pixel(model: nn.Module, scale: int, elem_size: int) -> int:
     """A rough peak-activation estimate per LR pixel of one frame, for choosing the first tile on
     CUDA: four feature maps of the widest conv at LR plus two at HR (``scale**2`` pixels each)."""
@@ -345,9 +352,8 @@ class TileRunner:
         key = (size, tile, self.effective_overlap(tile), self.scale, str(device))
         hit = self._weights.get(key)
         if hit is None:
-            starts = tile_starts(size, tile, self.effective_overlap(tile))
-            ws = [w.to(device) for w in axis_weights(size, starts, tile, self.scale)]
-            hit = self._weights[key] = (starts, ws)
+            starts, ws = axis_tiles(size, tile, self.overlap, self.scale)
+            hit = self._weights[key] = (starts, [w.to(device) for w in ws])
         return hit
 
     @torch.inference_mode()
