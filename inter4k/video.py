@@ -3,6 +3,9 @@
 - :func:`probe` reads a file's streams and says clearly what is wrong with a file that is not a
   decodable video.
 - :func:`iter_frames` decodes RGB frames (threaded decoding, optional seek to a start frame).
+- :class:`FrameConverter` changes a frame's pixel format with a scaler of its own; every decode and
+  encode loop here makes one instead of calling ``VideoFrame.to_ndarray(format=...)``, which is not
+  safe across a fork (see the class).
 - :class:`VideoWriter` encodes frames (H.264 by default) and optionally audio, into a temporary name
   that is renamed to the final one only when the file is complete: a crash or Ctrl-C never leaves a
   half-written file that looks finished.
@@ -23,13 +26,40 @@ from typing import Iterator, Optional
 
 import av
 import numpy as np
-from av.video.reformatter import Interpolation
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from .atomic import part_path, publish, remove_stale_parts  # noqa: F401 (part of this module's API)
 
 
 class VideoError(ValueError):
     """A file that cannot be read as a video, with the reason."""
+
+
+class FrameConverter:
+    """Pixel-format conversion with a swscale context owned by the loop that makes it.
+
+    Since PyAV 18.1.1, ``VideoFrame.reformat`` and ``to_ndarray(format=...)`` share one swscale context
+    per thread. A process forked after its first use (a DataLoader worker, a ``prepare`` worker)
+    inherits that context but not its slice threads, and the child's first conversion waits for them
+    for ever. A converter made in the process that uses it starts its threads there. Make one per
+    decode or encode loop: FFmpeg 8 keeps some megabytes of scaler state for a context's lifetime.
+
+    Example:
+        >>> frame = av.VideoFrame.from_ndarray(np.zeros((4, 6, 3), np.uint8), format="rgb24")
+        >>> FrameConverter().array(frame, "yuv420p").shape
+        (6, 6)
+    """
+
+    def __init__(self) -> None:
+        self._sws = VideoReformatter()
+
+    def frame(self, frame: av.VideoFrame, **kwargs) -> av.VideoFrame:
+        """``frame`` converted, with ``VideoReformatter.reformat``'s keyword arguments."""
+        return self._sws.reformat(frame, **kwargs)
+
+    def array(self, frame: av.VideoFrame, fmt: str, **kwargs) -> np.ndarray:
+        """``frame`` as an array in pixel format ``fmt`` (the layout of ``VideoFrame.to_ndarray``)."""
+        return self._sws.reformat(frame, format=fmt, **kwargs).to_ndarray()
 
 
 @dataclass(frozen=True)
@@ -113,6 +143,7 @@ def iter_frames(path: str | os.PathLike, start: int = 0, count: Optional[int] = 
             c.seek(target, stream=v, backward=True, any_frame=False)
         index = None
         yielded = 0
+        convert = FrameConverter()
         try:
             for frame in c.decode(v):
                 if seek and frame.pts is not None and tb is not None:
@@ -121,7 +152,7 @@ def iter_frames(path: str | os.PathLike, start: int = 0, count: Optional[int] = 
                     index = 0 if index is None else index + 1
                 if index < start:
                     continue
-                yield frame.to_ndarray(format=fmt)
+                yield convert.array(frame, fmt)
                 yielded += 1
                 if count is not None and yielded >= count:
                     return
@@ -250,6 +281,7 @@ class VideoWriter:
             opts.setdefault("preset", preset)
         self.stream.options = opts
         self.pix_fmt = pix_fmt
+        self._convert = FrameConverter()
         self.sws_space: Optional[str] = None  # None: PyAV's own conversion
         if tag_colour and pix_fmt.startswith(("yuv", "nv", "p0")):
             self.sws_space, spc, pri, trc = standard_colour(size[1])
@@ -292,8 +324,8 @@ class VideoWriter:
             fmt = "rgb48le" if frame.dtype == np.uint16 else "rgb24"
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=fmt)
             if self.sws_space is not None:
-                vf = vf.reformat(format=self.pix_fmt, dst_colorspace=self.sws_space, dst_color_range="MPEG",
-                                 interpolation=EXACT_SWS)
+                vf = self._convert.frame(vf, format=self.pix_fmt, dst_colorspace=self.sws_space,
+                                         dst_color_range="MPEG", interpolation=EXACT_SWS)
         if pts is not None:
             vf.pts = pts
             vf.time_base = self.stream.codec_context.time_base

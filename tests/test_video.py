@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from inter4k.video import (VideoError, VideoWriter, count_frames, iter_frames, make_folders, part_path, probe,
+from inter4k.video import (FrameConverter, VideoError, VideoWriter, count_frames, iter_frames, make_folders, part_path, probe,
                            remove_folders, remove_stale_parts)
 
 
@@ -170,7 +171,7 @@ def test_the_one_writer_keeps_times_durations_16_bits_colour_and_rotation(tmp_pa
         decoded = list(c.decode(v))
         times = [round(float(f.pts * f.time_base), 3) for f in decoded]
         levels = [int(f.to_ndarray(format="rgb48le").mean()) for f in decoded]
-        matrix = [sd for f in decoded[:1] for sd in f.side_data if sd.type.name == "DISPLAYMATRIX"]
+        matrix = [sd for f in decoded[:1] if (sd := f.side_data.get("DISPLAYMATRIX")) is not None]
     assert times == [0.0, 0.04, 0.07, 0.15] and len(matrix) == 1
     assert all(abs(a - 4000 * (i + 1)) < 400 for i, a in enumerate(levels))  # 16 bits in, not 8
     assert probe(out).duration == pytest.approx(0.4, abs=0.002)  # the last frame lasts its 250 ms
@@ -182,3 +183,38 @@ def test_a_writer_that_cannot_start_says_why_and_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"the webm container cannot hold libx264 video"):
         VideoWriter(tmp_path / "a" / "x.webm", 30, (64, 48))
     assert list(tmp_path.iterdir()) == []  # no partial file, no folder made for it
+
+
+def _decode_and_encode(path, out, n):
+    """In a forked child: the conversions of a DataLoader or ``prepare`` worker (exit code 1 if wrong)."""
+    frames = list(iter_frames(path))
+    _write(out, frames, tag_colour=True)  # the writer's RGB -> YUV conversion
+    os._exit(0 if len(frames) == n and len(list(iter_frames(out))) == n else 1)
+
+
+def test_decoding_and_encoding_in_a_forked_process_do_not_hang(tmp_path):
+    # PyAV >= 18.1.1 keeps one swscale context per thread for to_ndarray(format=...); a forked child
+    # inherits it without its slice threads and waited for them for ever (CI hung in a DataLoader worker).
+    # The parent uses both that shared context and this module's converters before forking.
+    path = _write(tmp_path / "a.mp4", _frames(6, size=(384, 216)))
+    with av.open(str(path)) as c:
+        shared = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(shared) == len(list(iter_frames(path))) == 6
+    child = multiprocessing.get_context("fork").Process(target=_decode_and_encode,
+                                                        args=(path, tmp_path / "b.mp4", 6))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        pytest.fail("a forked process hung converting frames")
+    assert child.exitcode == 0
+
+
+def test_frame_converter_matches_pyav_conversion(tmp_path):
+    path = _write(tmp_path / "a.mp4", _frames(3))
+    convert = FrameConverter()
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            for fmt in ("rgb24", "yuv420p", "yuvj444p"):
+                assert np.array_equal(convert.array(f, fmt), f.to_ndarray(format=fmt)), fmt

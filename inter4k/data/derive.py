@@ -54,7 +54,7 @@ import av
 import cv2
 import numpy as np
 
-from ..video import VideoWriter, remove_stale_parts
+from ..video import FrameConverter, VideoWriter, remove_stale_parts
 from ..progress import ProgressFn, Reporter, item_form
 from . import layout
 from ._parallel import run_jobs
@@ -326,6 +326,7 @@ def _encode_pass(source: Path, todo: Sequence[Target], encoding: Encoding, resul
                 outs.append(o)
             i = 0
             last = None
+            convert = FrameConverter()
             for packet in c.demux(*([v, a] if a is not None else [v])):
                 if packet.stream.type == "audio":
                     if packet.dts is None or packet.size == 0:
@@ -344,7 +345,7 @@ def _encode_pass(source: Path, todo: Sequence[Target], encoding: Encoding, resul
                 except av.error.FFmpegError as exc:
                     raise RuntimeError(f"decode error after {i} frames: {exc}") from None
                 for frame in frames:
-                    last = _Planes(frame.to_ndarray(format="yuv420p").reshape(-1), src_size)
+                    last = _Planes(convert.array(frame, "yuv420p").reshape(-1), src_size)
                     for o in outs:
                         o.feed(i, last)
                     i += 1

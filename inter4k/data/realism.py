@@ -229,6 +229,8 @@ def h264_roundtrip(frames: np.ndarray, crf: int, preset: str = "medium") -> np.n
     number of frames."""
     import av
 
+    from ..video import FrameConverter
+
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"h264_roundtrip: expected (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
@@ -248,18 +250,19 @@ def h264_roundtrip(frames: np.ndarray, crf: int, preset: str = "medium") -> np.n
                    "x264-params": "mbtree=0"}
     dec = av.CodecContext.create("h264", "r")
     dec.thread_count = 1
+    convert = FrameConverter()
     out = []
 
     def decode(packets) -> None:  # at once: a packet's buffer is not guaranteed to outlive the next encode call
         for packet in packets:
-            out.extend(f.to_ndarray(format="rgb24") for f in dec.decode(packet))
+            out.extend(convert.array(f, "rgb24") for f in dec.decode(packet))
 
     for i, rgb in enumerate(frames):
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+        vf = convert.frame(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24"), format="yuv420p")
         vf.pts = i
         decode(enc.encode(vf))
     decode(enc.encode(None))
-    out.extend(f.to_ndarray(format="rgb24") for f in dec.decode(None))
+    out.extend(convert.array(f, "rgb24") for f in dec.decode(None))
     if len(out) != t:
         raise RuntimeError(f"h264_roundtrip: encoded {t} frames, decoded {len(out)}")
     return np.stack(out)[:, :h, :w]

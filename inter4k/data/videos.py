@@ -64,7 +64,7 @@ def _scan(path: Path, threshold: float) -> dict:
     import av
 
     from ..infer.scene import SceneCutDetector
-    from ..video import VideoError, _open
+    from ..video import FrameConverter, VideoError, _open
 
     detector = SceneCutDetector(threshold)
     cuts, stamps, size, tb = [], [], None, None
@@ -75,8 +75,9 @@ def _scan(path: Path, threshold: float) -> dict:
         tb = v.time_base
         rate = v.average_rate or v.guessed_rate
         try:
+            convert = FrameConverter()
             for i, frame in enumerate(c.decode(v)):
-                rgb = frame.to_ndarray(format="rgb24")
+                rgb = convert.array(frame, "rgb24")
                 size = [rgb.shape[1], rgb.shape[0]]
                 stamps.append(frame.pts)
                 if detector.push(torch.from_numpy(rgb).permute(2, 0, 1))[1]:

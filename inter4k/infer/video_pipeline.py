@@ -67,7 +67,7 @@ import av
 import numpy as np
 import torch
 
-from ..video import EXACT_SWS, VideoError, VideoWriter
+from ..video import EXACT_SWS, FrameConverter, VideoError, VideoWriter
 
 __all__ = ["EncodeSettings", "VideoRunResult", "VIDEO_SUFFIXES", "OUTPUT_SUFFIXES", "default_video_suffix",
            "output_suffix_error", "open_video", "run_video", "X264_PRESETS", "check_encoder", "PartialInputError"]
@@ -131,13 +131,12 @@ def _declared_end(v) -> Optional[float]:
 
 def _display_matrix(frame) -> Optional[list[int]]:
     """The 9 int32 of a decoded frame's display matrix (rotation / flips), or None."""
-    try:
-        for sd in frame.side_data:
-            if sd.type.name == "DISPLAYMATRIX":
-                return [int(v) for v in np.frombuffer(bytes(sd), dtype=np.int32)[:9]]
-    except Exception:  # noqa: BLE001 - side data is a nicety; never fail a run for it
+    # by name: iterating side_data gives the entries up to PyAV 18.1.0 and their types from 18.1.1
+    sd = frame.side_data.get("DISPLAYMATRIX")
+    if sd is None:
         return None
-    return None
+    matrix = np.frombuffer(bytes(sd), dtype=np.int32)
+    return [int(v) for v in matrix[:9]] if matrix.size >= 9 else None
 
 
 @dataclass(frozen=True)
@@ -423,6 +422,7 @@ class _Pipeline:
         try:
             streams = [v] + [self.inp.streams[i] for i in self.routes]
             size = None
+            convert = FrameConverter()
             demuxed = self.inp.demux(*streams)
             while True:
                 try:
@@ -442,7 +442,7 @@ class _Pipeline:
                         failure = exc
                         break
                     for frame in decoded:
-                        arr = frame.to_ndarray(format=self.rgb, interpolation=EXACT_SWS)
+                        arr = convert.array(frame, self.rgb, interpolation=EXACT_SWS)
                         if size is None:
                             size = arr.shape
                             self.display_matrix = _display_matrix(frame)

@@ -89,6 +89,8 @@ def minterpolate_pair(ycc0: np.ndarray, ycc1: np.ndarray, alpha: int, options: s
     import av
     import av.filter
 
+    from ..video import FrameConverter
+
     if not 0 < alpha < ALPHA_MAX:
         raise ValueError(f"minterpolate_pair: alpha must be in 1..{ALPHA_MAX - 1}, got {alpha}")
     _, h, w = ycc0.shape
@@ -102,6 +104,7 @@ def minterpolate_pair(ycc0: np.ndarray, ycc1: np.ndarray, alpha: int, options: s
     src.link_to(interp)
     interp.link_to(sink)
     graph.configure()
+    convert = FrameConverter()
     first = ALPHA_MAX - alpha  # frame0 at (1024 - a) / 1024 s, frame1 one second later: 1 s is at alpha a
     found: Optional[np.ndarray] = None
     for i, ycc in enumerate((ycc0, ycc1, ycc1)):
@@ -114,7 +117,7 @@ def minterpolate_pair(ycc0: np.ndarray, ycc1: np.ndarray, alpha: int, options: s
             except (av.error.BlockingIOError, av.error.EOFError):
                 break
             if out.pts is not None and out.time_base is not None and out.pts * out.time_base == 1:
-                found = out.to_ndarray(format="yuvj444p")
+                found = convert.array(out, "yuvj444p")
         if found is not None:
             return found
     raise RuntimeError(f"minterpolate returned no frame at alpha {alpha}/{ALPHA_MAX} for a {w}x{h} pair")
