@@ -5,6 +5,11 @@
 
 Selection rule (fixed before the run started): the **final** checkpoint of the run's fixed schedule
 (``last.pt`` at ``step == steps``); the script refuses a run that has not reached its last step.
+With ``--video-val`` it replaces bundled weights only when the run is better on real footage: its mean
+PSNR-Y gain over the per-frame model on the opencv-doc footage's **val** clips (the clips between the
+test clips) must beat the bundled weights' on the same clips, and its last validation must be at
+least ``--min-val-gain`` dB above the per-frame model's; otherwise nothing is written to
+``data/weights`` and the figures are still reported.
 ``--deadzone`` sets the per-frame network's do-no-harm threshold (8-bit levels), as the bundled
 ``sr-lr-small`` weights have it.
 
@@ -54,6 +59,10 @@ def main(argv=None) -> int:
     ap.add_argument("--photos-clips", type=int, default=24)
     ap.add_argument("--video-clips", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--video-val", action="store_true",
+                    help="ship only if the run beats the bundled weights on the footage's val clips (see above)")
+    ap.add_argument("--min-val-gain", type=float, default=0.05,
+                    help="with --video-val: the last validation's least gain over the per-frame model, dB")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -66,18 +75,34 @@ def main(argv=None) -> int:
     name, scale = trained.model_name, int(cfg["scale"])
     model = with_deadzone(trained, args.deadzone)
     meta = {"run": cfg, "command": command_of(cfg), "select": "last"}
-    out = save_model(model, weights_path(name, scale), meta=meta)
+    decision = None
+    if args.video_val:
+        candidate = save_model(model, args.run / f"{name}_x{scale}.pt", meta=meta)
+        val = {"run": vsr.run_set("videos", str(candidate), scale, None, cfg["frames"], split="val"),
+               "bundled": vsr.run_set("videos", name, scale, None, cfg["frames"], split="val")}
+        gains = {k: next(iter(v["methods"].values()))["gain_mean"] for k, v in val.items()}
+        last = last_validation(args.run)
+        trainer_gain = last["psnr_y"] - last["baseline_psnr_y"]
+        ship = gains["run"] > gains["bundled"] and trainer_gain >= args.min_val_gain
+        decision = {"ship": ship, "video_val_gain": gains, "trainer_val_gain": trainer_gain,
+                    "min_val_gain": args.min_val_gain, "video_val": val}
+        print(f"video val gain over per-frame: run {gains['run']:+.3f} dB, bundled {gains['bundled']:+.3f} dB; "
+              f"last validation {trainer_gain:+.3f} dB -> {'ship' if ship else 'keep the bundled weights'}",
+              flush=True)
+    ship = decision is None or decision["ship"]
+    out = save_model(model, weights_path(name, scale), meta=meta) if ship else candidate
+    source = name if ship else str(candidate)   # the file just written, or the run's candidate
 
     sets = {}
     if args.photos_clips:
-        sets["photos"] = vsr.run_set("photos", name, scale, args.photos_clips, cfg["frames"])   # the file just written
+        sets["photos"] = vsr.run_set("photos", source, scale, args.photos_clips, cfg["frames"])
     if args.video_clips:
-        sets["videos"] = vsr.run_set("videos", name, scale, args.video_clips, cfg["frames"])
+        sets["videos"] = vsr.run_set("videos", source, scale, args.video_clips, cfg["frames"])
     clip = torch.rand(1, 8, 3, 32, 32)
     report = {"model": name, "scale": scale, "config": model.config, "select": "last (the final step of the schedule)",
               "command": meta["command"], "params": sum(p.numel() for p in model.parameters()),
               "macs_per_lr_pixel": count_macs(model, clip) / (8 * 32 * 32), "steps": cfg["steps"],
-              "validation": last_validation(args.run), "test": sets}
+              "validation": last_validation(args.run), "decision": decision, "test": sets}
     json_path = out.with_suffix(".json")
     json_path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"{out}\n\n{vsr.markdown(sets, scale)}")

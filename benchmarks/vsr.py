@@ -25,6 +25,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -56,11 +57,11 @@ def summarise(result) -> dict:
     return rows
 
 
-def run_set(data: str, model: str, scale: int, limit: int, frames: int) -> dict:
+def run_set(data: str, model: str, scale: int, limit: Optional[int], frames: int, split: str = "test") -> dict:
     from inter4k.api import evaluate
 
     t0 = time.perf_counter()
-    result = evaluate(task="vsr", data=data, model=model, scale=scale, limit=limit, frames=frames,
+    result = evaluate(task="vsr", data=data, model=model, scale=scale, limit=limit, frames=frames, split=split,
                       metrics=("psnr",))
     return {"data": data, "seconds": round(time.perf_counter() - t0, 1), "warnings": result.warnings,
             "methods": summarise(result)}

@@ -6,7 +6,8 @@ samples once, into ``.npy`` shards.
                     [--clips 1,2,3] [--json]
     inter4k prepare --data photos|synthetic[:DIR] --out DIR --task vfi --samples N [--realism real]
                     [--mode 15to60] [--patch 128] [--seed 0] [--shard-size N] [--workers K] [--json]
-    inter4k prepare --data photos --out DIR --task vsr --samples N [--frames 5] [--patch 192] [--scale 4] ...
+    inter4k prepare --data photos --out DIR --task vsr --samples N [--frames 5] [--patch 192] [--scale 4]
+                    [--realism scene|recorded] ...
 
 Calls :func:`inter4k.api.prepare` (see :mod:`inter4k.data.prepare` and :mod:`inter4k.data.render`);
 the progress bar goes to stderr, so ``--json`` output on stdout stays machine-readable.
@@ -65,7 +66,8 @@ def prepare(
     samples: Annotated[Optional[int], typer.Option(
         "--samples", min=1, help="With --data: the number of samples to render.")] = None,
     realism: Annotated[Optional[str], typer.Option(
-        "--realism", help="With --data: rigid or real (default: the data's own, real for photos).")] = None,
+        "--realism", help="With --data: rigid or real for VFI (default: the data's own, real for photos); "
+                        "scene (default) or recorded (noise and H.264 on every frame) for --task vsr.")] = None,
     workers: Annotated[Optional[int], typer.Option(
         "--workers", min=1, help="With --data: rendering processes (default 1).")] = None,
     *,

@@ -280,8 +280,17 @@ def test_vsr_clips_round_trip_and_train_vsr_runs_on_them(photo_corpus, tmp_path)
     turned.plan = lambda index: plan
     lr, hr = turned[1]
     assert torch.equal(hr, stored[1][1].transpose(-1, -2)) and lr.shape == (3, 3, 16, 16)
-    with pytest.raises(ValueError, match="leave --realism out"):
-        prepare_rendered(f"photos:{photo_corpus}", tmp_path / "x", task="vsr", samples=2, realism="real")
+    # recorded clips: the stored clips are the live ones, and the folder's val clips have its realism
+    rec = prepare_rendered(f"photos:{photo_corpus}", tmp_path / "rec", task="vsr", frames=3, patch=32, samples=2,
+                           scale=2, realism="recorded")
+    assert rec["realism"] == "recorded" and read_index(tmp_path / "rec")["rendered"]["realism"] == "recorded"
+    live = SyntheticClipsVSR(photo_corpus / "train", frames=3, scale=2, patch_size=32, samples=2, seed=0,
+                             realism="recorded")
+    stored = PreparedSR(tmp_path / "rec", scale=2, augment=False, quantize=True)
+    assert all(torch.equal(stored[i][1], live[i][1]) for i in range(2))
+    val = sources.open_dataset(sources.parse_data(str(tmp_path / "rec"), "vsr"), "vsr", "val", scale=2, frames=3,
+                               train_patch=32)
+    assert val.motion.realism.name == "recorded"
     cli = CliRunner().invoke(app, ["prepare", "--data", f"photos:{photo_corpus}", "--task", "vsr", "--frames", "3",
                                    "--patch", "32", "--scale", "2", "--samples", "4", "--shard-size", "3",
                                    "--out", str(out), "--json"])
@@ -299,3 +308,18 @@ def test_vsr_clips_round_trip_and_train_vsr_runs_on_them(photo_corpus, tmp_path)
     from inter4k.api import train_sr
     with pytest.raises(ValueError, match="train-sr trains on single frames"):
         train_sr(dict(data=str(out), scale=2, steps=1, out=str(tmp_path / "r3")))
+
+
+def test_recorded_vsr_clips_carry_noise_and_h264_in_every_frame(photo_corpus):
+    # "real" (VFI) records only the two inputs; "recorded" (video SR) every frame, so the LR a model
+    # sees and the HR it learns are both what a camera and its codec give
+    from inter4k.data.clips import SyntheticClipsVSR
+
+    for name, recorded in (("recorded", [True] * 5), ("real", [True, False, False, False, True])):
+        ds = SyntheticClipsVSR(photo_corpus / "train", frames=5, scale=2, patch_size=32, samples=8, seed=0,
+                               realism=name)
+        index = next(i for i in range(8) if ds.motion.plan(i)["effects"]["crf"] is not None)
+        plan = ds.motion.plan(index)
+        clean = ds.motion.render(dict(plan, effects=dict(plan["effects"], noise=None, crf=None)))
+        seen = ds[index][1]
+        assert [bool((seen[k] - clean[k]).abs().mean() > 1e-4) for k in range(5)] == recorded, name

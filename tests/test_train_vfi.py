@@ -436,7 +436,7 @@ def test_photos_train_on_the_train_split_and_validate_on_the_val_split_with_real
 
 
 def test_photos_errors_realism_for_real_footage_and_a_corpus_without_val(photo_corpus, sample_root, tmp_path):
-    with pytest.raises(ValueError, match="realism must be one of rigid, real, got 'film'"):
+    with pytest.raises(ValueError, match="realism must be one of rigid, real, scene, recorded, got 'film'"):
         train_vfi(tiny(realism="film", out=str(tmp_path / "a")))
     with pytest.raises(ValueError, match="realism 'real' applies to synthetic clips"):
         train_vfi(tiny(data=str(sample_root), realism="real", out=str(tmp_path / "b")))

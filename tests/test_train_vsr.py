@@ -58,6 +58,21 @@ def test_the_per_frame_network_starts_from_the_bundled_single_frame_model(photo_
         train_vsr(tiny(photo_corpus, steps=1, frame_init="sr-lr-small", out=str(tmp_path / "bad")))
 
 
+def test_init_from_the_bundled_video_model_whose_deadzone_is_an_inference_setting(photo_corpus, tmp_path):
+    from inter4k.models.weights import load_model
+
+    bundled = load_model("vsr-small", scale=2)
+    assert bundled.config["deadzone"] == 0.25
+    arch = {k: v for k, v in bundled.config.items() if k not in ("scale", "deadzone")}
+    run = tmp_path / "ft"
+    train_vsr(tiny(photo_corpus, steps=1, lr=1e-12, min_lr=0.0, init="vsr-small", model_kwargs=arch, out=str(run)))
+    tuned = torch.load(run / "last.pt", weights_only=True)
+    assert "deadzone" not in tuned["model_config"] or tuned["model_config"]["deadzone"] == 0.0  # the run's own
+    assert all(torch.allclose(v, tuned["model"][k], atol=1e-8) for k, v in bundled.state_dict().items())
+    with pytest.raises(ValueError, match="--init vsr-small: its architecture"):
+        train_vsr(tiny(photo_corpus, steps=1, init="vsr-small", out=str(tmp_path / "bad")))
+
+
 def test_resume_continues_exactly_like_an_uninterrupted_run(photo_corpus, tmp_path):
     cfg = tiny(photo_corpus, steps=4)
     straight = train_vsr(cfg, out=str(tmp_path / "straight"))

@@ -6,6 +6,7 @@ by ``evaluate --task vfi --data videos:DIR`` and ``train-vfi --val-data videos:D
 from __future__ import annotations
 
 import json
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -66,6 +67,50 @@ def clips(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def corpus(clips, tmp_path_factory) -> Path:
     return build_video_corpus(tmp_path_factory.mktemp("cache") / "videos", source=clips)
+
+
+@pytest.fixture(scope="module")
+def long_corpus(clips, tmp_path_factory) -> Path:
+    """The corpus with a Megamind.avi of 21 plain frames: 10 samples of span 2, enough for a val sample."""
+    folder = tmp_path_factory.mktemp("opencv-long")
+    for name in ("vtest.avi", "tree.avi"):
+        shutil.copyfile(clips / name, folder / name)
+    write(folder / "Megamind.avi", [picture(i) for i in range(21)], list(range(21)), fmt="avi", codec="mpeg4")
+    return build_video_corpus(tmp_path_factory.mktemp("cache-long") / "videos", source=folder)
+
+
+def test_the_val_samples_lie_between_the_test_samples_and_share_no_frame_with_them():
+    assert V.part_positions(20, 4) == [2, 7, 12, 17] and V.part_positions(20, 4, "val") == [5, 10, 15]
+    assert V.part_positions(3, None) == [0, 1, 2] and V.part_positions(3, None, "val") == []
+    assert V.part_positions(4, 2) == [1, 3] and V.part_positions(4, 2, "val") == []  # 2 is next to both
+    for n in range(1, 60):
+        for k in range(1, 25):
+            test, val = V.part_positions(n, k), V.part_positions(n, k, "val")
+            assert len(test) == min(n, k) and test == sorted(set(test))
+            assert all(min(abs(v - t) for t in test) >= 2 for v in val)  # samples 2 apart share no frame
+    with pytest.raises(ValueError, match="split must be 'val' or 'test'"):
+        V.part_positions(10, 2, "train")
+
+
+def test_the_footage_val_split_for_evaluation_and_training(long_corpus, tmp_path, monkeypatch):
+    from inter4k.evaluate import evaluate
+    from inter4k.train.vfi import train_vfi
+
+    test = evaluate(task="vfi", data=f"videos:{long_corpus}", metrics="psnr", model="vfi-average", frames=2)
+    val = evaluate(task="vfi", data=f"videos:{long_corpus}", metrics="psnr", model="vfi-average", frames=2,
+                   split="val")
+    assert [(f.clip, f.index) for f in test.primary.frames] == [("vtest", 3), ("vtest", 9), ("tree", 1),
+                                                                 ("tree", 7), ("Megamind", 5), ("Megamind", 15)]
+    assert [(f.clip, f.index) for f in val.primary.frames] == [("Megamind", 11)]  # samples 10..12
+    with pytest.raises(ValueError, match="never trained on"):
+        evaluate(task="vfi", data=f"videos:{long_corpus}", model="vfi-average", frames=2, split="train")
+    # training validates on the val samples between the benchmarks' test samples (here 2 per video)
+    monkeypatch.setattr("inter4k.data.videos.VIDEO_TEST_SAMPLES", 2)
+    train_vfi(dict(data="synthetic", val_data=f"videos:{long_corpus}", model="vfi-small", steps=1, batch=1,
+                   patch=16, workers=0, val_every=1, out=str(tmp_path / "run")))
+    rec = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+           if json.loads(x)["type"] == "val"]
+    assert rec[0]["samples"] == 1
 
 
 def test_plan_keeps_whole_samples_and_says_why_it_drops_the_others(clips):
@@ -157,7 +202,7 @@ def test_evaluate_on_the_videos_scores_every_kept_sample(corpus, monkeypatch, tm
     assert [(f.clip, f.index) for f in few.primary.frames] == [("vtest", 3), ("vtest", 9)]
 
 
-def test_video_sr_clips_are_the_kept_samples_frames_with_their_8_bit_lr(clips, corpus):
+def test_video_sr_clips_are_the_kept_samples_frames_with_their_8_bit_lr(clips, corpus, monkeypatch):
     from inter4k.data.datasets import bicubic_lr
     from inter4k.data.videos import VideoClipsVSR
 
@@ -176,6 +221,20 @@ def test_video_sr_clips_are_the_kept_samples_frames_with_their_8_bit_lr(clips, c
     assert hr5.shape[-2:] == (45, 60) and lr5.shape[-2:] == (9, 12)
     few = VideoClipsVSR(corpus, frames=3, scale=2, limit=3)   # evenly spaced over all 12 kept samples
     assert few.names == ["vtest@0", "tree@6", "Megamind@8"]   # samples 0, 6 and 11
+    # the val split: the clips midway between the test clips, sharing no frame with them
+    val = VideoClipsVSR(corpus, frames=3, scale=2, split="val", test_clips=3)
+    span3 = VideoTripletsVFI(corpus, mode="30to60")
+    assert val.indices == [3, 8] and val.names == [span3.name(3), span3.name(8)]
+    used = {(span3.sample(i)[0], span3.sample(i)[1] + k) for i in few.indices for k in range(3)}
+    assert not used & {(span3.sample(i)[0], span3.sample(i)[1] + k) for i in val.indices for k in range(3)}
+    assert VideoClipsVSR(corpus, frames=3, scale=2, split="val", test_clips=3, limit=1).indices == [3]
+    from inter4k.data import sources
+    spec = sources.parse_data(f"videos:{corpus}", "vsr")
+    monkeypatch.setattr("inter4k.data.videos.VIDEO_TEST_CLIPS", 3)
+    assert sources.open_dataset(spec, "vsr", "val", frames=3, scale=2).names == val.names
+    assert sources.open_dataset(spec, "vsr", "test", frames=3, scale=2, limit=3).names == few.names
+    with pytest.raises(ValueError, match="no val clips between 12 test clips of 12"):
+        VideoClipsVSR(corpus, frames=3, scale=2, split="val", test_clips=24)
     with pytest.raises(ValueError, match="frames must be one of 3, 5, 9"):
         VideoClipsVSR(corpus, frames=4)
 
@@ -210,20 +269,18 @@ def test_a_video_name_with_an_at_sign_is_one_clip(corpus, monkeypatch, tmp_path)
     assert [f.index for f in avg.frames if f.clip == "tree@2@x"] == [1, 5, 7]
 
 
-def test_train_vfi_validates_on_the_videos_and_refuses_to_train_on_them(corpus, tmp_path):
+def test_train_vfi_refuses_to_train_on_the_videos(corpus, tmp_path):
     from inter4k.train.vfi import train_vfi
 
-    result = train_vfi(dict(data="synthetic", val_data=f"videos:{corpus}", model="vfi-small", steps=1, batch=1,
-                            patch=16, workers=0, val_every=1, out=str(tmp_path / "run")))
-    val = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
-           if json.loads(x)["type"] == "val"]
-    assert val[0]["samples"] == 12 and result.average_psnr_y is not None
+    # (validating on them: test_the_footage_val_split_for_evaluation_and_training)
     with pytest.raises(ValueError, match="holds the real validation videos"):
         train_vfi(dict(data=f"videos:{corpus}", steps=1, workers=0, out=str(tmp_path / "bad")))
 
 
-def test_train_vsr_validates_on_the_videos_and_refuses_to_train_on_them(corpus, photo_corpus, tmp_path):
+def test_train_vsr_validates_on_the_videos_and_refuses_to_train_on_them(corpus, photo_corpus, tmp_path, monkeypatch):
     from inter4k.train.vsr import train_vsr
+
+    monkeypatch.setattr("inter4k.data.videos.VIDEO_TEST_CLIPS", 3)  # the val split: the 2 clips between them
 
     small = {"channels": 4, "blocks": 1, "frame_channels": 4, "frame_blocks": 1, "flow_channels": 4}
     train_vsr(dict(data=f"photos:{photo_corpus}", val_data=f"videos:{corpus}", scale=2, frames=3, patch=16,

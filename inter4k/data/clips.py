@@ -9,13 +9,13 @@ the "real" preset's large displacements, occluding layers, non-rigid motion, mot
 brightness changes) but none of its measurement effects: sensor noise and H.264 would only reach the
 first and last frames there (VFI's inputs), and here the LR is what the camera records,
 ``LR = imresize(HR, 1/scale)`` rounded to 8 bits (:func:`~inter4k.data.datasets.bicubic_lr`), as an
-LR video frame is. The randomness is the generator's: a training sample draws from ``(seed, epoch,
+LR video frame is. ``realism="recorded"`` adds the camera's sensor noise and H.264 to every HR frame
+(and so to the LR made from them): the clips of real footage, whose frames carry both. The randomness is the generator's: a training sample draws from ``(seed, epoch,
 index)`` (new motion every epoch, :meth:`set_epoch`), a val / test sample is fixed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Optional, Union
 
 import torch
@@ -30,8 +30,8 @@ __all__ = ["SyntheticClipsVSR", "CLIP_FRAMES", "SCENE_REALISM", "DEFAULT_CLIP_FR
 #: The clip lengths T, and the VFI mode whose span (T - 1) renders them.
 CLIP_FRAMES = {3: "30to60", 5: "15to60", 9: "8x"}
 DEFAULT_CLIP_FRAMES = 5
-#: The "real" preset without its measurement effects (the LR is made from the HR frames).
-SCENE_REALISM = dataclasses.replace(REALISM["real"], noise=0.0, compression=0.0)
+#: The default: the "real" preset without its measurement effects (the LR is made from the HR frames).
+SCENE_REALISM = REALISM["scene"]
 
 
 class SyntheticClipsVSR(Dataset):

@@ -44,7 +44,7 @@ produce; ``clean_targets=False`` degrades every frame, as a real video's would b
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from fractions import Fraction
 from typing import Optional, Union
 
@@ -131,15 +131,22 @@ class Realism:
 
     @property
     def name(self) -> Optional[str]:
-        """"rigid" / "real" when these are a preset's values, else None."""
+        """The name of the preset (:data:`REALISM`) with these values, else None."""
         return next((k for k, v in REALISM.items() if v == self), None)
 
 
-#: The presets: "rigid" (the original clips) and "real" (every effect; docs/VFI.md gives the reasons).
+_REAL = Realism(max_displacement=64.0, layers=(1, 4), layer_size=(1 / 6, 1 / 1.8), nonrigid=0.5, blur=0.5,
+                brightness=0.5, noise=0.5, compression=0.75)
+
+#: The presets: "rigid" (the original clips), "real" (every effect, noise and H.264 on VFI's inputs only;
+#: docs/VFI.md gives the reasons), and for video SR, where every frame is an input: "scene" (real's
+#: scene effects, no noise or H.264: the clips of a clean camera) and "recorded" (real's effects on
+#: every frame: what a consumer camera and its codec record).
 REALISM: dict[str, Realism] = {
     "rigid": Realism(),
-    "real": Realism(max_displacement=64.0, layers=(1, 4), layer_size=(1 / 6, 1 / 1.8), nonrigid=0.5, blur=0.5,
-                    brightness=0.5, noise=0.5, compression=0.75),
+    "real": _REAL,
+    "scene": replace(_REAL, noise=0.0, compression=0.0),
+    "recorded": replace(_REAL, clean_targets=False),
 }
 
 

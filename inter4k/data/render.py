@@ -143,7 +143,8 @@ def prepare_rendered(data: str, out, task: str = "vfi", mode: str = "30to60", pa
         out: the output folder (required: rendered samples have no dataset root).
         task: "vfi" or "vsr". patch: the frames' side. seed: the samples' seed.
         mode, realism: VFI: the clips' span, "rigid" or "real" (None: the source's default, "real"
-            for photos).
+            for photos). Video SR: realism "scene" (None: the default) or "recorded" (noise and H.264
+            on every frame), any name of :data:`~inter4k.data.realism.REALISM`.
         frames, scale: video SR: the clip length T (3, 5, 9; None: 5) and a scale the patch must be a multiple
             of (only the HR frames are stored: the folder serves every scale that divides the patch).
         shard_size: samples per shard (default :data:`DEFAULT_SHARD_SAMPLES`). workers: processes.
@@ -182,11 +183,10 @@ def prepare_rendered(data: str, out, task: str = "vfi", mode: str = "30to60", pa
         ds = sources.open_dataset(spec, task, "train", **options)  # every option checked here, once
         parts = _vfi_parts(ds.span, ds.patch_size, ds.with_flows)
     else:
-        if realism is not None:
-            raise ValueError("video SR clips are rendered with the scene realism of their data; leave --realism out")
         from .clips import DEFAULT_CLIP_FRAMES
 
-        options = dict(frames=frames or DEFAULT_CLIP_FRAMES, scale=scale, patch=patch, seed=seed, samples=int(samples))
+        options = dict(frames=frames or DEFAULT_CLIP_FRAMES, scale=scale, patch=patch, seed=seed, samples=int(samples),
+                       realism=realism)
         ds = sources.open_dataset(spec, task, "train", **options)
         parts = {"file": [[ds.frames, 3, int(patch), int(patch)], "uint8"]}
         mode = None

@@ -594,11 +594,12 @@ class PhotosVSRSource(_PhotoCorpus):
 
         if purpose == "train":
             return SyntheticClipsVSR(self.split_photos(spec, "train"), frames=opt.frames, scale=opt.scale,
-                                     patch_size=opt.patch, samples=opt.samples, seed=opt.seed, split="train")
+                                     patch_size=opt.patch, samples=opt.samples, seed=opt.seed, split="train",
+                                     realism=opt.realism)
         split = "val" if purpose == "val" else opt.split
         patch = opt.patch or opt.train_patch or SYNTHETIC_PATCH
         return SyntheticClipsVSR(self.split_photos(spec, split), frames=opt.frames, scale=opt.scale, patch_size=patch,
-                                 samples=opt.limit, seed=0, split=split)
+                                 samples=opt.limit, seed=0, split=split, realism=opt.realism)
 
 
 @register_source
@@ -625,10 +626,13 @@ class VideosVFISource(Source):
                              f"data and pass --val-data videos")
 
     def open(self, spec: DataSpec, purpose: str, opt: DataOptions):
-        from .videos import VideoTripletsVFI
+        from .videos import VIDEO_TEST_SAMPLES, VideoTripletsVFI
 
+        if purpose == "val":  # training's validation: the val samples between the benchmarks' test samples
+            return VideoTripletsVFI(spec.path, mode=opt.mode, patch_size=opt.patch, split="val",
+                                    per_video=VIDEO_TEST_SAMPLES)
         ds = VideoTripletsVFI(spec.path, mode=opt.mode, patch_size=opt.patch)
-        if purpose == "test" and opt.limit is not None:  # the first ``limit`` videos
+        if opt.limit is not None:  # the first ``limit`` videos
             ds = VideoTripletsVFI(spec.path, mode=opt.mode, patch_size=opt.patch,
                                   videos=[Path(v["file"]).stem for v in ds.videos[:opt.limit]])
         return ds
@@ -638,11 +642,13 @@ class VideosVFISource(Source):
 class VideosVSRSource(VideosVFISource):
     """``videos`` / ``videos:DIR`` for video SR: :class:`~inter4k.data.videos.VideoClipsVSR`, clips of
     ``frames`` consecutive whole frames of the real footage with no cut inside (``limit`` of them, evenly
-    spaced); validation and evaluation only."""
+    spaced: the test split; validation takes the val split, the clips midway between them);
+    validation and evaluation only."""
 
     task = "vsr"
 
     def open(self, spec: DataSpec, purpose: str, opt: DataOptions):
         from .videos import VideoClipsVSR
 
-        return VideoClipsVSR(spec.path, frames=opt.frames, scale=opt.scale, limit=opt.limit)
+        split = "val" if purpose == "val" else opt.split
+        return VideoClipsVSR(spec.path, frames=opt.frames, scale=opt.scale, limit=opt.limit, split=split)

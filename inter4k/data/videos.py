@@ -23,6 +23,13 @@ its reason recorded**, when a scene cut lies inside it (the cut detector of ``in
 :data:`TIMING_TOLERANCE` of the input interval away from k / S (tree.avi's frames are 6 or 7 ticks
 apart, so half its samples are uneven). Frames after the last whole sample are counted as ``unused``.
 
+**Splits** (:func:`part_positions`): the footage is never trained on, and it is cut in two so that a
+choice made on it is not reported on the same frames. Frame interpolation's ``test`` samples of a
+video are the ``K`` at the middles of ``K`` equal parts of its kept samples (the benchmarks use
+``K =`` :data:`VIDEO_TEST_SAMPLES`); its ``val`` samples are those at the borders between the parts,
+each at least two samples (so no frame) away from a test sample. Video SR's clips split the same way
+(:class:`VideoClipsVSR`).
+
 ``manifest.json`` holds, per video: its file, size, frame count, frame rate, the sha256 of the copy
 and of the package file, the cut positions, the frame times, and the samples of span 2 kept and
 dropped (with reasons). Other spans are planned from the same facts (:func:`sample_starts_for`).
@@ -51,6 +58,27 @@ OPENCV_LICENCE = "BSD-3-Clause / Apache-2.0 (OpenCV sample data, Debian package 
 #: How far (a fraction of the input interval) a target's time may be from k / span.
 TIMING_TOLERANCE = 0.02
 SPLIT = "val"
+#: The samples per video of frame interpolation's test split in the benchmarks (``--frames 20``).
+VIDEO_TEST_SAMPLES = 20
+
+
+def part_positions(n: int, k: Optional[int], split: str = "test") -> list[int]:
+    """Positions in a video's ``n`` kept samples: ``"test"``: the middles of ``k`` equal parts (all of
+    them when ``k`` is None or at least ``n``); ``"val"``: the borders between those parts that lie at
+    least two positions from every test position (none when ``k`` is None or at least ``n``).
+
+    Examples:
+        >>> part_positions(20, 4), part_positions(20, 4, "val"), part_positions(3, None)
+        ([2, 7, 12, 17], [5, 10, 15], [0, 1, 2])
+    """
+    if split not in ("val", "test"):
+        raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+    if k is None or k >= n:
+        return list(range(n)) if split == "test" else []
+    test = [min(n - 1, int((j + 0.5) * n / k)) for j in range(k)]
+    if split == "test":
+        return test
+    return [p for p in dict.fromkeys(int(j * n / k) for j in range(1, k)) if min(abs(p - t) for t in test) >= 2]
 
 
 def default_video_root() -> Path:
@@ -211,13 +239,16 @@ class VideoTripletsVFI(Dataset):
         mode: "30to60" (span 2, every other frame dropped), "15to60" (4) or "8x" (8).
         patch_size: None (whole frames) or the side of a centre crop (frames smaller than it: an error).
         videos: the names of the videos to use (default all of the split's).
+        split, per_video: None (every kept sample) or the ``"test"`` / ``"val"`` samples of
+            :func:`part_positions` with ``k = per_video`` (None: every sample for test, none for val).
 
     Samples are read in order without seeking (a sample after the previous one costs only its own
     frames); random access works but rereads a video from its start.
     """
 
     def __init__(self, root=None, mode: str = "30to60", patch_size: Optional[int] = None,
-                 videos: Optional[Sequence[str]] = None):
+                 videos: Optional[Sequence[str]] = None, split: Optional[str] = None,
+                 per_video: Optional[int] = None):
         from .datasets import VFI_SPANS
 
         if mode not in VFI_SPANS:
@@ -242,7 +273,10 @@ class VideoTripletsVFI(Dataset):
             w, h = v["size"]
             if patch_size is not None and (patch_size > h or patch_size > w):
                 raise ValueError(f"patch_size {patch_size} is larger than the frames of {v['file']} ({w}x{h})")
+            if split is not None:  # the split's samples (:func:`part_positions`)
+                starts = [starts[p] for p in part_positions(len(starts), per_video, split)]
             self.items += [(j, s) for s in starts]
+        self.split = split
         self._readers: dict[int, _Reader] = {}
 
     def __len__(self) -> int:
@@ -281,6 +315,17 @@ class VideoTripletsVFI(Dataset):
         return split_vfi(self.frames(index % len(self)).float() / 255.0)
 
 
+#: The clips of the footage's video SR test split that the benchmarks report (evenly spaced).
+VIDEO_TEST_CLIPS = 24
+
+
+def _spaced(items: list[int], count: Optional[int]) -> list[int]:
+    """``count`` of ``items`` evenly spaced, first and last included (all of them when None or more)."""
+    if count is None or count >= len(items):
+        return list(items)
+    return [items[i] for i in sorted({int(round(x)) for x in np.linspace(0, len(items) - 1, max(int(count), 1))})]
+
+
 class VideoClipsVSR(Dataset):
     """Real footage for video SR: clips of ``frames`` consecutive frames of the corpus's videos, ``(lr, hr)``
     with ``hr`` (T, 3, H, W) the frames (cropped to a multiple of ``scale`` at the bottom / right) and
@@ -288,14 +333,19 @@ class VideoClipsVSR(Dataset):
 
     The clips are the samples of span ``frames - 1`` that :func:`plan_samples` keeps (no scene cut
     inside; tree.avi's uneven ones left out as for VFI), so a clip never spans a cut; ``limit`` keeps that
-    many of them, evenly spaced over all the videos' clips in order (deterministic), None all.
+    many of them, evenly spaced over all the videos' clips in order (deterministic), None all. That is
+    the ``"test"`` split; the benchmarks report its :data:`VIDEO_TEST_CLIPS` clips. ``split="val"``
+    takes the clips midway between consecutive ones of those ``test_clips`` (None:
+    :data:`VIDEO_TEST_CLIPS`), at least two clips from either, so no val clip shares a frame with a
+    test clip, and ``limit`` of them evenly spaced: a choice made on the footage is not made on the
+    clips it is reported on.
 
     Shape:
         - lr: (T, 3, H / scale, W / scale); hr: (T, 3, H, W), float32 in [0, 1].
     """
 
     def __init__(self, root=None, frames: int = 5, scale: int = 4, limit: Optional[int] = None,
-                 videos: Optional[Sequence[str]] = None):
+                 videos: Optional[Sequence[str]] = None, split: str = "test", test_clips: Optional[int] = None):
         from .clips import CLIP_FRAMES
 
         if frames not in CLIP_FRAMES:
@@ -304,11 +354,15 @@ class VideoClipsVSR(Dataset):
             raise ValueError(f"scale must be an int >= 1, got {scale!r}")
         self.samples = VideoTripletsVFI(root, mode=CLIP_FRAMES[frames], videos=videos)
         self.frames, self.scale = int(frames), int(scale)
-        n = len(self.samples)
-        if limit is not None and limit < n:
-            self.indices = sorted({int(round(i)) for i in np.linspace(0, n - 1, max(int(limit), 1))})
-        else:
-            self.indices = list(range(n))
+        if split not in ("val", "test"):
+            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+        clips = list(range(len(self.samples)))
+        if split == "val":  # midway, at least two clips (one clip's frames) from either test clip
+            test = _spaced(clips, VIDEO_TEST_CLIPS if test_clips is None else test_clips)
+            clips = [(a + b) // 2 for a, b in zip(test, test[1:]) if b - a >= 4]
+            if not clips:
+                raise ValueError(f"no val clips between {len(test)} test clips of {len(self.samples)} clips")
+        self.indices, self.split = _spaced(clips, limit), split
         self.names = [self.samples.name(i) for i in self.indices]
 
     def __len__(self) -> int:

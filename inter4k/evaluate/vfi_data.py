@@ -22,8 +22,9 @@ evaluated frame, made at ``t = k / span``.
 - **Real videos** (``videos``, ``videos:DIR``): the opencv-doc videos of :mod:`inter4k.data.videos`
   (built on first use), every sample kept by its plan (a sample across a scene cut or with uneven
   frame timing is left out, as its manifest records); the first ``limit`` videos, with ``frames=K`` the
-  K samples at the middles of K equal parts; whole frames or ``patch`` centre crops. These videos are
-  validation footage: there is only a "val" split, and ``split`` is not used.
+  K samples at the middles of K equal parts; whole frames or ``patch`` centre crops. That is the
+  "test" split; ``split="val"`` gives the samples at the borders between those parts instead (K = 20,
+  the benchmarks' count, when ``frames`` is None; :func:`inter4k.data.videos.part_positions`).
 
 ``--data`` is read by :mod:`inter4k.data.sources` (the rules training uses too), which opens the
 dataset (purpose "test"); this module iterates its samples.
@@ -76,11 +77,10 @@ def sample_starts(starts: Sequence[int], k: Optional[int]) -> list[int]:
         >>> sample_starts([0, 2, 4, 6, 8, 10], 2), sample_starts([0, 4], None), sample_starts([0, 4], 5)
         ([2, 8], [0, 4], [0, 4])
     """
+    from ..data.videos import part_positions
+
     starts = list(starts)
-    n = len(starts)
-    if k is None or k >= n:
-        return starts
-    return [starts[min(n - 1, int((j + 0.5) * n / k))] for j in range(k)]
+    return [starts[p] for p in part_positions(len(starts), k)]
 
 
 class VFIData:
@@ -208,7 +208,16 @@ def open_vfi_data(data: Optional[str], split: str = "test", mode: str = "30to60"
     if spec.kind == INTER4K:  # the clips of the split, the first ``limit``
         ds = sources.open_dataset(spec, "vfi", "test", mode=mode, split=split, limit=limit, patch=patch)
         return _Inter4KSamples(ds, frames)
-    if spec.kind == VIDEOS:  # the kept samples of the first ``limit`` videos
+    if spec.kind == VIDEOS:  # the kept samples of the first ``limit`` videos: test, or val between them
+        if split == "train":
+            raise ValueError("the videos are never trained on: --split val or test (the default)")
+        if split == "val":
+            from ..data.videos import VIDEO_TEST_SAMPLES, VideoTripletsVFI
+
+            ds = sources.open_dataset(spec, "vfi", "test", mode=mode, limit=limit, patch=patch)
+            ds = VideoTripletsVFI(ds.root, mode=mode, patch_size=patch, videos=[Path(v["file"]).stem for v in ds.videos],
+                                  split="val", per_video=frames or VIDEO_TEST_SAMPLES)
+            return _VideoSamples(ds, None)
         ds = sources.open_dataset(spec, "vfi", "test", mode=mode, limit=limit, patch=patch)
         return _VideoSamples(ds, frames)
     # rendered samples: the dataset's fixed evaluation samples, the first ``limit``

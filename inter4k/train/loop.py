@@ -133,11 +133,17 @@ def create_trainable(name: str, kwargs: dict) -> tuple[nn.Module, dict]:
 def load_init_weights(model: nn.Module, spec: str, task: str, scale: Optional[int] = None) -> None:
     """Copy the weights of ``spec`` (a model name with bundled weights, or a checkpoint file) into
     ``model`` (``--init``: fine-tuning starts from them). The architecture must be the same: a
-    different config is one ValueError naming both."""
+    different config is one ValueError naming both. The do-no-harm ``deadzone`` that bundled weights
+    carry is an inference setting, not an architecture: the run keeps its own."""
     from ..models.resolver import resolve
 
     source = resolve(spec, task=task, scale=scale).module
-    mine, theirs = getattr(model, "config", None), getattr(source, "config", None)
+
+    def architecture(m):
+        config = getattr(m, "config", None)
+        return {k: v for k, v in config.items() if k != "deadzone"} if isinstance(config, dict) else config
+
+    mine, theirs = architecture(model), architecture(source)
     if type(source) is not type(model) or mine != theirs:
         raise ValueError(f"--init {spec}: its architecture ({type(source).__name__} {theirs}) is not the model's "
                          f"({type(model).__name__} {mine})")
