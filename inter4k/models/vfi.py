@@ -87,7 +87,7 @@ _POOL_KERNEL, _POOL_STRIDE, _POOL_PAD = 4, 2, 1   # one pooling stage: 4x4 windo
 VFI_GUARD_MODES: tuple[str, ...] = ("eval", "always", "off")
 # The guard's defaults (flow_guard's r_0, s_0, noise floor, e_0, T and box side); how they were chosen:
 # docs/MODELS.md#failure-guard-guard.
-GUARD_RESIDUAL, GUARD_RATIO, GUARD_NOISE, GUARD_FLOW, GUARD_TEMPERATURE, GUARD_WINDOW = 0.1, 1.5, 0.01, 4.0, 0.1, 9
+GUARD_RESIDUAL, GUARD_RATIO, GUARD_NOISE, GUARD_FLOW, GUARD_TEMPERATURE, GUARD_WINDOW = 0.1, 1.0, 0.01, 4.0, 0.1, 9
 
 
 # --------------------------------------------------------------------------------------------------
