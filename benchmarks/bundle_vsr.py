@@ -75,13 +75,13 @@ def main(argv=None) -> int:
     name, scale = trained.model_name, int(cfg["scale"])
     model = with_deadzone(trained, args.deadzone)
     meta = {"run": cfg, "command": command_of(cfg), "select": "last"}
+    last = last_validation(args.run)
     decision = None
     if args.video_val:
         candidate = save_model(model, args.run / f"{name}_x{scale}.pt", meta=meta)
         val = {"run": vsr.run_set("videos", str(candidate), scale, None, cfg["frames"], split="val"),
                "bundled": vsr.run_set("videos", name, scale, None, cfg["frames"], split="val")}
         gains = {k: next(iter(v["methods"].values()))["gain_mean"] for k, v in val.items()}
-        last = last_validation(args.run)
         trainer_gain = last["psnr_y"] - last["baseline_psnr_y"]
         ship = gains["run"] > gains["bundled"] and trainer_gain >= args.min_val_gain
         decision = {"ship": ship, "video_val_gain": gains, "trainer_val_gain": trainer_gain,
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     report = {"model": name, "scale": scale, "config": model.config, "select": "last (the final step of the schedule)",
               "command": meta["command"], "params": sum(p.numel() for p in model.parameters()),
               "macs_per_lr_pixel": count_macs(model, clip) / (8 * 32 * 32), "steps": cfg["steps"],
-              "validation": last_validation(args.run), "decision": decision, "test": sets}
+              "validation": last, "decision": decision, "test": sets}
     json_path = out.with_suffix(".json")
     json_path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"{out}\n\n{vsr.markdown(sets, scale)}")

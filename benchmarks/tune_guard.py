@@ -56,8 +56,8 @@ def network_pass(model, frame0: torch.Tensor, frame1: torch.Tensor, t: float):
     kept = {}
     real = vfi.flow_guard
 
-    def capture(x0, x1, w0, w1, f0, f1, tt, *args):
-        kept.update(x0=x0, x1=x1, w0=w0, w1=w1, f0=f0, f1=f1, tt=tt, rest=args)
+    def capture(x0, x1, w0, w1, f0, f1, tt, *thresholds):  # the thresholds: each setting brings its own
+        kept.update(x0=x0, x1=x1, w0=w0, w1=w1, f0=f0, f1=f1, tt=tt)
         return torch.zeros_like(x0[:, :1])
 
     vfi.flow_guard = capture

@@ -276,7 +276,6 @@ class VideoTripletsVFI(Dataset):
             if split is not None:  # the split's samples (:func:`part_positions`)
                 starts = [starts[p] for p in part_positions(len(starts), per_video, split)]
             self.items += [(j, s) for s in starts]
-        self.split = split
         self._readers: dict[int, _Reader] = {}
 
     def __len__(self) -> int:
@@ -362,7 +361,7 @@ class VideoClipsVSR(Dataset):
             clips = [(a + b) // 2 for a, b in zip(test, test[1:]) if b - a >= 4]
             if not clips:
                 raise ValueError(f"no val clips between {len(test)} test clips of {len(self.samples)} clips")
-        self.indices, self.split = _spaced(clips, limit), split
+        self.indices = _spaced(clips, limit)
         self.names = [self.samples.name(i) for i in self.indices]
 
     def __len__(self) -> int:

@@ -162,13 +162,16 @@ class _SyntheticSamples(VFIData):
 
 
 class _VideoSamples(VFIData):
-    def __init__(self, ds, frames: Optional[int]):
+    def __init__(self, ds, frames: Optional[int], split: str = "test"):
+        from ..data.videos import part_positions
+
         self.ds = ds
         self.kind, self.source, self.mode, self.span = VIDEOS, str(ds.root), ds.mode, ds.span
         by_video: dict[int, list[int]] = {}
         for i, (j, _) in enumerate(self.ds.items):
             by_video.setdefault(j, []).append(i)
-        self.order = [i for j in sorted(by_video) for i in sample_starts(by_video[j], frames)]
+        self.order = [by_video[j][p] for j in sorted(by_video)
+                      for p in part_positions(len(by_video[j]), frames, split)]
         self.clips = []
         for i in self.order:
             clip = self.ds.sample(i)[0]
@@ -211,14 +214,11 @@ def open_vfi_data(data: Optional[str], split: str = "test", mode: str = "30to60"
     if spec.kind == VIDEOS:  # the kept samples of the first ``limit`` videos: test, or val between them
         if split == "train":
             raise ValueError("the videos are never trained on: --split val or test (the default)")
-        if split == "val":
-            from ..data.videos import VIDEO_TEST_SAMPLES, VideoTripletsVFI
-
-            ds = sources.open_dataset(spec, "vfi", "test", mode=mode, limit=limit, patch=patch)
-            ds = VideoTripletsVFI(ds.root, mode=mode, patch_size=patch, videos=[Path(v["file"]).stem for v in ds.videos],
-                                  split="val", per_video=frames or VIDEO_TEST_SAMPLES)
-            return _VideoSamples(ds, None)
         ds = sources.open_dataset(spec, "vfi", "test", mode=mode, limit=limit, patch=patch)
+        if split == "val":
+            from ..data.videos import VIDEO_TEST_SAMPLES
+
+            return _VideoSamples(ds, frames or VIDEO_TEST_SAMPLES, "val")
         return _VideoSamples(ds, frames)
     # rendered samples: the dataset's fixed evaluation samples, the first ``limit``
     ds = sources.open_dataset(spec, "vfi", "test", mode=mode, split=split, patch=patch, seed=SYNTHETIC_SEED)
