@@ -305,6 +305,8 @@ def _samples_inside(flow: torch.Tensor) -> torch.Tensor:
 
 def _exact_endpoints(out: torch.Tensor, frame0: torch.Tensor, frame1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """``frame0`` where t == 0, ``frame1`` where t == 1, ``out`` elsewhere (per sample)."""
+    if not bool(((t == 0) | (t == 1)).any()):   # the usual case: two full-frame selects saved
+        return out
     return torch.where(t == 0, frame0, torch.where(t == 1, frame1, out))
 
 
@@ -524,7 +526,10 @@ class VFISmall(nn.Module):
             b = betas[s].view(1, 1, 1, 1)
             r0, w0 = pool_with_weights(r0, b)
             r1, w1 = pool_with_weights(r1, b)
-            guides.append(((1 - tt[..., None]) * w0 + tt[..., None] * w1).mean(dim=1, keepdim=True))
+            # the mean over RGB first, then the blend in t (the same guide, linear in both; blending the
+            # (N, 3, h, w, 16) weights first took 15% of a 1080p forward on the CPU)
+            g0, g1 = w0.mean(dim=1, keepdim=True), w1.mean(dim=1, keepdim=True)
+            guides.append(g0 + tt[..., None] * (g1 - g0))
         # 2. coarse flows and blend logit, then a coarse-to-fine correction from the warped reduced frames
         tp = tt.expand(n, 1, *r0.shape[-2:])
         feats, head = self.flownet(torch.cat([r0, r1, tp], 1).to(pdtype))
