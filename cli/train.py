@@ -5,7 +5,7 @@ interpolation model (see :mod:`inter4k.train.sr`, :mod:`inter4k.train.vsr`, :mod
                      [--steps N] [--batch B] [--patch P] [--lr LR] [--workers W] [--val-every N]
                      [--ckpt-every N] [--out RUN_DIR] [--resume] [--seed S] [--device D] [--amp/--no-amp]
     inter4k train-vfi --mode 30to60|15to60|8x [--data ROOT|PREPARED_DIR|synthetic|synthetic:DIR|photos]
-                     [--realism rigid|real] [--val-data videos] [--model vfi-small] [--upsampler U] [--init W]
+                     [--realism rigid|real] [--val-data videos] [--model vfi-small] [--upsampler U] [--refine-channels C] [--init W]
                      [--body B] [... the same training options]
 
 Multi-GPU (or multi-process CPU): ``torchrun --nproc_per_node K -m cli.main train-sr ...`` (or
@@ -208,6 +208,9 @@ def train_vfi(
     body: Annotated[Optional[str], typer.Option(
         "--body", help="The blocks of the model's refinement pass, passed to its factory (vfi-small: plain, the "
                        "bundled architecture, or ds, ds2, ic, ...; docs/MODELS.md).")] = None,
+    refine_channels: Annotated[Optional[int], typer.Option(
+        "--refine-channels", min=0, help="Hidden channels of the model's full-resolution residual, passed to its "
+                                         "factory (vfi-small: default 8; 0: none, the frame is the warped inputs' blend).")] = None,
     flow_loss: Annotated[float, typer.Option(
         "--flow-loss", min=0.0, help="Weight of the flow supervision: L1 + F * mean|flow error| / patch (synthetic "
                                      "data only, which knows the true motion; 0: off).")] = 0.0,
@@ -249,7 +252,8 @@ def train_vfi(
 
     Several processes: torchrun --nproc_per_node K -m cli.main train-vfi ...
     """
-    model_kwargs = {name: value for name, value in (("upsampler", upsampler), ("body", body)) if value is not None}
+    model_kwargs = {name: value for name, value in (("upsampler", upsampler), ("body", body),
+                                                    ("refine_channels", refine_channels)) if value is not None}
     config = _config(locals(), mode=mode, model_kwargs=model_kwargs, flow_loss=flow_loss, realism=realism)
     from inter4k.train.config import VFITrainConfig
 

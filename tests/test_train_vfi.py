@@ -307,6 +307,17 @@ def test_cli_train_vfi_body_goes_to_the_model_factory(tmp_path):
     assert any(k.startswith("refinenet.body.") for k in ckpt["model"])
 
 
+def test_cli_train_vfi_refine_channels_goes_to_the_model_factory(tmp_path):
+    run = tmp_path / "run"
+    args = ["train-vfi", "--data", "synthetic", "--model", "vfi-small", "--refine-channels", "4", "--steps", "1",
+            "--batch", "1", "--patch", "16", "--workers", "0", "--val-every", "0", "--out", str(run), "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    ckpt = ckpt_io.load(run / "last.pt")
+    assert ckpt["config"]["model_kwargs"] == {"refine_channels": 4}
+    assert tuple(ckpt["model"]["res1.weight"].shape) == (4, 10, 3, 3)
+
+
 def test_api_train_vfi_is_the_library_function(tmp_path):
     from inter4k import api
 

@@ -149,7 +149,7 @@ def test_gradients_flow_through_the_guard():
     torch.manual_seed(0)
     m = VFISmall(channels=4, guard="always", guard_temperature=2.0).train()   # a soft guard: both branches count
     with torch.no_grad():
-        for conv in (m.flownet.head, m.refinenet.head, m.res2):
+        for conv in (m.flownet.head, m.refinenet.head):
             conv.weight.normal_(0, 0.05), conv.bias.normal_(0, 0.05)
     f0 = torch.rand(2, 3, 24, 32, requires_grad=True)
     f1 = torch.rand(2, 3, 24, 32)

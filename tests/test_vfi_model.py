@@ -23,6 +23,8 @@ def perturbed(model: VFISmall, scale: float = 0.05) -> VFISmall:
     """The zero-initialised layers set to small random values, so flows, mask and residual are non-zero."""
     with torch.no_grad():
         for conv in (model.flownet.head, model.refinenet.head, model.res2):
+            if conv is None:   # no full-resolution residual (refine_channels=0)
+                continue
             conv.weight.normal_(0, scale)
             conv.bias.normal_(0, scale)
     return model
@@ -135,14 +137,14 @@ def test_guided_upsample_keeps_constants_and_with_uniform_weights_averages_the_t
     assert np.allclose(got[0, 0].numpy(), exp, atol=1e-6)
 
 
-@pytest.mark.parametrize("upsampler", ["adaunpool", "bilinear"])
-def test_gradients_reach_every_parameter(upsampler):
-    m = VFISmall(channels=8, upsampler=upsampler)
+@pytest.mark.parametrize("upsampler,refine_channels", [("adaunpool", 0), ("bilinear", 0), ("adaunpool", 8)])
+def test_gradients_reach_every_parameter(upsampler, refine_channels):
+    m = VFISmall(channels=8, upsampler=upsampler, refine_channels=refine_channels)
     f0, f1 = pair(2, 16, 20)
     target = torch.rand(2, 3, 16, 20)
     # from the zero init the heads learn at once
     F.mse_loss(m(f0, f1, 0.5), target).backward()
-    for conv in (m.flownet.head, m.refinenet.head, m.res2):
+    for conv in (m.flownet.head, m.refinenet.head) + ((m.res2,) if refine_channels else ()):
         assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
     # and once they are non-zero, everything upstream (including the pooling betas) gets a gradient
     m.zero_grad()
@@ -209,8 +211,9 @@ def macs_that_run(m: nn.Module, h: int, w: int) -> int:
     return seen[0]
 
 
-def test_count_macs_matches_the_convolutions_that_actually_run():
-    m = VFISmall(channels=8)
+@pytest.mark.parametrize("refine_channels", [0, 8])
+def test_count_macs_matches_the_convolutions_that_actually_run(refine_channels):
+    m = VFISmall(channels=8, refine_channels=refine_channels)
     h, w = 37, 50
     counted = count_macs(m, h, w)
     assert counted["conv_macs"] == macs_that_run(m, h, w)
@@ -252,8 +255,7 @@ def test_returned_flows_are_the_ones_the_frames_were_warped_with():
     f0, f1 = pair(2, 24, 32)
     t = torch.tensor([0.3, 0.6])
     m = perturbed(VFISmall())
-    with torch.no_grad():  # no residual, and a blend logit of +-100: the output is one warped input alone
-        m.res2.weight.zero_(), m.res2.bias.zero_()
+    with torch.no_grad():  # no residual (the default), a blend logit of +-100: the output is one warped input alone
         for head in (m.flownet.head, m.refinenet.head):
             head.weight[4].zero_(), head.bias[4].zero_()
     for logit, frame, channels in ((100.0, f0, slice(0, 2)), (-100.0, f1, slice(2, 4))):
@@ -317,3 +319,21 @@ def test_bad_body_options_are_one_line_errors():
         VFISmall(body="resnet")
     with pytest.raises(ValueError, match="body_blocks"):
         VFISmall(body="ds", body_blocks=-1)
+
+
+def test_the_full_resolution_residual_is_optional_and_added_to_the_blend():
+    torch.manual_seed(0)
+    with_res = perturbed(VFISmall(channels=8, refine_channels=8))
+    bare = VFISmall(channels=8)                           # refine_channels=0, the default
+    assert bare.res1 is None and bare.res2 is None and bare.config["refine_channels"] == 0
+    shared = {k: v for k, v in with_res.state_dict().items() if not k.startswith(("res1.", "res2."))}
+    bare.load_state_dict(shared)                          # the same keys otherwise
+    f0, f1 = pair(2, 24, 32)
+    t = torch.tensor([0.3, 0.6])
+    with torch.no_grad():
+        a, b = with_res(f0, f1, t), bare(f0, f1, t)
+        assert (a - b).abs().max() > 1e-3                 # the perturbed residual adds something
+        with_res.res2.weight.zero_(), with_res.res2.bias.zero_()
+        assert torch.allclose(with_res(f0, f1, t), bare(f0, f1, t), atol=1e-6)
+    with pytest.raises(ValueError, match="refine_channels"):
+        VFISmall(refine_channels=-1)

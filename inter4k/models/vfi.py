@@ -31,9 +31,10 @@ counts):
 3. flows and logit go back to full resolution through the stages in reverse with
    :func:`guided_upsample`: a *normalised* adaUnPool driven by the inputs' own pooling weights
    (``(1 - t) W(frame0) + t W(frame1)``, averaged over RGB), flow values times 2 per stage;
-4. both full-resolution frames are backward-warped (``grid_sample``, bilinear, border padding), blended
-   with ``M = (1 - t) s / ((1 - t) s + t (1 - s))``, ``s = sigmoid(m)``, and a residual of two 3x3
-   convolutions (8 hidden channels, zero-initialised output) is added at full resolution;
+4. both full-resolution frames are backward-warped (``grid_sample``, bilinear, border padding) and
+   blended with ``M = (1 - t) s / ((1 - t) s + t (1 - s))``, ``s = sigmoid(m)``; with
+   ``refine_channels=C`` > 0 (not the bundled architecture) a residual of two 3x3 convolutions (C hidden
+   channels, zero-initialised output) is added at full resolution;
 5. in eval mode (``guard=``), the failure guard (:func:`flow_guard`) moves the frame toward frame
    averaging where the flows do not explain the pair (no parameters).
 
@@ -49,7 +50,7 @@ convex combination of the flows of the windows covering it, weighted by how much
 each window's pooled value, i.e. edge-aware upsampling that keeps a constant flow constant. The
 weights are bounded away from 0 for inputs in [0, 1] (eM weights >= e^-1 / 16), so the division is safe.
 
-Initialisation: both heads and the residual's output conv are zero, so an untrained VFISmall warps by
+Initialisation: both heads (and the optional residual's output conv) are zero, so an untrained VFISmall warps by
 zero flow and blends with ``M = 1 - t``: it returns frame averaging (up to float rounding of the
 identity warp), usable before training and trainable from there (the heads get gradients at once).
 Geometry (pooling weights, flows, warps, blending) runs in float32 whatever the model's dtype (a
@@ -384,7 +385,9 @@ class VFISmall(nn.Module):
         stages: pooling stages of factor 2 each (2: the flows are estimated at 1/4 resolution).
         upsampler: "adaunpool" (normalised adaUnPool driven by the inputs' pooling weights) or
             "bilinear" (``F.interpolate``, the ablation); the pooling is adaPool in both.
-        refine_channels: hidden channels of the full-resolution residual (two 3x3 convs).
+        refine_channels: hidden channels of an optional full-resolution residual (two 3x3 convs, added to
+            the blend); 0 (default, the bundled architecture): none, the frame is the warped inputs' blend
+            (why: docs/VFI.md#the-full-resolution-residual).
         beta_init: the initial beta of every pooling stage (a learnable scalar per stage, sigmoid-bounded).
         body: the kind of blocks (:func:`~inter4k.models.layers.make_body`: "plain", "ds", "ds2", "ic",
             ...) inserted in the reduced-resolution refinement pass, between its two C-channel convs.
@@ -432,7 +435,7 @@ class VFISmall(nn.Module):
     """
 
     def __init__(self, channels: int = 24, stages: int = 2, upsampler: str = "adaunpool",
-                 refine_channels: int = 8, beta_init: float = 0.5, body: str = "plain",
+                 refine_channels: int = 0, beta_init: float = 0.5, body: str = "plain",
                  body_blocks: Optional[int] = None, guard: str = "eval", guard_residual: float = GUARD_RESIDUAL,
                  guard_ratio: float = GUARD_RATIO, guard_noise: float = GUARD_NOISE, guard_flow: float = GUARD_FLOW,
                  guard_temperature: float = GUARD_TEMPERATURE, guard_window: int = GUARD_WINDOW) -> None:
@@ -440,7 +443,7 @@ class VFISmall(nn.Module):
         check_choice("VFISmall", "body", body, BODIES)
         if body_blocks is None:
             body_blocks = 0 if body == "plain" else 2
-        check_ints("VFISmall", ("channels", channels, 1), ("stages", stages, 1), ("refine_channels", refine_channels, 1),
+        check_ints("VFISmall", ("channels", channels, 1), ("stages", stages, 1), ("refine_channels", refine_channels, 0),
                    ("body_blocks", body_blocks, 0), ("guard_window", guard_window, 1))
         check_choice("VFISmall", "upsampler", upsampler, VFI_UPSAMPLERS)
         check_choice("VFISmall", "guard", guard, VFI_GUARD_MODES)
@@ -466,13 +469,14 @@ class VFISmall(nn.Module):
         self.beta_logits = nn.Parameter(torch.full((stages,), float(logit)))
         self.flownet = _FlowNet(channels)
         self.refinenet = _RefineNet(channels, body, body_blocks)
-        # full-resolution residual: warped I0, warped I1, blend, mask (10 channels) -> 3
-        self.res1 = nn.Conv2d(10, refine_channels, 3, padding=1)
-        self.res2 = nn.Conv2d(refine_channels, 3, 3, padding=1)
+        # full-resolution residual: warped I0, warped I1, blend, mask (10 channels) -> 3; none with 0 channels
+        self.res1 = nn.Conv2d(10, refine_channels, 3, padding=1) if refine_channels else None
+        self.res2 = nn.Conv2d(refine_channels, 3, 3, padding=1) if refine_channels else None
         self.act = nn.LeakyReLU(0.1, inplace=True)
         for conv in (self.flownet.head, self.refinenet.head, self.res2):
-            nn.init.zeros_(conv.weight)
-            nn.init.zeros_(conv.bias)
+            if conv is not None:
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
 
     @property
     def betas(self) -> torch.Tensor:
@@ -512,7 +516,7 @@ class VFISmall(nn.Module):
         _check_frames(frame0, frame1, "VFISmall")
         n, _, h, w = frame0.shape
         tt = as_time(t, n, frame0.device)
-        pdtype = self.res1.weight.dtype
+        pdtype = self.flownet.head.weight.dtype
         # geometry in float32; pad to a multiple of the pooling factor (replicate), cropped at the end
         ph, pw = (-h) % self.factor, (-w) % self.factor
         x0, x1 = frame0.float(), frame1.float()
@@ -552,8 +556,10 @@ class VFISmall(nn.Module):
         a0, a1 = (1 - tt) * s, tt * (1 - s)
         mask = a0 / (a0 + a1).clamp_min(1e-12)
         blend = mask * wf0 + (1 - mask) * wf1
-        res = self.res2(self.act(self.res1(torch.cat([wf0, wf1, blend, mask], 1).to(pdtype))))
-        out = blend + res.float()
+        out = blend
+        if self.res1 is not None:
+            res = self.res2(self.act(self.res1(torch.cat([wf0, wf1, blend, mask], 1).to(pdtype))))
+            out = blend + res.float()
         # 5. the failure guard: back toward frame averaging where the flows do not explain the pair
         if self.guard_active:
             c = self.config
@@ -671,7 +677,8 @@ def count_macs(model: nn.Module, height: int, width: int) -> dict:
         conv(c, h2, w2)
     for c, (h, w) in ((fn.d1, (h1, w1)), (fn.d0, (h0, w0)), (fn.head, (h0, w0)), (rn.conv1, (h0, w0)),
                       (rn.conv2, (h0, w0)), (rn.head, (h0, w0)), (model.res1, (hp, wp)), (model.res2, (hp, wp))):
-        conv(c, h, w)
+        if c is not None:
+            conv(c, h, w)
     if model.config["body_blocks"]:
         macs += round(macs_per_pixel(rn.body, model.config["channels"]) * h0 * w0)
     return {"conv_macs": macs, "params": params}
