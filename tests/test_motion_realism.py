@@ -59,7 +59,8 @@ def test_presets_and_bad_options():
     for kwargs, match in (({"blur": 1.5}, "blur must be a probability"), ({"crf": (30, 20)}, "crf"),
                           ({"crf": (18.5, 20)}, "crf"), ({"max_displacement": -1.0}, "max_displacement"),
                           ({"layers": (2, 1)}, "layers"), ({"shutter": (0.0, 2.0)}, "shutter"),
-                          ({"gain_change": float("nan")}, "gain_change"), ({"preset": ""}, "preset")):
+                          ({"gain_change": float("nan")}, "gain_change"), ({"preset": ""}, "preset"),
+                          ({"still": -0.1}, "still must be a probability")):
         with pytest.raises(ValueError, match=match):
             Realism(**kwargs)
     with pytest.raises(ValueError, match="unknown realism"):
@@ -98,6 +99,26 @@ def test_real_samples_are_reproducible_from_the_seed_and_new_each_epoch(photos):
     first = val[2]
     val.set_epoch(5)
     assert all(torch.equal(x, y) for x, y in zip(first, val[2]))
+
+
+def test_still_scenes_move_nothing_and_leave_the_other_draws_as_they_were(photos):
+    moving = SyntheticMotionVFI(photos, patch_size=48, samples=4, realism=QUIET, with_flows=True)
+    still = SyntheticMotionVFI(photos, patch_size=48, samples=4, realism=dataclasses.replace(QUIET, still=1.0),
+                               with_flows=True)
+    for i in range(4):
+        a, b = moving.plan(i), still.plan(i)
+        assert a["still"] is False and b["still"] is True
+        cam = b["camera"]
+        assert cam["center"][0] == cam["center"][1] == a["camera"]["center"][0]
+        assert cam["zoom"][0] == cam["zoom"][1] and cam["angle"][0] == cam["angle"][1] and cam["field"] is None
+        assert all(o["end"] == o["start"] == p["start"] for o, p in zip(b["objects"], a["objects"]))
+        assert [o["box"] for o in b["objects"]] == [o["box"] for o in a["objects"]]
+        inputs, targets, _, flows = still[i]
+        assert all(torch.equal(f, inputs[0]) for f in (*inputs, *targets))    # no effect on: every frame the same
+        assert flows.abs().max() < 1e-6                                     # (float rounding of the affines)
+    # the preset: one clip in ten still, drawn from the effects' stream
+    real = SyntheticMotionVFI(photos, patch_size=32, samples=200, realism="real")
+    assert REAL.still == 0.1 and 8 <= sum(real.plan(i)["still"] for i in range(200)) <= 35
 
 
 # --- motion -----------------------------------------------------------------------------------------------

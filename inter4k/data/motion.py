@@ -385,7 +385,9 @@ class SyntheticMotionVFI(Dataset):
         (None or a field in texture pixels).
         ``effects``: ``shutter`` (exposure / frame interval; 0: no blur), ``subframes`` (renders per
         frame), ``gain`` ((g0, g1) log gains at tau 0 and 1, or None), ``noise`` ((read, shot) sigmas,
-        or None), ``noise_seed``, ``crf`` (None: not compressed).
+        or None), ``noise_seed``, ``crf`` (None: not compressed). ``still``: True for a still scene
+        (``realism.still``): the camera's and every object's values at tau 1 are those at tau 0, no
+        fields, no blur.
 
         The motion is drawn from the sample's generator exactly as with ``realism="rigid"`` (the same
         number of draws; "real" only changes ranges); the effects come from a second generator of
@@ -472,6 +474,15 @@ class SyntheticMotionVFI(Dataset):
             ob["field"] = self._field(fx, real.nonrigid_amplitude * frame_scale, float(max(ob["box"][2:])))
         plan = {"index": index, "span": span, "patch": p, "camera": camera, "objects": objects}
         plan["effects"] = self._effects(fx, shutter, _clip_motion(plan, zmean))
+        # a still scene: drawn last, so every other value of the sample is what it is without the knob
+        still = bool(fx.random() < real.still)
+        if still:
+            camera.update(center=(camera["center"][0],) * 2, zoom=(camera["zoom"][0],) * 2,
+                          angle=(camera["angle"][0],) * 2, field=None)
+            for ob in objects:
+                ob.update(end=ob["start"], field=None)
+            plan["effects"].update(shutter=0.0, subframes=1)   # no motion, nothing to blur
+        plan["still"] = still
         return plan
 
     def _field(self, fx: np.random.Generator, amplitude: float, scale: float):

@@ -35,6 +35,10 @@ them with the values of the two presets (:data:`REALISM`). The effects, in the o
 7. **H.264** (``compression``, ``crf``, ``preset``): the clip's frames are encoded with libx264
    (yuv420p, one GOP, ``crf`` drawn uniformly from the range) and decoded back (:func:`h264_roundtrip`).
 
+8. **Still scenes** (``still``): with this probability nothing moves (camera, layers, fields); the frames
+   differ only by the effects that change in time (brightness, noise, H.264). Real footage has still
+   shots and still backgrounds, and a model that never saw one invents motion there (docs/VFI.md).
+
 Effects 1-5 belong to the scene and the camera: the targets have them too (a real in-between frame
 is blurred and lit as it was filmed). Effects 6-7 are measurement artefacts: with ``clean_targets``
 (default) only the two inputs carry them and the targets are the clean frames the model should
@@ -104,9 +108,10 @@ class Realism:
     crf: tuple[int, int] = (18, 32)                # libx264 CRF range (inclusive)
     preset: str = "medium"                         # libx264 preset
     clean_targets: bool = True                     # noise and compression on the inputs only
+    still: float = 0.0                             # probability of a still scene: nothing moves
 
     def __post_init__(self) -> None:
-        for name in ("nonrigid", "blur", "brightness", "noise", "compression"):
+        for name in ("nonrigid", "blur", "brightness", "noise", "compression", "still"):
             _probability(name, getattr(self, name))
         md = self.max_displacement
         if md is not None and (not isinstance(md, (int, float)) or isinstance(md, bool) or not math.isfinite(md)
@@ -138,13 +143,14 @@ class Realism:
 _REAL = Realism(max_displacement=64.0, layers=(1, 4), layer_size=(1 / 6, 1 / 1.8), nonrigid=0.5, blur=0.5,
                 brightness=0.5, noise=0.5, compression=0.75)
 
-#: The presets: "rigid" (the original clips), "real" (every effect, noise and H.264 on VFI's inputs only;
+#: The presets: "rigid" (the original clips), "real" (every effect, noise and H.264 on VFI's inputs only,
+#: one clip in ten still;
 #: docs/VFI.md gives the reasons), and for video SR, where every frame is an input: "scene" (real's
 #: scene effects, no noise or H.264: the clips of a clean camera) and "recorded" (real's effects on
 #: every frame: what a consumer camera and its codec record).
 REALISM: dict[str, Realism] = {
     "rigid": Realism(),
-    "real": _REAL,
+    "real": replace(_REAL, still=0.1),
     "scene": replace(_REAL, noise=0.0, compression=0.0),
     "recorded": replace(_REAL, clean_targets=False),
 }
