@@ -210,7 +210,8 @@ def train_vfi(
                        "bundled architecture, or ds, ds2, ic, ...; docs/MODELS.md).")] = None,
     refine_channels: Annotated[Optional[int], typer.Option(
         "--refine-channels", min=0, help="Hidden channels of the model's full-resolution residual, passed to its "
-                                         "factory (vfi-small: default 8; 0: none, the frame is the warped inputs' blend).")] = None,
+                                         "factory (vfi-small: default 0, the bundled architecture: none, the frame is the "
+                                         "warped inputs' blend).")] = None,
     flow_loss: Annotated[float, typer.Option(
         "--flow-loss", min=0.0, help="Weight of the flow supervision: L1 + F * mean|flow error| / patch (synthetic "
                                      "data only, which knows the true motion; 0: off).")] = 0.0,

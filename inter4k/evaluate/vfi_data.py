@@ -69,9 +69,10 @@ class VFISample:
         return f.float().div(255.0) if f.dtype == torch.uint8 else f.float()
 
 
-def sample_starts(starts: Sequence[int], k: Optional[int]) -> list[int]:
+def sample_starts(starts: Sequence[int], k: Optional[int], split: str = "test") -> list[int]:
     """The samples of a clip to evaluate: every start, or ``k`` at the middles of ``k`` equal parts
-    (the val / test rule of :class:`~inter4k.data.datasets.Inter4KVFI` with ``samples_per_clip=k``).
+    (the val / test rule of :class:`~inter4k.data.datasets.Inter4KVFI` with ``samples_per_clip=k``);
+    ``split="val"``: the starts between those parts instead (:func:`~inter4k.data.videos.part_positions`).
 
     Examples:
         >>> sample_starts([0, 2, 4, 6, 8, 10], 2), sample_starts([0, 4], None), sample_starts([0, 4], 5)
@@ -80,7 +81,7 @@ def sample_starts(starts: Sequence[int], k: Optional[int]) -> list[int]:
     from ..data.videos import part_positions
 
     starts = list(starts)
-    return [starts[p] for p in part_positions(len(starts), k)]
+    return [starts[p] for p in part_positions(len(starts), k, split)]
 
 
 class VFIData:
@@ -163,15 +164,12 @@ class _SyntheticSamples(VFIData):
 
 class _VideoSamples(VFIData):
     def __init__(self, ds, frames: Optional[int], split: str = "test"):
-        from ..data.videos import part_positions
-
         self.ds = ds
         self.kind, self.source, self.mode, self.span = VIDEOS, str(ds.root), ds.mode, ds.span
         by_video: dict[int, list[int]] = {}
         for i, (j, _) in enumerate(self.ds.items):
             by_video.setdefault(j, []).append(i)
-        self.order = [by_video[j][p] for j in sorted(by_video)
-                      for p in part_positions(len(by_video[j]), frames, split)]
+        self.order = [i for j in sorted(by_video) for i in sample_starts(by_video[j], frames, split)]
         self.clips = []
         for i in self.order:
             clip = self.ds.sample(i)[0]
